@@ -1,0 +1,5 @@
+/* test_config.c: placeholder, being written. */
+int main(void)
+{
+    return 77;
+}

@@ -1,0 +1,5 @@
+/* test_ingest.c: placeholder, being written. */
+int main(void)
+{
+    return 77;
+}
