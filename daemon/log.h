@@ -16,10 +16,10 @@ struct ntm_log_field {
 };
 
 struct ntm_log {
-    int level;       /* messages above this (less severe) are dropped */
-    bool journal;    /* write with sd_journal_send */
+    int level;    /* messages above this (less severe) are dropped */
+    bool journal; /* write with sd_journal_send */
     const char *ident;
-    uint64_t lines;  /* lines emitted, for tests and the flood checks */
+    uint64_t lines; /* lines emitted, for tests and the flood checks */
 };
 
 /* Decides journal vs. plain from JOURNAL_STREAM and stderr. */

@@ -1,4 +1,96 @@
-int main(void)
+/* main.c: the command line of ntm-gatewayd: --config, --check-config,
+ * --version, --help. Loads the configuration and hands over to daemon.c. */
+#include <getopt.h>
+#include <mosquitto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "daemon.h"
+
+static void usage(FILE *out)
 {
-    return 1;
+    fprintf(out,
+            "Usage: ntm-gatewayd [--config PATH] [--check-config] [--version] [--help]\n"
+            "\n"
+            "The NTM commune gateway daemon: subscribes to the devices' MQTT messages,\n"
+            "keeps them durably in SQLite and computes village indicators for the province.\n"
+            "\n"
+            "  -c, --config PATH   configuration file (default %s)\n"
+            "      --check-config  validate the configuration, print any problems as\n"
+            "                      FILE:LINE:COLUMN: message, and exit (0 when valid)\n"
+            "  -V, --version       print the version and exit\n"
+            "  -h, --help          print this help and exit\n"
+            "\n"
+            "Signals: SIGTERM/SIGINT commit everything and exit 0.\n",
+            NTM_DEFAULT_CONFIG_PATH);
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NTM_DEFAULT_CONFIG_PATH;
+    bool check_only = false;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'k'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'k':
+            check_only = true;
+            break;
+        case 'V':
+            printf("ntm-gatewayd %s\n", NTM_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ntm-gatewayd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    char err[4096];
+    struct ntm_config *cfg = ntm_config_load(path, err, sizeof err);
+    if (!cfg) {
+        fprintf(stderr, "%s\n", err);
+        if (!check_only)
+            fprintf(stderr, "ntm-gatewayd: not started: the configuration has errors\n");
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: configuration is valid (%zu villages, %zu devices, %zu uplinks)\n", path,
+               cfg->n_villages, cfg->n_devices, cfg->n_uplinks);
+        ntm_config_free(cfg);
+        return 0;
+    }
+
+    mosquitto_lib_init();
+    struct ntm_daemon *d = calloc(1, sizeof *d);
+    int rc = 1;
+    if (!d) {
+        fprintf(stderr, "ntm-gatewayd: out of memory\n");
+    } else if (ntm_daemon_init(d, cfg, err, sizeof err) != 0) {
+        ntm_log(&d->log, LOG_ERR, "not started: %s", err);
+    } else {
+        rc = ntm_daemon_run(d);
+    }
+    if (d)
+        ntm_daemon_free(d);
+    free(d);
+    ntm_config_free(cfg);
+    mosquitto_lib_cleanup();
+    return rc;
 }

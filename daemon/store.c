@@ -1,1 +1,897 @@
-/* store.c: placeholder, being written. */
+/* store.c: the durable buffer. Owns the daemon's one SQLite write connection,
+ * its prepared statements, the open transaction (many records per commit, on a
+ * timer), the periodic sync done off the loop, the size cap with oldest-first
+ * eviction, the quarantine, the persisted counters and the per-day MAC keys.
+ * It must not parse messages, know MQTT, or block the loop on fsync. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- schema and migrations ------------------------------------------------ */
+
+/* migrations[i] takes a database from user_version i to i + 1. Never edit a
+ * released step: add a new one and bump NTM_SCHEMA_VERSION. */
+static const char *const migrations[NTM_SCHEMA_VERSION] = {
+    /* 0 -> 1: the first release */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+    "CREATE TABLE devices(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " village TEXT NOT NULL, kind TEXT NOT NULL, declared INTEGER NOT NULL DEFAULT 0,"
+    " first_seen INTEGER, last_seen INTEGER, last_ts INTEGER,"
+    " messages INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE messages(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+    " recv_ms INTEGER NOT NULL, device INTEGER NOT NULL, channel INTEGER NOT NULL,"
+    " event INTEGER NOT NULL, flags INTEGER NOT NULL,"
+    " online INTEGER, interval_s INTEGER, uptime_s INTEGER,"
+    " start INTEGER, duration_s REAL, result INTEGER, priority INTEGER, source INTEGER,"
+    " program TEXT, fault INTEGER, recording INTEGER, storage_free_pct REAL,"
+    " clients INTEGER, new_sessions INTEGER, rx_bytes INTEGER, tx_bytes INTEGER,"
+    " mac_hashes BLOB);"
+    "CREATE TABLE quarantine(id INTEGER PRIMARY KEY, recv_ms INTEGER NOT NULL,"
+    " topic TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, size INTEGER NOT NULL);"
+    "CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE mac_keys(day INTEGER PRIMARY KEY, key BLOB NOT NULL);",
+};
+
+/* ---- in-memory state ------------------------------------------------------ */
+
+enum counter {
+    C_ACCEPTED,
+    C_CLOCK_FALLBACK,
+    C_DROPPED,
+    C_BUFFERED,
+    C_REJECTED0, /* + enum ntm_reject */
+    C_COUNT = C_REJECTED0 + NTM_REJ_COUNT
+};
+
+struct device {
+    char name[NTM_DEVICE_ID_MAX + 1];
+    char village[NTM_VILLAGE_ID_MAX + 1];
+    int64_t rowid;
+    uint8_t kind;
+    bool dirty;
+    int64_t last_seen, last_ts, first_seen;
+    uint64_t new_messages; /* accepted since the last commit */
+};
+
+struct mac_key {
+    int64_t day; /* INT64_MIN when empty */
+    uint8_t key[16];
+};
+
+struct ntm_store {
+    uv_loop_t *loop;
+    const struct ntm_config *cfg;
+    struct ntm_log *log;
+    sqlite3 *db;
+    char *wal_path;
+    int wal_fd; /* for fdatasync off the loop; -1 until the WAL exists */
+
+    sqlite3_stmt *s_begin, *s_commit, *s_rollback;
+    sqlite3_stmt *s_msg, *s_quarantine, *s_quarantine_trim;
+    sqlite3_stmt *s_counter, *s_dev_insert, *s_dev_update;
+    sqlite3_stmt *s_key_get, *s_key_put, *s_evict;
+
+    bool in_tx;
+    uint32_t pending; /* statements in the open transaction */
+    bool quarantine_added;
+    uv_timer_t commit_timer;
+    uv_timer_t sync_timer;
+    uv_work_t sync_work;
+    bool sync_busy;       /* a sync is running on the worker */
+    bool sync_checkpoint; /* the running sync is a checkpoint */
+    int sync_result;
+    uint64_t commits_since_sync;
+    sqlite3 *ckpt_db; /* used only on the worker thread */
+    bool closing;
+
+    uint64_t counters[C_COUNT];
+    bool counter_dirty[C_COUNT];
+
+    struct device *devs; /* open addressing, power-of-two capacity */
+    size_t devs_cap, devs_len;
+
+    struct mac_key keys[3];
+
+    struct ntm_store_stats stats;
+    struct ntm_complaint full_complaint, cap_complaint;
+};
+
+static const char *counter_name(enum counter c, char *buf, size_t len)
+{
+    switch (c) {
+    case C_ACCEPTED:
+        return "accepted";
+    case C_CLOCK_FALLBACK:
+        return "clock_fallback";
+    case C_DROPPED:
+        return "dropped";
+    case C_BUFFERED:
+        return "buffered";
+    default:
+        snprintf(buf, len, "rejected.%s", ntm_reject_name((enum ntm_reject)(c - C_REJECTED0)));
+        return buf;
+    }
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void bump(struct ntm_store *st, enum counter c, int64_t by)
+{
+    st->counters[c] = (uint64_t)((int64_t)st->counters[c] + by);
+    st->counter_dirty[c] = true;
+}
+
+/* ---- small SQLite helpers -------------------------------------------------- */
+
+static int exec(struct ntm_store *st, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        if (err)
+            snprintf(err, errlen, "%s: %s", st->cfg->storage.path, msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int prepare(struct ntm_store *st, sqlite3_stmt **s, const char *sql, char *err,
+                   size_t errlen)
+{
+    int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: preparing statement: %s", st->cfg->storage.path,
+                 sqlite3_errmsg(st->db));
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs a prepared statement that returns no rows, and resets it. */
+static int step_done(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static bool is_full(int rc)
+{
+    return (rc & 0xff) == SQLITE_FULL || rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR_FSYNC;
+}
+
+/* ---- devices ---------------------------------------------------------------- */
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static struct device *dev_slot(struct ntm_store *st, const char *name)
+{
+    size_t mask = st->devs_cap - 1;
+    for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask) {
+        struct device *d = &st->devs[i];
+        if (d->name[0] == '\0' || strcmp(d->name, name) == 0)
+            return d;
+    }
+}
+
+static int dev_grow(struct ntm_store *st)
+{
+    size_t cap = st->devs_cap ? st->devs_cap * 2 : 64;
+    struct device *old = st->devs;
+    size_t old_cap = st->devs_cap;
+    st->devs = calloc(cap, sizeof *st->devs);
+    if (!st->devs) {
+        st->devs = old;
+        return -1;
+    }
+    st->devs_cap = cap;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].name[0])
+            *dev_slot(st, old[i].name) = old[i];
+    free(old);
+    return 0;
+}
+
+/* Finds or adds (in memory only) a device; NULL on allocation failure. */
+static struct device *dev_get(struct ntm_store *st, const char *name, bool *is_new)
+{
+    if ((st->devs_len + 1) * 4 >= st->devs_cap * 3 && dev_grow(st) != 0)
+        return NULL;
+    struct device *d = dev_slot(st, name);
+    *is_new = d->name[0] == '\0';
+    if (*is_new) {
+        snprintf(d->name, sizeof d->name, "%s", name);
+        st->devs_len++;
+    }
+    return d;
+}
+
+static int dev_insert_row(struct ntm_store *st, struct device *d, bool declared)
+{
+    sqlite3_bind_text(st->s_dev_insert, 1, d->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st->s_dev_insert, 2, d->village, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st->s_dev_insert, 3, ntm_kind_name(d->kind), -1, SQLITE_STATIC);
+    sqlite3_bind_int(st->s_dev_insert, 4, declared);
+    int rc = step_done(st->s_dev_insert);
+    if (rc != SQLITE_OK)
+        return rc;
+    d->rowid = sqlite3_last_insert_rowid(st->db);
+    return SQLITE_OK;
+}
+
+static int load_devices(struct ntm_store *st, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT id, name, village, kind, first_seen, last_seen, last_ts"
+                           " FROM devices",
+                           -1, &s, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: reading devices: %s", st->cfg->storage.path,
+                 sqlite3_errmsg(st->db));
+        return -1;
+    }
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        bool is_new;
+        struct device *d = dev_get(st, (const char *)sqlite3_column_text(s, 1), &is_new);
+        if (!d)
+            break;
+        d->rowid = sqlite3_column_int64(s, 0);
+        snprintf(d->village, sizeof d->village, "%s", (const char *)sqlite3_column_text(s, 2));
+        int kind = ntm_kind_parse((const char *)sqlite3_column_text(s, 3));
+        d->kind = (uint8_t)(kind < 0 ? 0 : kind);
+        d->first_seen = sqlite3_column_int64(s, 4);
+        d->last_seen = sqlite3_column_int64(s, 5);
+        d->last_ts = sqlite3_column_int64(s, 6);
+    }
+    sqlite3_finalize(s);
+
+    /* Declared devices get a row at start, so that a silent one counts (as 0). */
+    for (size_t i = 0; i < st->cfg->n_devices; i++) {
+        const struct ntm_device_decl *dd = &st->cfg->devices[i];
+        bool is_new;
+        struct device *d = dev_get(st, dd->id, &is_new);
+        if (!d)
+            return -1;
+        if (!is_new)
+            continue;
+        snprintf(d->village, sizeof d->village, "%s", st->cfg->villages[dd->village].id);
+        d->kind = dd->kind;
+        int rc = dev_insert_row(st, d, true);
+        if (rc != SQLITE_OK) {
+            snprintf(err, errlen, "%s: adding device %s: %s", st->cfg->storage.path, dd->id,
+                     sqlite3_errstr(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- counters ------------------------------------------------------------- */
+
+static int load_counters(struct ntm_store *st)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "SELECT name, value FROM counters", -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(s, 0);
+        char buf[64];
+        for (int c = 0; c < C_COUNT; c++)
+            if (strcmp(name, counter_name((enum counter)c, buf, sizeof buf)) == 0)
+                st->counters[c] = (uint64_t)sqlite3_column_int64(s, 1);
+    }
+    sqlite3_finalize(s);
+    return 0;
+}
+
+static int write_counters(struct ntm_store *st)
+{
+    char buf[64];
+    for (int c = 0; c < C_COUNT; c++) {
+        if (!st->counter_dirty[c])
+            continue;
+        sqlite3_bind_text(st->s_counter, 1, counter_name((enum counter)c, buf, sizeof buf), -1,
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st->s_counter, 2, (int64_t)st->counters[c]);
+        int rc = step_done(st->s_counter);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+static int write_devices(struct ntm_store *st)
+{
+    for (size_t i = 0; i < st->devs_cap; i++) {
+        struct device *d = &st->devs[i];
+        if (!d->name[0] || !d->dirty)
+            continue;
+        sqlite3_bind_int64(st->s_dev_update, 1, d->last_seen);
+        sqlite3_bind_int64(st->s_dev_update, 2, d->last_ts);
+        sqlite3_bind_int64(st->s_dev_update, 3, (int64_t)d->new_messages);
+        sqlite3_bind_int64(st->s_dev_update, 4, d->rowid);
+        int rc = step_done(st->s_dev_update);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+static void devices_committed(struct ntm_store *st)
+{
+    for (size_t i = 0; i < st->devs_cap; i++) {
+        st->devs[i].dirty = false;
+        st->devs[i].new_messages = 0;
+    }
+    memset(st->counter_dirty, 0, sizeof st->counter_dirty);
+}
+
+/* ---- transactions ----------------------------------------------------------- */
+
+static void on_commit_timer(uv_timer_t *t)
+{
+    struct ntm_store *st = t->data;
+    ntm_store_commit(st);
+}
+
+static int begin(struct ntm_store *st)
+{
+    if (st->in_tx)
+        return 0;
+    int rc = step_done(st->s_begin);
+    if (rc != SQLITE_OK) {
+        ntm_log(st->log, LOG_ERR, "database %s: cannot begin a transaction: %s",
+                st->cfg->storage.path, sqlite3_errstr(rc));
+        return -1;
+    }
+    st->in_tx = true;
+    st->pending = 0;
+    uv_timer_start(&st->commit_timer, on_commit_timer, (uint64_t)st->cfg->storage.commit_ms, 0);
+    return 0;
+}
+
+static void note_full(struct ntm_store *st, int rc, const char *what)
+{
+    uint64_t held = 0;
+    if (!st->stats.disk_full)
+        st->full_complaint.last_ms = 0;
+    st->stats.disk_full = 1;
+    if (ntm_complain(&st->full_complaint, wall_ms(), 60000, &held))
+        ntm_log_emit(st->log, LOG_ERR, NTM_MSGID_DISK_FULL, NULL, 0,
+                     "database %s: %s failed: %s (%" PRIu64
+                     " more since the last line); keeping what is stored, evicting the oldest "
+                     "messages and retrying",
+                     st->cfg->storage.path, what, sqlite3_errstr(rc), held);
+}
+
+/* After a failed commit the database is as it was at the last commit: make the
+ * in-memory counters, devices and key cache say the same. */
+static void reload_after_rollback(struct ntm_store *st)
+{
+    char err[256];
+    memset(st->counters, 0, sizeof st->counters);
+    memset(st->counter_dirty, 0, sizeof st->counter_dirty);
+    load_counters(st);
+    memset(st->devs, 0, st->devs_cap * sizeof *st->devs);
+    st->devs_len = 0;
+    if (load_devices(st, err, sizeof err) != 0)
+        ntm_log(st->log, LOG_ERR, "%s", err);
+    for (int i = 0; i < 3; i++)
+        st->keys[i].day = INT64_MIN;
+    st->quarantine_added = false;
+}
+
+int ntm_store_commit(struct ntm_store *st)
+{
+    if (!st->in_tx)
+        return 0;
+    uv_timer_stop(&st->commit_timer);
+    int rc = write_devices(st);
+    if (rc == SQLITE_OK)
+        rc = write_counters(st);
+    if (rc == SQLITE_OK && st->quarantine_added) {
+        sqlite3_bind_int64(st->s_quarantine_trim, 1, st->cfg->storage.quarantine_max);
+        rc = step_done(st->s_quarantine_trim);
+    }
+    if (rc == SQLITE_OK)
+        rc = step_done(st->s_commit);
+    if (rc != SQLITE_OK) {
+        /* The transaction's records are lost with the rollback: say how many. */
+        if (is_full(rc))
+            note_full(st, rc, "commit");
+        else
+            ntm_log(st->log, LOG_ERR, "database %s: commit of %u records failed: %s",
+                    st->cfg->storage.path, st->pending, sqlite3_errstr(rc));
+        if (sqlite3_get_autocommit(st->db) == 0)
+            step_done(st->s_rollback);
+        st->in_tx = false;
+        reload_after_rollback(st);
+        return -1;
+    }
+    if (st->stats.disk_full) {
+        st->stats.disk_full = 0;
+        ntm_log_emit(st->log, LOG_NOTICE, NTM_MSGID_DISK_FULL, NULL, 0,
+                     "database %s: writes succeed again", st->cfg->storage.path);
+    }
+    st->in_tx = false;
+    st->quarantine_added = false;
+    st->stats.commits++;
+    st->commits_since_sync++;
+    devices_committed(st);
+    return 0;
+}
+
+/* ---- sync (off the loop) and the size cap ----------------------------------- */
+
+#define CHECKPOINT_BYTES (4u << 20) /* checkpoint once the WAL holds this much */
+
+static void sync_work(uv_work_t *w)
+{
+    struct ntm_store *st = w->data;
+    st->sync_result = 0;
+    if (st->sync_checkpoint) {
+        if (!st->ckpt_db &&
+            sqlite3_open_v2(st->cfg->storage.path, &st->ckpt_db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+            st->sync_result = -1;
+            return;
+        }
+        sqlite3_busy_timeout(st->ckpt_db, 100);
+        /* PASSIVE never blocks the writer; it syncs the WAL, then the database. */
+        int rc =
+            sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        st->sync_result = rc == SQLITE_OK ? 0 : -1;
+    } else if (st->wal_fd >= 0) {
+        st->sync_result = fdatasync(st->wal_fd);
+    }
+}
+
+static void sync_done(uv_work_t *w, int status)
+{
+    struct ntm_store *st = w->data;
+    (void)status;
+    st->sync_busy = false;
+    if (st->sync_result == 0)
+        st->stats.syncs++;
+}
+
+static uint64_t used_bytes(struct ntm_store *st)
+{
+    sqlite3_stmt *s = NULL;
+    uint64_t pages = 0, free_pages = 0, page_size = 4096;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT (SELECT page_count FROM pragma_page_count),"
+                           " (SELECT freelist_count FROM pragma_freelist_count),"
+                           " (SELECT page_size FROM pragma_page_size)",
+                           -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+        pages = (uint64_t)sqlite3_column_int64(s, 0);
+        free_pages = (uint64_t)sqlite3_column_int64(s, 1);
+        page_size = (uint64_t)sqlite3_column_int64(s, 2);
+    }
+    sqlite3_finalize(s);
+    return (pages - free_pages) * page_size;
+}
+
+/* Evicts the oldest messages while the buffer is over its cap. */
+static void enforce_cap(struct ntm_store *st)
+{
+    uint64_t cap = (uint64_t)st->cfg->storage.max_mb << 20;
+    uint64_t used = used_bytes(st);
+    st->stats.db_bytes = used;
+    if (used <= cap || st->counters[C_BUFFERED] == 0)
+        return;
+    /* Free about 2% of the cap at a time, assuming the average row size. */
+    uint64_t per_row = used / (st->counters[C_BUFFERED] + 1) + 1;
+    uint64_t n = (used - cap + cap / 50) / per_row + 1;
+    if (begin(st) != 0)
+        return;
+    sqlite3_bind_int64(st->s_evict, 1, (int64_t)n);
+    int rc = step_done(st->s_evict);
+    uint64_t gone = rc == SQLITE_OK ? (uint64_t)sqlite3_changes(st->db) : 0;
+    bump(st, C_DROPPED, (int64_t)gone);
+    bump(st, C_BUFFERED, -(int64_t)gone);
+    ntm_store_commit(st);
+    uint64_t held = 0;
+    if (ntm_complain(&st->cap_complaint, wall_ms(), 60000, &held))
+        ntm_log_emit(st->log, LOG_WARNING, NTM_MSGID_BUFFER_CAP, NULL, 0,
+                     "buffer %s is over its cap of %d MiB: evicted the %" PRIu64
+                     " oldest messages (%" PRIu64 " dropped in all); the uplink is behind",
+                     st->cfg->storage.path, st->cfg->storage.max_mb, gone, st->counters[C_DROPPED]);
+}
+
+static void open_wal_fd(struct ntm_store *st)
+{
+    if (st->wal_fd < 0)
+        st->wal_fd = open(st->wal_path, O_RDONLY | O_CLOEXEC);
+}
+
+static void on_sync_timer(uv_timer_t *t)
+{
+    struct ntm_store *st = t->data;
+    enforce_cap(st);
+    if (st->sync_busy || st->commits_since_sync == 0)
+        return;
+    open_wal_fd(st);
+    off_t wal_size = st->wal_fd >= 0 ? lseek(st->wal_fd, 0, SEEK_END) : 0;
+    st->sync_checkpoint = wal_size >= (off_t)CHECKPOINT_BYTES;
+    st->commits_since_sync = 0;
+    st->sync_busy = true;
+    st->sync_work.data = st;
+    if (uv_queue_work(st->loop, &st->sync_work, sync_work, sync_done) != 0)
+        st->sync_busy = false;
+}
+
+/* ---- MAC keys --------------------------------------------------------------- */
+
+int ntm_store_mac_key(void *arg, int64_t day, uint8_t key[16])
+{
+    struct ntm_store *st = arg;
+    struct mac_key *slot = &st->keys[(uint64_t)day % 3];
+    if (slot->day == day) {
+        memcpy(key, slot->key, 16);
+        return 0;
+    }
+    int found = 0;
+    sqlite3_bind_int64(st->s_key_get, 1, day);
+    if (sqlite3_step(st->s_key_get) == SQLITE_ROW && sqlite3_column_bytes(st->s_key_get, 0) == 16) {
+        memcpy(slot->key, sqlite3_column_blob(st->s_key_get, 0), 16);
+        found = 1;
+    }
+    sqlite3_reset(st->s_key_get);
+    if (!found) {
+        if (getrandom(slot->key, 16, 0) != 16 || begin(st) != 0)
+            return -1;
+        sqlite3_bind_int64(st->s_key_put, 1, day);
+        sqlite3_bind_blob(st->s_key_put, 2, slot->key, 16, SQLITE_STATIC);
+        if (step_done(st->s_key_put) != SQLITE_OK)
+            return -1;
+        st->pending++;
+    }
+    slot->day = day;
+    memcpy(key, slot->key, 16);
+    return 0;
+}
+
+/* ---- append ----------------------------------------------------------------- */
+
+static void bind_nonneg_double(sqlite3_stmt *s, int i, double v)
+{
+    if (v >= 0)
+        sqlite3_bind_double(s, i, v);
+}
+
+int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
+{
+    bool is_new;
+    struct device *d = dev_get(st, rec->device, &is_new);
+    if (!d)
+        return -1;
+    const char *village = st->cfg->villages[rec->village].id;
+    if (!is_new && (d->kind != rec->kind || strcmp(d->village, village) != 0))
+        return 1; /* device_conflict: the caller rejects */
+    if (begin(st) != 0)
+        return -1;
+    int64_t now_s = rec->recv_ms / 1000;
+    if (is_new) {
+        snprintf(d->village, sizeof d->village, "%s", village);
+        d->kind = rec->kind;
+        if (dev_insert_row(st, d, false) != SQLITE_OK) {
+            d->name[0] = '\0'; /* leave no half-made entry (a tombstone-free table: rehash) */
+            st->devs_len--;
+            dev_grow(st);
+            return -1;
+        }
+        st->pending++;
+        ntm_log_emit(st->log, LOG_INFO, NULL,
+                     (struct ntm_log_field[]){{"VILLAGE", village},
+                                              {"DEVICE", rec->device},
+                                              {"KIND", ntm_kind_name(rec->kind)}},
+                     3, "new device %s (%s) in village %s, not in the configured inventory",
+                     rec->device, ntm_kind_name(rec->kind), village);
+    }
+    if (d->first_seen == 0) {
+        d->first_seen = now_s;
+    }
+
+    sqlite3_stmt *s = st->s_msg;
+    sqlite3_bind_int64(s, 1, rec->ts);
+    sqlite3_bind_int64(s, 2, rec->recv_ms);
+    sqlite3_bind_int64(s, 3, d->rowid);
+    sqlite3_bind_int(s, 4, rec->channel);
+    sqlite3_bind_int(s, 5, rec->event);
+    sqlite3_bind_int(s, 6, rec->flags);
+    switch (rec->channel) {
+    case NTM_CH_STATE:
+        sqlite3_bind_int(s, 7, rec->u.state.online);
+        break;
+    case NTM_CH_HEARTBEAT:
+        sqlite3_bind_int(s, 8, rec->u.heartbeat.interval_s);
+        if (rec->u.heartbeat.uptime_s >= 0)
+            sqlite3_bind_int64(s, 9, rec->u.heartbeat.uptime_s);
+        break;
+    case NTM_CH_EVENT:
+        if (rec->event == NTM_EV_BROADCAST) {
+            sqlite3_bind_int64(s, 10, rec->u.broadcast.start);
+            sqlite3_bind_double(s, 11, rec->u.broadcast.duration_s);
+            sqlite3_bind_int(s, 12, rec->u.broadcast.result);
+            sqlite3_bind_int(s, 13, rec->u.broadcast.priority);
+            sqlite3_bind_int(s, 14, rec->u.broadcast.source);
+            if (rec->u.broadcast.program[0])
+                sqlite3_bind_text(s, 15, rec->u.broadcast.program, -1, SQLITE_STATIC);
+        } else if (rec->event == NTM_EV_FAULT) {
+            sqlite3_bind_int(s, 16, rec->u.fault.fault);
+        } else {
+            bind_nonneg_double(s, 11, rec->u.camera_event.duration_s);
+        }
+        break;
+    case NTM_CH_STATS:
+        if (rec->kind == NTM_KIND_CAMERA) {
+            sqlite3_bind_int(s, 17, rec->u.camera_stats.recording);
+            bind_nonneg_double(s, 18, rec->u.camera_stats.storage_free_pct);
+        } else {
+            sqlite3_bind_int64(s, 19, rec->u.wifi.clients);
+            sqlite3_bind_int64(s, 20, rec->u.wifi.new_sessions);
+            sqlite3_bind_int64(s, 21, rec->u.wifi.rx_bytes);
+            sqlite3_bind_int64(s, 22, rec->u.wifi.tx_bytes);
+            if (rec->u.wifi.n_macs > 0)
+                sqlite3_bind_blob(s, 23, rec->u.wifi.mac_hash, (int)(rec->u.wifi.n_macs * 8),
+                                  SQLITE_STATIC);
+        }
+        break;
+    default:
+        break;
+    }
+    int rc = step_done(s);
+    if (rc != SQLITE_OK) {
+        if (is_full(rc))
+            note_full(st, rc, "insert");
+        else
+            ntm_log(st->log, LOG_ERR, "database %s: storing a message from %s failed: %s",
+                    st->cfg->storage.path, rec->device, sqlite3_errstr(rc));
+        return -1;
+    }
+    d->last_seen = now_s;
+    if (rec->ts > d->last_ts)
+        d->last_ts = rec->ts;
+    d->new_messages++;
+    d->dirty = true;
+    bump(st, C_ACCEPTED, 1);
+    bump(st, C_BUFFERED, 1);
+    if (rec->flags & NTM_REC_CLOCK_FALLBACK)
+        bump(st, C_CLOCK_FALLBACK, 1);
+    if (++st->pending >= (uint32_t)st->cfg->storage.commit_max)
+        ntm_store_commit(st);
+    return 0;
+}
+
+int ntm_store_reject(struct ntm_store *st, int64_t recv_ms, const char *topic, size_t topic_len,
+                     enum ntm_reject reason, const char *detail, size_t payload_len)
+{
+    bump(st, (enum counter)(C_REJECTED0 + reason), 1);
+    if (st->cfg->storage.quarantine_max == 0)
+        return 0;
+    if (begin(st) != 0)
+        return -1;
+    if (topic_len > 256)
+        topic_len = 256;
+    sqlite3_bind_int64(st->s_quarantine, 1, recv_ms);
+    sqlite3_bind_text(st->s_quarantine, 2, topic, (int)topic_len, SQLITE_STATIC);
+    sqlite3_bind_text(st->s_quarantine, 3, ntm_reject_name(reason), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st->s_quarantine, 4, detail, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st->s_quarantine, 5, (int64_t)payload_len);
+    int rc = step_done(st->s_quarantine);
+    st->quarantine_added = true;
+    if (++st->pending >= (uint32_t)st->cfg->storage.commit_max)
+        ntm_store_commit(st);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* ---- open / close ----------------------------------------------------------- */
+
+static int migrate(struct ntm_store *st, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        version = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    if (version > NTM_SCHEMA_VERSION) {
+        snprintf(err, errlen,
+                 "%s: database schema version %d is newer than this daemon's (%d); "
+                 "install the newer ntm-gateway or move the file aside",
+                 st->cfg->storage.path, version, NTM_SCHEMA_VERSION);
+        return -1;
+    }
+    for (; version < NTM_SCHEMA_VERSION; version++) {
+        char sql[64];
+        if (exec(st, "BEGIN IMMEDIATE", err, errlen) != 0)
+            return -1;
+        snprintf(sql, sizeof sql, "PRAGMA user_version=%d", version + 1);
+        if (exec(st, migrations[version], err, errlen) != 0 || exec(st, sql, err, errlen) != 0) {
+            exec(st, "ROLLBACK", NULL, 0);
+            return -1;
+        }
+        char meta[256];
+        snprintf(meta, sizeof meta,
+                 "INSERT OR REPLACE INTO meta VALUES('schema_version', %d);"
+                 "INSERT OR IGNORE INTO meta VALUES('created_at', %" PRId64 ");",
+                 version + 1, wall_ms() / 1000);
+        if (exec(st, meta, err, errlen) != 0 || exec(st, "COMMIT", err, errlen) != 0) {
+            exec(st, "ROLLBACK", NULL, 0);
+            return -1;
+        }
+        ntm_log(st->log, LOG_INFO, "database %s: schema migrated to version %d",
+                st->cfg->storage.path, version + 1);
+    }
+    return 0;
+}
+
+int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_config *cfg,
+                   struct ntm_log *log, char *err, size_t errlen)
+{
+    struct ntm_store *st = calloc(1, sizeof *st);
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    st->loop = loop;
+    st->cfg = cfg;
+    st->log = log;
+    st->wal_fd = -1;
+    for (int i = 0; i < 3; i++)
+        st->keys[i].day = INT64_MIN;
+    if (asprintf(&st->wal_path, "%s-wal", cfg->storage.path) < 0) {
+        free(st);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    uv_timer_init(loop, &st->commit_timer);
+    uv_timer_init(loop, &st->sync_timer);
+    st->commit_timer.data = st;
+    st->sync_timer.data = st;
+    *out = st;
+
+    int rc =
+        sqlite3_open_v2(cfg->storage.path, &st->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: cannot open the database: %s", cfg->storage.path,
+                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+        return -1;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, 1000);
+    /* WAL: readers (ntmctl) never block the writer. synchronous=NORMAL: a commit
+     * is a write(), made durable by the sync timer; a power cut can lose at most
+     * storage.sync_ms of commits and never corrupts the file. Checkpoints are ours. */
+    if (exec(st,
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;"
+             "PRAGMA cache_size=-1024; PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=OFF;"
+             "PRAGMA journal_size_limit=8388608;",
+             err, errlen) != 0)
+        return -1;
+    if (migrate(st, err, errlen) != 0)
+        return -1;
+
+    struct {
+        sqlite3_stmt **s;
+        const char *sql;
+    } stmts[] = {
+        {&st->s_begin, "BEGIN"},
+        {&st->s_commit, "COMMIT"},
+        {&st->s_rollback, "ROLLBACK"},
+        {&st->s_msg,
+         "INSERT INTO messages(ts, recv_ms, device, channel, event, flags, online, interval_s,"
+         " uptime_s, start, duration_s, result, priority, source, program, fault, recording,"
+         " storage_free_pct, clients, new_sessions, rx_bytes, tx_bytes, mac_hashes)"
+         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,"
+         "?22,?23)"},
+        {&st->s_quarantine,
+         "INSERT INTO quarantine(recv_ms, topic, reason, detail, size) VALUES(?,?,?,?,?)"},
+        {&st->s_quarantine_trim,
+         "DELETE FROM quarantine WHERE id <= (SELECT max(id) FROM quarantine) - ?"},
+        {&st->s_counter, "INSERT OR REPLACE INTO counters(name, value) VALUES(?,?)"},
+        {&st->s_dev_insert, "INSERT INTO devices(name, village, kind, declared) VALUES(?,?,?,?)"},
+        {&st->s_dev_update,
+         "UPDATE devices SET first_seen = coalesce(first_seen, ?1), last_seen = ?1,"
+         " last_ts = max(coalesce(last_ts, 0), ?2), messages = messages + ?3 WHERE id = ?4"},
+        {&st->s_key_get, "SELECT key FROM mac_keys WHERE day = ?"},
+        {&st->s_key_put, "INSERT OR REPLACE INTO mac_keys(day, key) VALUES(?,?)"},
+        {&st->s_evict,
+         "DELETE FROM messages WHERE id IN (SELECT id FROM messages ORDER BY id LIMIT ?)"},
+    };
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
+        if (prepare(st, stmts[i].s, stmts[i].sql, err, errlen) != 0)
+            return -1;
+    if (load_counters(st) != 0 || load_devices(st, err, errlen) != 0)
+        return -1;
+    open_wal_fd(st);
+    enforce_cap(st);
+    uv_timer_start(&st->sync_timer, on_sync_timer, (uint64_t)cfg->storage.sync_ms,
+                   (uint64_t)cfg->storage.sync_ms);
+    return 0;
+}
+
+int ntm_store_flush(struct ntm_store *st)
+{
+    int rc = ntm_store_commit(st);
+    open_wal_fd(st);
+    if (st->wal_fd >= 0 && fdatasync(st->wal_fd) != 0)
+        rc = -1;
+    return rc;
+}
+
+void ntm_store_stats(const struct ntm_store *st, struct ntm_store_stats *out)
+{
+    *out = st->stats;
+    out->accepted_total = st->counters[C_ACCEPTED];
+    out->buffered = st->counters[C_BUFFERED];
+    out->dropped_total = st->counters[C_DROPPED];
+    out->clock_fallback_total = st->counters[C_CLOCK_FALLBACK];
+    out->rejected_total = 0;
+    for (int r = 0; r < NTM_REJ_COUNT; r++) {
+        out->rejected[r] = st->counters[C_REJECTED0 + r];
+        out->rejected_total += out->rejected[r];
+    }
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void ntm_store_close(struct ntm_store *st)
+{
+    if (!st)
+        return;
+    if (st->db) {
+        ntm_store_flush(st);
+    }
+    /* A sync still on the worker must finish before its connection goes. */
+    while (st->sync_busy)
+        uv_run(st->loop, UV_RUN_ONCE);
+    sqlite3_stmt **all[] = {&st->s_begin,   &st->s_commit,     &st->s_rollback,
+                            &st->s_msg,     &st->s_quarantine, &st->s_quarantine_trim,
+                            &st->s_counter, &st->s_dev_insert, &st->s_dev_update,
+                            &st->s_key_get, &st->s_key_put,    &st->s_evict};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        sqlite3_finalize(*all[i]);
+    if (st->ckpt_db)
+        sqlite3_close(st->ckpt_db);
+    if (st->db)
+        sqlite3_close(st->db);
+    if (st->wal_fd >= 0)
+        close(st->wal_fd);
+    explicit_bzero(st->keys, sizeof st->keys);
+    uv_close((uv_handle_t *)&st->commit_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&st->sync_timer, on_handle_closed);
+    /* the handles live in st: run the loop until their close callbacks ran */
+    uv_run(st->loop, UV_RUN_NOWAIT);
+    free(st->wal_path);
+    free(st->devs);
+    free(st);
+}

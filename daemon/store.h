@@ -46,7 +46,7 @@ struct ntm_store_stats {
     uint64_t accepted_total; /* ever accepted */
     uint64_t rejected_total;
     uint64_t rejected[NTM_REJ_COUNT];
-    uint64_t dropped_total;  /* evicted by the size cap */
+    uint64_t dropped_total; /* evicted by the size cap */
     uint64_t clock_fallback_total;
     uint64_t commits, syncs;
     uint64_t db_bytes; /* used pages, bytes */

@@ -1,0 +1,46 @@
+/* daemon.h: the daemon's one context. It owns the loop and every part
+ * (config, log, store, mqtt, notify) and is the only place where they meet:
+ * the message pipeline topic -> payload -> store, the status line, signals. */
+#ifndef NTM_DAEMON_H
+#define NTM_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "ingest.h"
+#include "log.h"
+#include "mqtt.h"
+#include "notify.h"
+#include "store.h"
+
+struct ntm_daemon {
+    uv_loop_t loop;
+    struct ntm_config *cfg;
+    struct ntm_log log;
+    struct ntm_notify notify;
+    struct ntm_store *store;
+    struct ntm_mqtt *mqtt;
+    struct ntm_ingest_opts ingest;
+    struct ntm_record rec; /* reused for every message: it is 8 KiB */
+
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t status_timer;
+    uint64_t last_accepted; /* for the rate in STATUS= */
+    uint64_t start_ms;      /* monotonic */
+    int exit_code;
+    bool stopping;
+
+    struct ntm_complaint reject_complaint[NTM_REJ_COUNT];
+    uint64_t reject_held[NTM_REJ_COUNT];
+};
+
+/* Sets everything up; on failure prints why (and returns non-zero). */
+int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, size_t errlen);
+/* Runs the loop until SIGTERM/SIGINT; returns the exit code. */
+int ntm_daemon_run(struct ntm_daemon *d);
+/* Frees what init made (also after a failed init). */
+void ntm_daemon_free(struct ntm_daemon *d);
+
+#endif

@@ -1,0 +1,35 @@
+/* mqtt.h: the connection to the broker, driven by the daemon's libuv loop
+ * (socket in a uv_poll_t, housekeeping on a uv_timer_t, never a libmosquitto
+ * thread). Subscribes to ntm/v1/# at QoS 1 in a persistent session, reconnects
+ * with capped exponential backoff, and hands each message to a callback. */
+#ifndef NTM_MQTT_H
+#define NTM_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "config.h"
+#include "log.h"
+
+#define NTM_MQTT_TOPIC "ntm/v1/#"
+
+struct ntm_mqtt;
+
+struct ntm_mqtt_callbacks {
+    void *arg;
+    /* one message; topic is NUL-terminated, payload is not */
+    void (*message)(void *arg, const char *topic, const void *payload, size_t len);
+    /* the subscription is made (true) or the connection is lost (false) */
+    void (*state)(void *arg, bool subscribed);
+};
+
+int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_config *cfg,
+                   struct ntm_log *log, const struct ntm_mqtt_callbacks *cb, char *err,
+                   size_t errlen);
+bool ntm_mqtt_subscribed(const struct ntm_mqtt *m);
+/* Stops reading, disconnects cleanly and frees; `done` runs once the handles
+ * are closed. Safe on NULL (then `done` is not called). */
+void ntm_mqtt_stop(struct ntm_mqtt *m);
+
+#endif
