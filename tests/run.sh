@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# run.sh: builds ntm-gateway twice (plain, and with ASan+UBSan), warnings as
+# errors, and runs the whole meson test suite on both. The last line is the
+# total: "tests: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+
+passed=0; failed=0; status=0
+run_suite() { # name, meson options...
+  local dir=$1; shift
+  if [ -d "$dir" ]; then
+    meson setup --reconfigure "$dir" "$@" >/dev/null || return 1
+  else
+    meson setup "$dir" "$@" >/dev/null || return 1
+  fi
+  ninja -C "$dir" || return 1
+  meson test -C "$dir" --print-errorlogs --num-processes 2
+  local rc=$?
+  read -r p f < <(python3 - "$dir/meson-logs/testlog.json" <<'PY'
+import json, sys
+p = f = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)["result"]
+    if r in ("OK", "EXPECTEDFAIL"): p += 1
+    elif r != "SKIP": f += 1
+print(p, f)
+PY
+)
+  passed=$((passed + p)); failed=$((failed + f))
+  return $rc
+}
+
+echo "== build and test: plain"
+run_suite build-ci -Dwerror=true -Dbuildtype=debugoptimized || status=1
+echo "== build and test: ASan + UBSan"
+run_suite build-asan -Dwerror=true -Dbuildtype=debug -Db_sanitize=address,undefined \
+  -Db_lundef=false || status=1
+[ $failed -eq 0 ] || status=1
+echo "tests: $passed passed, $failed failed"
+exit $status

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# deps.sh: installs what building, running and testing ntm-gateway needs on
+# Debian 12 (bookworm). Idempotent; run as root or with sudo available.
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+PACKAGES=(
+  build-essential meson ninja-build pkg-config clang-format
+  libuv1-dev libmosquitto-dev libsqlite3-dev libcurl4-openssl-dev libsystemd-dev
+  libyaml-dev libcjson-dev zlib1g-dev
+  mosquitto mosquitto-clients sqlite3 python3 python3-jsonschema
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps.sh: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Debian starts the packaged broker where it can; the tests and the demo run
+# their own on a free loopback port and do not need it.
+echo "deps.sh: all build and test dependencies are installed"
