@@ -31,13 +31,14 @@ struct ntm_device_decl {
  * plugin host can report unknown or bad options as file:line:column. */
 struct ntm_conf_option {
     char *key;
-    char *value; /* the scalar as written */
-    int line, column;
+    char *value;      /* the scalar as written */
+    int line, column; /* of the value */
+    bool quoted;      /* written in quotes: a string, never a number or boolean */
 };
 
 struct ntm_uplink_conf {
-    char *plugin; /* the `plugin:` name */
-    int line, column;
+    char *plugin;                    /* the `plugin:` name */
+    int line, column;                /* of the entry (its first key) */
     struct ntm_conf_option *options; /* every key but `plugin` */
     size_t n_options;
 };
@@ -56,22 +57,22 @@ struct ntm_config {
     size_t n_devices;
 
     struct {
-        char *host;      /* default 127.0.0.1 */
-        int port;        /* default 1883 (8883 when tls is set) */
-        char *client_id; /* default ntm-gateway */
-        int keepalive_s; /* default 30 */
+        char *host;                           /* default 127.0.0.1 */
+        int port;                             /* default 1883 (8883 when tls is set) */
+        char *client_id;                      /* default ntm-gateway */
+        int keepalive_s;                      /* default 30 */
         char *ca_file, *cert_file, *key_file; /* tls: {...}; NULL when absent */
         char *username, *password_file;       /* NULL when absent */
         int max_payload;                      /* bytes, default 16384 */
     } mqtt;
 
     struct {
-        char *path;           /* default /var/lib/ntm-gateway/buffer.db */
-        int max_mb;           /* default 512 */
-        int commit_ms;        /* default 50: longest a message waits uncommitted */
-        int commit_max;       /* default 1000 records per transaction */
-        int sync_ms;          /* default 1000: how often commits are made durable */
-        int quarantine_max;   /* default 1000 rejected messages kept */
+        char *path;         /* default /var/lib/ntm-gateway/buffer.db */
+        int max_mb;         /* default 512 */
+        int commit_ms;      /* default 50: longest a message waits uncommitted */
+        int commit_max;     /* default 1000 records per transaction */
+        int sync_ms;        /* default 1000: how often commits are made durable */
+        int quarantine_max; /* default 1000 rejected messages kept */
     } storage;
 
     struct {
@@ -103,6 +104,12 @@ int ntm_config_village(const struct ntm_config *cfg, const char *id);
 const struct ntm_device_decl *ntm_config_device(const struct ntm_config *cfg, const char *id);
 /* The value of an uplink option, or NULL when absent. */
 const struct ntm_conf_option *ntm_uplink_option(const struct ntm_uplink_conf *u, const char *key);
+/* An option's value read as a YAML boolean (true/false, yes/no, also True/TRUE...)
+ * or as a decimal integer in [min, max], the way the core keys are read. False
+ * (and *out untouched) when it is quoted, of another form or out of range. */
+bool ntm_conf_option_bool(const struct ntm_conf_option *o, bool *out);
+bool ntm_conf_option_int(const struct ntm_conf_option *o, long long min, long long max,
+                         long long *out);
 
 /* id syntax checks shared with ingest */
 bool ntm_valid_village_id(const char *s, size_t len); /* [a-z0-9-]{1,32} */

@@ -1,1 +1,77 @@
-/* record.c: placeholder, being written. */
+/* record.c: the stable names of the record enums (as devices.md spells them)
+ * and the local (UTC+07:00) day number of a Unix time. */
+#include <string.h>
+
+#include "record.h"
+
+static const char *const kind_names[NTM_KIND_COUNT] = {"speaker", "camera", "wifi"};
+static const char *const channel_names[NTM_CH_COUNT] = {"state", "heartbeat", "event", "stats"};
+static const char *const event_names[NTM_EV_COUNT] = {
+    "", "broadcast", "fault", "motion", "tamper", "video_loss", "storage_error"};
+static const char *const result_names[NTM_RESULT_COUNT] = {"played", "interrupted", "failed"};
+static const char *const priority_names[NTM_PRIO_COUNT] = {"normal", "priority", "emergency"};
+static const char *const source_names[NTM_SRC_COUNT] = {"commune", "province", "national", "other"};
+static const char *const fault_names[NTM_FAULT_COUNT] = {"amplifier", "power", "fan", "network",
+                                                         "other"};
+
+#define NAME_OF(table, v)                                                                          \
+    ((unsigned)(v) < sizeof(table) / sizeof((table)[0]) ? (table)[(unsigned)(v)] : "unknown")
+
+const char *ntm_kind_name(enum ntm_kind k)
+{
+    return NAME_OF(kind_names, k);
+}
+
+int ntm_kind_parse(const char *s)
+{
+    if (s == NULL)
+        return -1;
+    for (int i = 0; i < NTM_KIND_COUNT; i++)
+        if (strcmp(s, kind_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *ntm_channel_name(enum ntm_channel c)
+{
+    return NAME_OF(channel_names, c);
+}
+
+const char *ntm_event_name(enum ntm_event e)
+{
+    return NAME_OF(event_names, e);
+}
+
+const char *ntm_result_name(enum ntm_result r)
+{
+    return NAME_OF(result_names, r);
+}
+
+const char *ntm_priority_name(enum ntm_priority p)
+{
+    return NAME_OF(priority_names, p);
+}
+
+const char *ntm_source_name(enum ntm_source s)
+{
+    return NAME_OF(source_names, s);
+}
+
+const char *ntm_fault_name(enum ntm_fault f)
+{
+    return NAME_OF(fault_names, f);
+}
+
+int64_t ntm_local_day(int64_t unix_s)
+{
+    /* floor((unix_s + offset) / 86400) without overflowing near INT64_MAX and
+     * rounding towards minus infinity for times before 1970. */
+    int64_t day = unix_s / 86400, rem = unix_s % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        day--;
+    }
+    if (rem + NTM_TZ_OFFSET_S >= 86400)
+        day++;
+    return day;
+}
