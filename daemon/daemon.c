@@ -56,6 +56,53 @@ static void reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
     log_reject_summary(d, r, held);
 }
 
+/* Saves the aggregation state with the id of the last message folded into it,
+ * in the same transaction as that message: after a crash the state and the
+ * messages agree, and the ones after it are replayed. Done when a window
+ * closed and at least once a minute, so that a restart replays little. */
+static void save_snapshot(struct ntm_daemon *d)
+{
+    void *blob = NULL;
+    size_t len = 0;
+    if (ntm_agg_save(d->agg, &blob, &len) == 0)
+        ntm_store_save_agg(d->store, ntm_store_last_msg_id(d->store), blob, len);
+    free(blob);
+    d->snapshot_due = false;
+    d->last_snapshot_ms = uv_now(&d->loop);
+}
+
+static void maybe_snapshot(struct ntm_daemon *d)
+{
+    if (d->snapshot_due || uv_now(&d->loop) - d->last_snapshot_ms >= 60000)
+        save_snapshot(d);
+}
+
+/* ---- aggregation sink --------------------------------------------------------- */
+
+static void on_row(void *arg, const struct ntm_indicator_row *row)
+{
+    struct ntm_daemon *d = arg;
+    ntm_outbox_add_row(d->outbox, row);
+}
+
+static void on_window_closed(void *arg, enum ntm_period p, int64_t start, int64_t end)
+{
+    struct ntm_daemon *d = arg;
+    (void)start;
+    d->snapshot_due = true;
+    if (p == NTM_PERIOD_DAY) {
+        ntm_outbox_day_closed(d->outbox, end);
+        /* the closed day's MAC hashing key is destroyed (devices.md) */
+        ntm_store_forget_mac_keys(d->store, ntm_local_day(end));
+    }
+}
+
+static void on_alert(void *arg, const struct ntm_alert *a)
+{
+    struct ntm_daemon *d = arg;
+    ntm_outbox_add_alert(d->outbox, a);
+}
+
 static void on_message(void *arg, const char *topic, const void *payload, size_t len)
 {
     struct ntm_daemon *d = arg;
@@ -80,12 +127,17 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
         return;
     }
     d->rec.village = (uint16_t)village;
-    int rc = ntm_store_append(d->store, &d->rec);
-    if (rc == 1) {
+    /* a device already known elsewhere is rejected before anything counts it */
+    if (ntm_store_device_conflict(d->store, &d->rec)) {
         snprintf(why, sizeof why, "device '%s' is already known in another village or kind",
                  t.device);
         reject(d, now_ms, topic, &t, NTM_REJ_DEVICE, why, len);
+        return;
     }
+    if (ntm_agg_add(d->agg, &d->rec, (int64_t)uv_now(&d->loop)))
+        d->rec.flags |= NTM_REC_LATE;
+    ntm_store_append(d->store, &d->rec);
+    maybe_snapshot(d);
 }
 
 static void on_mqtt_state(void *arg, bool subscribed)
@@ -99,18 +151,58 @@ static void on_mqtt_state(void *arg, bool subscribed)
 static void status_line(struct ntm_daemon *d, char *buf, size_t len, double rate)
 {
     struct ntm_store_stats s;
+    struct ntm_sync_stats y;
     ntm_store_stats(d->store, &s);
+    ntm_sync_stats(d->sync, &y);
+    char last[48] = "none yet";
+    if (y.last_delivered_ms > 0) {
+        char iso[40];
+        ntm_iso_local(y.last_delivered_ms / 1000, iso, sizeof iso);
+        snprintf(last, sizeof last, "%.8s", iso + 11);
+    }
     snprintf(buf, len,
              "broker %s; accepted %" PRIu64 ", rejected %" PRIu64 ", buffered %" PRIu64
-             "; %.0f msg/s%s",
+             "; %.0f msg/s; batches waiting %" PRIu64 ", last delivered %s%s",
              ntm_mqtt_subscribed(d->mqtt) ? "connected" : "disconnected", s.accepted_total,
-             s.rejected_total, s.buffered, rate,
+             s.rejected_total, s.buffered, rate, y.pending_batches, last,
              s.disk_full ? "; DISK FULL: writes failing, oldest messages being evicted" : "");
+}
+
+static void health(struct ntm_daemon *d, struct ntm_health *h)
+{
+    struct ntm_store_stats s;
+    struct ntm_sync_stats y;
+    ntm_store_stats(d->store, &s);
+    ntm_sync_stats(d->sync, &y);
+    h->uptime_s = (int64_t)(uv_now(&d->loop) - d->start_ms) / 1000;
+    h->buffered_messages = s.buffered;
+    h->pending_batches = y.pending_batches;
+    h->rejected_total = s.rejected_total;
+    h->dropped_total = s.dropped_total;
+    h->late_total = s.late_total;
+}
+
+/* The sync tick: closed windows and alerts become batches, and what is due
+ * goes to the uplinks. */
+static void on_sync_timer(uv_timer_t *t)
+{
+    struct ntm_daemon *d = t->data;
+    if (d->snapshot_due)
+        save_snapshot(d);
+    if (ntm_outbox_waiting(d->outbox) > 0) {
+        struct ntm_health h;
+        health(d, &h);
+        ntm_outbox_form(d->outbox, &h, ntm_store_last_msg_id(d->store));
+    }
+    ntm_sync_kick(d->sync);
 }
 
 static void on_status_timer(uv_timer_t *t)
 {
     struct ntm_daemon *d = t->data;
+    ntm_agg_tick(d->agg, (int64_t)uv_now(&d->loop));
+    if (d->snapshot_due)
+        save_snapshot(d);
     struct ntm_store_stats s;
     ntm_store_stats(d->store, &s);
     double rate = (double)(s.accepted_total - d->last_accepted);
@@ -145,9 +237,10 @@ static void stop(struct ntm_daemon *d, const char *why)
     ntm_mqtt_stop(d->mqtt);
     d->mqtt = NULL;
     uv_timer_stop(&d->status_timer);
-    uv_signal_stop(&d->sig_term);
-    uv_signal_stop(&d->sig_int);
-    uv_signal_stop(&d->sig_hup);
+    uv_timer_stop(&d->sync_timer);
+    save_snapshot(d);
+    /* the signal handlers stay installed: a second SIGTERM during the flush must
+     * not fall back to the default action and kill us mid-commit */
     if (ntm_store_flush(d->store) != 0)
         d->exit_code = 1;
     uv_stop(&d->loop);
@@ -166,7 +259,91 @@ static void on_signal(uv_signal_t *s, int signum)
         ntm_notify_reloaded(&d->notify, buf);
         return;
     }
+    if (d->stopping) {
+        ntm_log(&d->log, LOG_NOTICE, "%s again: already stopping, finishing the flush first",
+                signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        return;
+    }
     stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void add_device(void *arg, const char *name, int village, int kind)
+{
+    ntm_agg_add_device(arg, name, (uint16_t)village, (uint8_t)kind);
+}
+
+struct replay {
+    struct ntm_daemon *d;
+    uint64_t n;
+};
+
+static void replay_one(void *arg, const struct ntm_record *rec, int64_t id)
+{
+    struct replay *r = arg;
+    (void)id;
+    /* a message that was late when it came stays late: it is not folded */
+    if (!(rec->flags & NTM_REC_LATE))
+        ntm_agg_add(r->d->agg, rec, (int64_t)uv_now(&r->d->loop));
+    r->n++;
+}
+
+/* Aggregation, outbox, HTTP client, plugins and sync, in that order; then the
+ * aggregation state is restored and the messages after it are replayed. */
+static int start_aggregation(struct ntm_daemon *d, char *err, size_t errlen)
+{
+    const struct ntm_config *cfg = d->cfg;
+    if (ntm_http_new(&d->http, &d->loop, &d->log) != 0) {
+        snprintf(err, errlen, "cannot start the HTTP client");
+        return -1;
+    }
+    if (ntm_sync_new(&d->sync, &d->loop, d->store, cfg, &d->log) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    struct ntm_uplink_events ev = {.arg = d->sync, .complete = ntm_sync_complete};
+    if (ntm_uplinks_load(&d->uplinks, &d->n_uplinks, cfg, &d->log, d->http, &ev, err, errlen) != 0)
+        return -1;
+    ntm_sync_set_uplinks(d->sync, d->uplinks, d->n_uplinks);
+    const char **names = calloc(d->n_uplinks + 1, sizeof *names);
+    if (!names)
+        return -1;
+    for (size_t i = 0; i < d->n_uplinks; i++)
+        names[i] = ntm_uplink_name(d->uplinks[i]);
+    int rc = ntm_outbox_open(&d->outbox, d->store, cfg, &d->log, names, d->n_uplinks, err, errlen);
+    free(names);
+    if (rc != 0)
+        return -1;
+
+    struct ntm_agg_sink sink = {
+        .arg = d, .row = on_row, .window_closed = on_window_closed, .alert = on_alert};
+    d->agg = ntm_agg_new(cfg, &sink);
+    if (!d->agg) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    ntm_store_each_device(d->store, add_device, d->agg);
+    int64_t msg_id = 0;
+    void *blob = NULL;
+    size_t len = 0;
+    int64_t now = (int64_t)uv_now(&d->loop);
+    rc = ntm_store_load_agg(d->store, &msg_id, &blob, &len);
+    if (rc == 0 && ntm_agg_load(d->agg, blob, len, now) != 0) {
+        ntm_log(&d->log, LOG_ERR,
+                "the saved aggregation state is unreadable; starting the windows afresh from "
+                "the messages after it");
+    }
+    free(blob);
+    struct replay r = {.d = d};
+    ntm_store_replay(d->store, rc == 0 ? msg_id : 0, replay_one, &r);
+    if (r.n > 0) {
+        ntm_log(&d->log, LOG_INFO,
+                "replayed %" PRIu64 " messages accepted after the last saved aggregation state",
+                r.n);
+        save_snapshot(d);
+    }
+    d->last_snapshot_ms = uv_now(&d->loop);
+    ntm_store_commit(d->store);
+    return 0;
 }
 
 int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, size_t errlen)
@@ -178,6 +355,8 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     ntm_notify_init(&d->notify, &d->loop);
     uv_timer_init(&d->loop, &d->status_timer);
     d->status_timer.data = d;
+    uv_timer_init(&d->loop, &d->sync_timer);
+    d->sync_timer.data = d;
     uv_signal_t *sigs[] = {&d->sig_term, &d->sig_int, &d->sig_hup};
     int signums[] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
@@ -192,6 +371,8 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     d->ingest.max_payload = (size_t)cfg->mqtt.max_payload;
     d->ingest.mac_key = ntm_store_mac_key;
     d->ingest.mac_key_arg = d->store;
+    if (start_aggregation(d, err, errlen) != 0)
+        return -1;
     struct ntm_store_stats s;
     ntm_store_stats(d->store, &s);
     d->last_accepted = s.accepted_total;
@@ -200,6 +381,8 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     if (ntm_mqtt_start(&d->mqtt, &d->loop, cfg, &d->log, &cb, err, errlen) != 0)
         return -1;
     uv_timer_start(&d->status_timer, on_status_timer, 1000, 1000);
+    uint64_t tick = (uint64_t)cfg->sync.interval_s * 1000;
+    uv_timer_start(&d->sync_timer, on_sync_timer, tick, tick);
     ntm_log_emit(&d->log, LOG_INFO, NTM_MSGID_STARTED, NULL, 0,
                  "ntm-gatewayd %s started: gateway %s, commune %s, %zu villages, %zu declared "
                  "devices, buffer %s (%" PRIu64 " messages), broker %s:%d",
@@ -228,9 +411,23 @@ void ntm_daemon_free(struct ntm_daemon *d)
     struct ntm_store_stats s = {0};
     if (d->store)
         ntm_store_stats(d->store, &s);
+    /* sync stops listening first; cancelling the HTTP requests then ends every
+     * plugin's in-flight send (left pending in the database, sent again at the
+     * next start); only then are the plugins destroyed */
+    ntm_sync_free(d->sync);
+    d->sync = NULL;
+    ntm_http_free(d->http);
+    d->http = NULL;
+    ntm_uplinks_free(d->uplinks, d->n_uplinks);
+    d->uplinks = NULL;
+    ntm_outbox_free(d->outbox);
+    d->outbox = NULL;
+    ntm_agg_free(d->agg);
+    d->agg = NULL;
     ntm_store_close(d->store);
     d->store = NULL;
     uv_close((uv_handle_t *)&d->status_timer, on_closed);
+    uv_close((uv_handle_t *)&d->sync_timer, on_closed);
     uv_close((uv_handle_t *)&d->sig_term, on_closed);
     uv_close((uv_handle_t *)&d->sig_int, on_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_closed);

@@ -1,6 +1,7 @@
 /* daemon.h: the daemon's one context. It owns the loop and every part
- * (config, log, store, mqtt, notify) and is the only place where they meet:
- * the message pipeline topic -> payload -> store, the status line, signals. */
+ * (config, log, store, aggregation, outbox, plugins, sync, mqtt, notify) and
+ * is the only place where they meet: the message pipeline topic -> payload ->
+ * aggregate -> store, the sync tick, the status line, signals. */
 #ifndef NTM_DAEMON_H
 #define NTM_DAEMON_H
 
@@ -8,12 +9,17 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "aggregate.h"
 #include "config.h"
+#include "http.h"
 #include "ingest.h"
 #include "log.h"
 #include "mqtt.h"
 #include "notify.h"
+#include "outbox.h"
+#include "plugin_host.h"
 #include "store.h"
+#include "sync.h"
 
 struct ntm_daemon {
     uv_loop_t loop;
@@ -22,6 +28,15 @@ struct ntm_daemon {
     struct ntm_notify notify;
     struct ntm_store *store;
     struct ntm_mqtt *mqtt;
+    struct ntm_agg *agg;
+    struct ntm_outbox *outbox;
+    struct ntm_http *http;
+    struct ntm_sync *sync;
+    struct ntm_uplink **uplinks;
+    size_t n_uplinks;
+    uv_timer_t sync_timer;
+    bool snapshot_due;         /* a window closed: save the aggregation state */
+    uint64_t last_snapshot_ms; /* monotonic */
     struct ntm_ingest_opts ingest;
     struct ntm_record rec; /* reused for every message: it is 8 KiB */
 

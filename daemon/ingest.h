@@ -14,16 +14,16 @@
  * stored in the quarantine and shown by ntmctl. */
 enum ntm_reject {
     NTM_ACCEPT = 0,
-    NTM_REJ_TOPIC,          /* "bad_topic": not ntm/v1/<village>/<kind>/<device>/<channel> */
-    NTM_REJ_VILLAGE,        /* "unknown_village": village not in the configuration */
-    NTM_REJ_CHANNEL,        /* "bad_channel": channel that this kind does not have */
-    NTM_REJ_TOO_LARGE,      /* "too_large": payload over mqtt.max_payload */
-    NTM_REJ_NOT_JSON,       /* "not_json": payload not valid UTF-8 JSON */
-    NTM_REJ_NOT_OBJECT,     /* "not_object": JSON but not an object */
-    NTM_REJ_MISSING,        /* "missing_field" */
-    NTM_REJ_TYPE,           /* "wrong_type" */
-    NTM_REJ_VALUE,          /* "bad_value": out of range or not a listed value, bad MAC */
-    NTM_REJ_DEVICE,         /* "device_conflict": device id already known under another village/kind */
+    NTM_REJ_TOPIC,      /* "bad_topic": not ntm/v1/<village>/<kind>/<device>/<channel> */
+    NTM_REJ_VILLAGE,    /* "unknown_village": village not in the configuration */
+    NTM_REJ_CHANNEL,    /* "bad_channel": channel that this kind does not have */
+    NTM_REJ_TOO_LARGE,  /* "too_large": payload over mqtt.max_payload */
+    NTM_REJ_NOT_JSON,   /* "not_json": payload not valid UTF-8 JSON */
+    NTM_REJ_NOT_OBJECT, /* "not_object": JSON but not an object */
+    NTM_REJ_MISSING,    /* "missing_field" */
+    NTM_REJ_TYPE,       /* "wrong_type" */
+    NTM_REJ_VALUE,      /* "bad_value": out of range or not a listed value, bad MAC */
+    NTM_REJ_DEVICE,     /* "device_conflict": device id already known under another village/kind */
     NTM_REJ_COUNT
 };
 const char *ntm_reject_name(enum ntm_reject r);
@@ -46,7 +46,7 @@ enum ntm_reject ntm_topic_parse(const char *topic, size_t len, struct ntm_topic 
 typedef int (*ntm_mac_key_fn)(void *arg, int64_t local_day, uint8_t key[16]);
 
 struct ntm_ingest_opts {
-    size_t max_payload;  /* bytes */
+    size_t max_payload; /* bytes */
     ntm_mac_key_fn mac_key;
     void *mac_key_arg;
 };

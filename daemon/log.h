@@ -26,13 +26,17 @@ struct ntm_log {
 void ntm_log_init(struct ntm_log *log, const char *ident, int level);
 
 /* Message IDs (MESSAGE_ID=) of the events an operator searches for. */
-#define NTM_MSGID_STARTED "6f1c2a7d0b9e4c5a8e3f2d1c0b9a8e71"
-#define NTM_MSGID_STOPPED "6f1c2a7d0b9e4c5a8e3f2d1c0b9a8e72"
-#define NTM_MSGID_BROKER_UP "6f1c2a7d0b9e4c5a8e3f2d1c0b9a8e73"
-#define NTM_MSGID_BROKER_DOWN "6f1c2a7d0b9e4c5a8e3f2d1c0b9a8e74"
-#define NTM_MSGID_REJECTED "6f1c2a7d0b9e4c5a8e3f2d1c0b9a8e75"
-#define NTM_MSGID_BUFFER_CAP "6f1c2a7d0b9e4c5a8e3f2d1c0b9a8e76"
-#define NTM_MSGID_DISK_FULL "6f1c2a7d0b9e4c5a8e3f2d1c0b9a8e77"
+#define NTM_MSGID_STARTED "a0f140d8c16640f993d950dbec8a7604"
+#define NTM_MSGID_STOPPED "d7e2b771525d49649791c7558dfa6421"
+#define NTM_MSGID_BROKER_UP "2d9504ab86114214b879093478c5f5f9"
+#define NTM_MSGID_BROKER_DOWN "c6dd6916c1fd435da95ef33c888df327"
+#define NTM_MSGID_REJECTED "d974a25698be43f297a80287f012642a"
+#define NTM_MSGID_BUFFER_CAP "2eced5e258d9446c866cde65c3b8fcec"
+#define NTM_MSGID_DISK_FULL "4f383c3ed798410fb0820b5155cd9fa8"
+#define NTM_MSGID_DEVICE_OFFLINE "1188fa262d094c49a0e8fdfe9461a257"
+#define NTM_MSGID_UPLINK_DELIVERED "93c2581de0a34bd7912acd1d4a944f75"
+#define NTM_MSGID_UPLINK_FAILING "1c6d1c1a09714bf7a0cb3b31d75babe9"
+#define NTM_MSGID_BATCH_QUARANTINED "c2bc910860954e16ba5f0b9b072175d3"
 
 /* Emits one record. `msgid` may be NULL; `fields` may be NULL with n = 0. */
 void ntm_log_emit(struct ntm_log *log, int level, const char *msgid,

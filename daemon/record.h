@@ -31,7 +31,13 @@ enum ntm_event {
 };
 enum ntm_result { NTM_RESULT_PLAYED, NTM_RESULT_INTERRUPTED, NTM_RESULT_FAILED, NTM_RESULT_COUNT };
 enum ntm_priority { NTM_PRIO_NORMAL, NTM_PRIO_PRIORITY, NTM_PRIO_EMERGENCY, NTM_PRIO_COUNT };
-enum ntm_source { NTM_SRC_COMMUNE, NTM_SRC_PROVINCE, NTM_SRC_NATIONAL, NTM_SRC_OTHER, NTM_SRC_COUNT };
+enum ntm_source {
+    NTM_SRC_COMMUNE,
+    NTM_SRC_PROVINCE,
+    NTM_SRC_NATIONAL,
+    NTM_SRC_OTHER,
+    NTM_SRC_COUNT
+};
 enum ntm_fault {
     NTM_FAULT_AMPLIFIER,
     NTM_FAULT_POWER,
@@ -46,12 +52,12 @@ enum ntm_fault {
 #define NTM_REC_LATE 0x2u           /* its hour window had already closed (set by aggregate) */
 
 struct ntm_record {
-    int64_t ts;      /* event time used for windows, Unix seconds */
-    int64_t recv_ms; /* gateway wall clock at receipt, Unix milliseconds */
-    uint8_t kind;    /* enum ntm_kind */
-    uint8_t channel; /* enum ntm_channel */
-    uint8_t event;   /* enum ntm_event */
-    uint8_t flags;   /* NTM_REC_* */
+    int64_t ts;       /* event time used for windows, Unix seconds */
+    int64_t recv_ms;  /* gateway wall clock at receipt, Unix milliseconds */
+    uint8_t kind;     /* enum ntm_kind */
+    uint8_t channel;  /* enum ntm_channel */
+    uint8_t event;    /* enum ntm_event */
+    uint8_t flags;    /* NTM_REC_* */
     uint16_t village; /* index into config->villages */
     char device[NTM_DEVICE_ID_MAX + 1];
     union {
@@ -80,7 +86,7 @@ struct ntm_record {
         } camera_stats;
         struct {
             int64_t clients, new_sessions, rx_bytes, tx_bytes;
-            uint32_t n_macs; /* 0 when client_macs absent */
+            uint32_t n_macs;                 /* 0 when client_macs absent */
             uint64_t mac_hash[NTM_MACS_MAX]; /* keyed hashes, never raw MACs */
         } wifi;
     } u;

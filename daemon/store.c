@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +28,7 @@ static const char *const migrations[NTM_SCHEMA_VERSION] = {
     " village TEXT NOT NULL, kind TEXT NOT NULL, declared INTEGER NOT NULL DEFAULT 0,"
     " first_seen INTEGER, last_seen INTEGER, last_ts INTEGER,"
     " messages INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE messages(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+    "CREATE TABLE messages(id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,"
     " recv_ms INTEGER NOT NULL, device INTEGER NOT NULL, channel INTEGER NOT NULL,"
     " event INTEGER NOT NULL, flags INTEGER NOT NULL,"
     " online INTEGER, interval_s INTEGER, uptime_s INTEGER,"
@@ -39,6 +40,27 @@ static const char *const migrations[NTM_SCHEMA_VERSION] = {
     " topic TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, size INTEGER NOT NULL);"
     "CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE mac_keys(day INTEGER PRIMARY KEY, key BLOB NOT NULL);",
+    /* 1 -> 2: aggregation, alerts and the outbox */
+    "CREATE TABLE agg_state(id INTEGER PRIMARY KEY CHECK (id = 1), msg_id INTEGER NOT NULL,"
+    " saved_ms INTEGER NOT NULL, state BLOB NOT NULL);"
+    "CREATE TABLE pending_rows(id INTEGER PRIMARY KEY, village TEXT NOT NULL, kind TEXT NOT NULL,"
+    " period TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, name TEXT NOT NULL,"
+    " value REAL NOT NULL, unit TEXT NOT NULL, devices INTEGER NOT NULL);"
+    "CREATE TABLE latest_rows(village TEXT NOT NULL, kind TEXT NOT NULL, period TEXT NOT NULL,"
+    " name TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, value REAL NOT NULL,"
+    " unit TEXT NOT NULL, devices INTEGER NOT NULL, PRIMARY KEY(village, kind, period, name))"
+    " WITHOUT ROWID;"
+    "CREATE TABLE alerts(id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,"
+    " village TEXT NOT NULL, kind TEXT NOT NULL, device TEXT NOT NULL, type TEXT NOT NULL,"
+    " detail TEXT, batch INTEGER);"
+    "CREATE INDEX alerts_pending ON alerts(batch) WHERE batch IS NULL;"
+    "CREATE TABLE batches(seq INTEGER PRIMARY KEY, created_ms INTEGER NOT NULL, body BLOB,"
+    " n_rows INTEGER NOT NULL, n_alerts INTEGER NOT NULL, msg_hi INTEGER NOT NULL,"
+    " closed_upto INTEGER NOT NULL);"
+    "CREATE TABLE deliveries(seq INTEGER NOT NULL, uplink TEXT NOT NULL, state TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT, done_ms INTEGER, PRIMARY KEY(seq, uplink)) WITHOUT ROWID;"
+    "CREATE INDEX deliveries_pending ON deliveries(uplink, seq) WHERE state = 'pending';",
 };
 
 /* ---- in-memory state ------------------------------------------------------ */
@@ -48,6 +70,7 @@ enum counter {
     C_CLOCK_FALLBACK,
     C_DROPPED,
     C_BUFFERED,
+    C_LATE,
     C_REJECTED0, /* + enum ntm_reject */
     C_COUNT = C_REJECTED0 + NTM_REJ_COUNT
 };
@@ -101,6 +124,7 @@ struct ntm_store {
 
     struct mac_key keys[3];
 
+    int64_t last_msg_id; /* rowid of the last message appended */
     struct ntm_store_stats stats;
     struct ntm_complaint full_complaint, cap_complaint;
 };
@@ -116,6 +140,8 @@ static const char *counter_name(enum counter c, char *buf, size_t len)
         return "dropped";
     case C_BUFFERED:
         return "buffered";
+    case C_LATE:
+        return "late";
     default:
         snprintf(buf, len, "rejected.%s", ntm_reject_name((enum ntm_reject)(c - C_REJECTED0)));
         return buf;
@@ -583,6 +609,15 @@ static void bind_nonneg_double(sqlite3_stmt *s, int i, double v)
         sqlite3_bind_double(s, i, v);
 }
 
+bool ntm_store_device_conflict(struct ntm_store *st, const struct ntm_record *rec)
+{
+    if (st->devs_cap == 0)
+        return false;
+    const struct device *d = dev_slot(st, rec->device);
+    return d->name[0] != '\0' &&
+           (d->kind != rec->kind || strcmp(d->village, st->cfg->villages[rec->village].id) != 0);
+}
+
 int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
 {
     bool is_new;
@@ -682,6 +717,9 @@ int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
     bump(st, C_BUFFERED, 1);
     if (rec->flags & NTM_REC_CLOCK_FALLBACK)
         bump(st, C_CLOCK_FALLBACK, 1);
+    if (rec->flags & NTM_REC_LATE)
+        bump(st, C_LATE, 1);
+    st->last_msg_id = sqlite3_last_insert_rowid(st->db);
     if (++st->pending >= (uint32_t)st->cfg->storage.commit_max)
         ntm_store_commit(st);
     return 0;
@@ -829,6 +867,12 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
             return -1;
     if (load_counters(st) != 0 || load_devices(st, err, errlen) != 0)
         return -1;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st->db, "SELECT seq FROM sqlite_sequence WHERE name = 'messages'", -1,
+                           &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        st->last_msg_id = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
     open_wal_fd(st);
     enforce_cap(st);
     uv_timer_start(&st->sync_timer, on_sync_timer, (uint64_t)cfg->storage.sync_ms,
@@ -852,6 +896,7 @@ void ntm_store_stats(const struct ntm_store *st, struct ntm_store_stats *out)
     out->buffered = st->counters[C_BUFFERED];
     out->dropped_total = st->counters[C_DROPPED];
     out->clock_fallback_total = st->counters[C_CLOCK_FALLBACK];
+    out->late_total = st->counters[C_LATE];
     out->rejected_total = 0;
     for (int r = 0; r < NTM_REJ_COUNT; r++) {
         out->rejected[r] = st->counters[C_REJECTED0 + r];
@@ -894,4 +939,210 @@ void ntm_store_close(struct ntm_store *st)
     free(st->wal_path);
     free(st->devs);
     free(st);
+}
+
+/* ---- shared with outbox, sync and the aggregation snapshot -------------------- */
+
+sqlite3 *ntm_store_db(struct ntm_store *st)
+{
+    return st->db;
+}
+
+int ntm_store_begin(struct ntm_store *st)
+{
+    return begin(st);
+}
+
+int64_t ntm_store_last_msg_id(const struct ntm_store *st)
+{
+    return st->last_msg_id;
+}
+
+void ntm_store_each_device(struct ntm_store *st,
+                           void (*fn)(void *arg, const char *name, int village, int kind),
+                           void *arg)
+{
+    for (size_t i = 0; i < st->devs_cap; i++) {
+        const struct device *d = &st->devs[i];
+        if (!d->name[0])
+            continue;
+        int v = ntm_config_village(st->cfg, d->village);
+        if (v >= 0)
+            fn(arg, d->name, v, d->kind);
+    }
+}
+
+int ntm_store_replay(struct ntm_store *st, int64_t after_id,
+                     void (*fn)(void *arg, const struct ntm_record *rec, int64_t id), void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT m.id, m.ts, m.recv_ms, d.name, d.village, d.kind, m.channel,"
+                           " m.event, m.flags, m.online, m.interval_s, m.uptime_s, m.start,"
+                           " m.duration_s, m.result, m.priority, m.source, m.program, m.fault,"
+                           " m.recording, m.storage_free_pct, m.clients, m.new_sessions,"
+                           " m.rx_bytes, m.tx_bytes, m.mac_hashes"
+                           " FROM messages m JOIN devices d ON d.id = m.device WHERE m.id > ?"
+                           " ORDER BY m.id",
+                           -1, &s, NULL) != SQLITE_OK) {
+        ntm_log(st->log, LOG_ERR, "database %s: replay: %s", st->cfg->storage.path,
+                sqlite3_errmsg(st->db));
+        return -1;
+    }
+    sqlite3_bind_int64(s, 1, after_id);
+    struct ntm_record *rec = malloc(sizeof *rec);
+    if (!rec) {
+        sqlite3_finalize(s);
+        return -1;
+    }
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int village = ntm_config_village(st->cfg, (const char *)sqlite3_column_text(s, 4));
+        int kind = ntm_kind_parse((const char *)sqlite3_column_text(s, 5));
+        if (village < 0 || kind < 0)
+            continue;
+        memset(rec, 0, offsetof(struct ntm_record, u));
+        rec->ts = sqlite3_column_int64(s, 1);
+        rec->recv_ms = sqlite3_column_int64(s, 2);
+        snprintf(rec->device, sizeof rec->device, "%s", (const char *)sqlite3_column_text(s, 3));
+        rec->village = (uint16_t)village;
+        rec->kind = (uint8_t)kind;
+        rec->channel = (uint8_t)sqlite3_column_int(s, 6);
+        rec->event = (uint8_t)sqlite3_column_int(s, 7);
+        rec->flags = (uint8_t)sqlite3_column_int(s, 8);
+        switch (rec->channel) {
+        case NTM_CH_STATE:
+            rec->u.state.online = sqlite3_column_int(s, 9) != 0;
+            break;
+        case NTM_CH_HEARTBEAT:
+            rec->u.heartbeat.interval_s = sqlite3_column_int(s, 10);
+            rec->u.heartbeat.uptime_s =
+                sqlite3_column_type(s, 11) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 11);
+            break;
+        case NTM_CH_EVENT:
+            if (rec->event == NTM_EV_BROADCAST) {
+                rec->u.broadcast.start = sqlite3_column_int64(s, 12);
+                rec->u.broadcast.duration_s = sqlite3_column_double(s, 13);
+                rec->u.broadcast.result = (uint8_t)sqlite3_column_int(s, 14);
+                rec->u.broadcast.priority = (uint8_t)sqlite3_column_int(s, 15);
+                rec->u.broadcast.source = (uint8_t)sqlite3_column_int(s, 16);
+                const unsigned char *prog = sqlite3_column_text(s, 17);
+                snprintf(rec->u.broadcast.program, sizeof rec->u.broadcast.program, "%s",
+                         prog ? (const char *)prog : "");
+            } else if (rec->event == NTM_EV_FAULT) {
+                rec->u.fault.fault = (uint8_t)sqlite3_column_int(s, 18);
+            } else {
+                rec->u.camera_event.duration_s =
+                    sqlite3_column_type(s, 13) == SQLITE_NULL ? -1 : sqlite3_column_double(s, 13);
+            }
+            break;
+        case NTM_CH_STATS:
+            if (rec->kind == NTM_KIND_CAMERA) {
+                rec->u.camera_stats.recording = sqlite3_column_int(s, 19) != 0;
+                rec->u.camera_stats.storage_free_pct =
+                    sqlite3_column_type(s, 20) == SQLITE_NULL ? -1 : sqlite3_column_double(s, 20);
+            } else {
+                rec->u.wifi.clients = sqlite3_column_int64(s, 21);
+                rec->u.wifi.new_sessions = sqlite3_column_int64(s, 22);
+                rec->u.wifi.rx_bytes = sqlite3_column_int64(s, 23);
+                rec->u.wifi.tx_bytes = sqlite3_column_int64(s, 24);
+                int n = sqlite3_column_bytes(s, 25) / 8;
+                if (n > NTM_MACS_MAX)
+                    n = NTM_MACS_MAX;
+                rec->u.wifi.n_macs = (uint32_t)n;
+                if (n > 0)
+                    memcpy(rec->u.wifi.mac_hash, sqlite3_column_blob(s, 25), (size_t)n * 8);
+            }
+            break;
+        default:
+            break;
+        }
+        fn(arg, rec, sqlite3_column_int64(s, 0));
+        st->last_msg_id = sqlite3_column_int64(s, 0);
+    }
+    free(rec);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int ntm_store_save_agg(struct ntm_store *st, int64_t msg_id, const void *blob, size_t len)
+{
+    if (begin(st) != 0)
+        return -1;
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db,
+                                "INSERT OR REPLACE INTO agg_state(id, msg_id, saved_ms, state)"
+                                " VALUES(1, ?, ?, ?)",
+                                -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, msg_id);
+        sqlite3_bind_int64(s, 2, wall_ms());
+        sqlite3_bind_blob(s, 3, blob, (int)len, SQLITE_STATIC);
+        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
+    }
+    sqlite3_finalize(s);
+    st->pending++;
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+int ntm_store_load_agg(struct ntm_store *st, int64_t *msg_id, void **blob, size_t *len)
+{
+    sqlite3_stmt *s = NULL;
+    int result = 1;
+    if (sqlite3_prepare_v2(st->db, "SELECT msg_id, state FROM agg_state WHERE id = 1", -1, &s,
+                           NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *msg_id = sqlite3_column_int64(s, 0);
+        *len = (size_t)sqlite3_column_bytes(s, 1);
+        *blob = malloc(*len ? *len : 1);
+        if (*blob) {
+            memcpy(*blob, sqlite3_column_blob(s, 1), *len);
+            result = 0;
+        } else {
+            result = -1;
+        }
+    }
+    sqlite3_finalize(s);
+    return result;
+}
+
+int ntm_store_forget_mac_keys(struct ntm_store *st, int64_t day)
+{
+    if (begin(st) != 0)
+        return -1;
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, "DELETE FROM mac_keys WHERE day < ?", -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, day);
+        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : -1;
+    }
+    sqlite3_finalize(s);
+    for (int i = 0; i < 3; i++)
+        if (st->keys[i].day != INT64_MIN && st->keys[i].day < day) {
+            explicit_bzero(st->keys[i].key, sizeof st->keys[i].key);
+            st->keys[i].day = INT64_MIN;
+        }
+    st->pending++;
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+int64_t ntm_store_release(struct ntm_store *st, int64_t msg_hi, int64_t ts_before)
+{
+    if (begin(st) != 0)
+        return -1;
+    sqlite3_stmt *s = NULL;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(st->db, "DELETE FROM messages WHERE id <= ? AND ts < ?", -1, &s, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, msg_hi);
+        sqlite3_bind_int64(s, 2, ts_before);
+        if (sqlite3_step(s) == SQLITE_DONE)
+            n = sqlite3_changes(st->db);
+    }
+    sqlite3_finalize(s);
+    if (n > 0)
+        bump(st, C_BUFFERED, -n);
+    st->pending++;
+    return n;
 }

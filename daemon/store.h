@@ -9,7 +9,7 @@
  *   devices(id INTEGER PRIMARY KEY, name TEXT UNIQUE, village TEXT, kind TEXT,
  *           declared INTEGER, first_seen INTEGER, last_seen INTEGER,
  *           last_ts INTEGER, messages INTEGER)  times: Unix s, gateway clock
- *   messages(id INTEGER PRIMARY KEY,  -- acceptance order; oldest = smallest
+ *   messages(id INTEGER PRIMARY KEY AUTOINCREMENT, -- acceptance order, never reused
  *           ts, recv_ms, device -> devices.id, channel, event, flags,
  *           online, interval_s, uptime_s,                  state / heartbeat
  *           start, duration_s, result, priority, source, program,   broadcast
@@ -24,12 +24,25 @@
  *   counters(name TEXT PRIMARY KEY, value INTEGER)
  *        accepted, clock_fallback, dropped, rejected.<reason>
  *   mac_keys(day INTEGER PRIMARY KEY, key BLOB)  the secret of each local day
+ * Version 2 adds (aggregate.c, outbox.c and sync.c keep their rows here):
+ *   agg_state(id = 1, msg_id, saved_ms, state)  the aggregation snapshot and the
+ *        last message folded into it; messages after it are replayed at start
+ *   pending_rows(...)      indicator rows of closed windows not yet in a batch
+ *   latest_rows(...)       the newest row per village/kind/period/name (ntmctl)
+ *   alerts(id AUTOINCREMENT, ts, village, kind, device, type, detail, batch)
+ *        batch NULL = not yet in a batch; id is the alert's stable number
+ *   batches(seq, created_ms, body, n_rows, n_alerts, msg_hi, closed_upto)
+ *        seq never reused; body NULL once every uplink delivered it
+ *   deliveries(seq, uplink, state pending|delivered|quarantined, attempts,
+ *        next_ms, last_error, done_ms)  one delivery cursor per uplink
  */
 #ifndef NTM_STORE_H
 #define NTM_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sqlite3.h>
 #include <uv.h>
 
 #include "config.h"
@@ -37,7 +50,7 @@
 #include "log.h"
 #include "record.h"
 
-#define NTM_SCHEMA_VERSION 1
+#define NTM_SCHEMA_VERSION 2
 
 struct ntm_store;
 
@@ -48,6 +61,7 @@ struct ntm_store_stats {
     uint64_t rejected[NTM_REJ_COUNT];
     uint64_t dropped_total; /* evicted by the size cap */
     uint64_t clock_fallback_total;
+    uint64_t late_total;
     uint64_t commits, syncs;
     uint64_t db_bytes; /* used pages, bytes */
     int disk_full;     /* 1 while writes fail for lack of space */
@@ -56,6 +70,8 @@ struct ntm_store_stats {
 /* Opens (creating or migrating) the database of cfg->storage.path. */
 int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_config *cfg,
                    struct ntm_log *log, char *err, size_t errlen);
+/* True when the record's device is already known under another village or kind. */
+bool ntm_store_device_conflict(struct ntm_store *st, const struct ntm_record *rec);
 /* Adds one accepted record to the open transaction (begun on demand); the
  * commit follows within storage.commit_ms or at storage.commit_max records. */
 int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec);
@@ -69,6 +85,30 @@ int ntm_store_commit(struct ntm_store *st);
 /* Commits and makes everything durable (fsync); used at shutdown. */
 int ntm_store_flush(struct ntm_store *st);
 void ntm_store_stats(const struct ntm_store *st, struct ntm_store_stats *out);
+/* ---- for the parts that keep their own tables in the buffer ---- */
+/* The connection (loop thread only); statements on it join the batched
+ * transaction by calling ntm_store_begin() before writing. */
+sqlite3 *ntm_store_db(struct ntm_store *st);
+int ntm_store_begin(struct ntm_store *st);
+/* rowid of the last message appended (0 before any) */
+int64_t ntm_store_last_msg_id(const struct ntm_store *st);
+/* Calls fn for every device in the devices table. */
+void ntm_store_each_device(struct ntm_store *st,
+                           void (*fn)(void *arg, const char *name, int village, int kind),
+                           void *arg);
+/* Feeds fn the messages with id > after_id, in order, as records (village as
+ * the config index; messages of villages no longer configured are skipped). */
+int ntm_store_replay(struct ntm_store *st, int64_t after_id,
+                     void (*fn)(void *arg, const struct ntm_record *rec, int64_t id), void *arg);
+/* The aggregation snapshot, saved in the open transaction. */
+int ntm_store_save_agg(struct ntm_store *st, int64_t msg_id, const void *blob, size_t len);
+/* 0 with a malloc'd blob, 1 when there is none, -1 on error. */
+int ntm_store_load_agg(struct ntm_store *st, int64_t *msg_id, void **blob, size_t *len);
+/* Destroys the MAC hashing keys of local days before `day`. */
+int ntm_store_forget_mac_keys(struct ntm_store *st, int64_t day);
+/* Removes delivered messages: id <= msg_hi and ts < ts_before. Returns how many. */
+int64_t ntm_store_release(struct ntm_store *st, int64_t msg_hi, int64_t ts_before);
+
 /* Flushes and closes; safe on NULL. */
 void ntm_store_close(struct ntm_store *st);
 

@@ -17,6 +17,7 @@ struct ctl {
     const char *config_path;
     const char *db_path;
     bool json;
+    const char *arg; /* the command's argument, if any */
     struct ntm_config *cfg;
     sqlite3 *db;
 };
@@ -262,12 +263,164 @@ static int cmd_quarantine(struct ctl *c)
     return 0;
 }
 
+/* ---- batches, requeue, indicators ---------------------------------------------- */
+
+static int cmd_batches(struct ctl *c)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT b.seq, b.created_ms, b.n_rows, b.n_alerts, d.uplink, d.state,"
+                           " d.attempts, d.next_ms, d.last_error, d.done_ms"
+                           " FROM batches b JOIN deliveries d USING (seq)"
+                           " WHERE d.state != 'delivered' OR b.seq > (SELECT max(seq) - 20 FROM"
+                           " batches) ORDER BY b.seq, d.uplink",
+                           -1, &s, NULL) != SQLITE_OK) {
+        fprintf(stderr, "ntmctl: %s\n", sqlite3_errmsg(c->db));
+        return 1;
+    }
+    int64_t pending = scalar(c, "SELECT count(DISTINCT seq) FROM deliveries WHERE state = "
+                                "'pending'");
+    int64_t quarantined = scalar(c, "SELECT count(*) FROM deliveries WHERE state = 'quarantined'");
+    if (c->json)
+        printf("{\"pending\":%" PRId64 ",\"quarantined\":%" PRId64 ",\"batches\":[", pending,
+               quarantined);
+    else
+        printf("%" PRId64 " batches waiting, %" PRId64
+               " quarantined deliveries (the last 20 batches and every undelivered one):\n\n"
+               "%-8s %-19s %5s %6s  %-18s %-11s %8s  %s\n",
+               pending, quarantined, "SEQ", "FORMED (+07:00)", "ROWS", "ALERTS", "UPLINK", "STATE",
+               "ATTEMPTS", "LAST ERROR / NEXT TRY");
+    for (int n = 0; sqlite3_step(s) == SQLITE_ROW; n++) {
+        char tbuf[32], nbuf[32];
+        int64_t seq = (int64_t)sqlite3_column_int64(s, 0);
+        const char *state = (const char *)sqlite3_column_text(s, 5);
+        const char *error = (const char *)sqlite3_column_text(s, 8);
+        if (c->json) {
+            printf("%s{\"seq\":%" PRId64 ",\"batch_id\":\"%s:%" PRId64 "\",\"created_ms\":%" PRId64
+                   ",\"rows\":%d,\"alerts\":%d,\"uplink\":",
+                   n ? "," : "", seq, c->cfg ? c->cfg->gateway_id : "", seq,
+                   (int64_t)sqlite3_column_int64(s, 1), sqlite3_column_int(s, 2),
+                   sqlite3_column_int(s, 3));
+            json_str((const char *)sqlite3_column_text(s, 4));
+            printf(",\"state\":");
+            json_str(state);
+            printf(",\"attempts\":%d,\"next_ms\":%" PRId64 ",\"last_error\":",
+                   sqlite3_column_int(s, 6), (int64_t)sqlite3_column_int64(s, 7));
+            if (error)
+                json_str(error);
+            else
+                printf("null");
+            printf("}");
+        } else {
+            const char *note = error ? error : "";
+            if (strcmp(state, "pending") == 0 && sqlite3_column_int64(s, 7) > 0 && !error) {
+                local_time(sqlite3_column_int64(s, 7) / 1000, nbuf, sizeof nbuf);
+                note = nbuf;
+            }
+            printf("%-8" PRId64 " %-19s %5d %6d  %-18s %-11s %8d  %s\n", seq,
+                   local_time(sqlite3_column_int64(s, 1) / 1000, tbuf, sizeof tbuf),
+                   sqlite3_column_int(s, 2), sqlite3_column_int(s, 3), sqlite3_column_text(s, 4),
+                   state, sqlite3_column_int(s, 6), note);
+        }
+    }
+    if (c->json)
+        printf("]}\n");
+    sqlite3_finalize(s);
+    return 0;
+}
+
+static int cmd_indicators(struct ctl *c)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT village, kind, period, start, end, name, value, unit, devices"
+                           " FROM latest_rows ORDER BY village, kind, period DESC, name",
+                           -1, &s, NULL) != SQLITE_OK) {
+        fprintf(stderr, "ntmctl: %s\n", sqlite3_errmsg(c->db));
+        return 1;
+    }
+    if (c->json)
+        printf("[");
+    const char *last_group = "";
+    char group[160] = "";
+    for (int n = 0; sqlite3_step(s) == SQLITE_ROW; n++) {
+        const char *village = (const char *)sqlite3_column_text(s, 0);
+        const char *kind = (const char *)sqlite3_column_text(s, 1);
+        const char *period = (const char *)sqlite3_column_text(s, 2);
+        char t0[32], t1[32];
+        local_time(sqlite3_column_int64(s, 3), t0, sizeof t0);
+        local_time(sqlite3_column_int64(s, 4), t1, sizeof t1);
+        if (c->json) {
+            printf("%s{\"village\":", n ? "," : "");
+            json_str(village);
+            printf(",\"kind\":\"%s\",\"period\":\"%s\",\"start\":%" PRId64 ",\"end\":%" PRId64
+                   ",\"name\":\"%s\",\"value\":%g,\"unit\":\"%s\",\"devices\":%d}",
+                   kind, period, (int64_t)sqlite3_column_int64(s, 3),
+                   (int64_t)sqlite3_column_int64(s, 4), sqlite3_column_text(s, 5),
+                   sqlite3_column_double(s, 6), sqlite3_column_text(s, 7),
+                   sqlite3_column_int(s, 8));
+            continue;
+        }
+        snprintf(group, sizeof group, "%s|%s|%s", village, kind, period);
+        if (strcmp(group, last_group) != 0) {
+            printf("\n%s (%s), %s, %s %s to %s, %d devices\n", village_name(c, village), village,
+                   kind, strcmp(period, "day") == 0 ? "day" : "hour", t0, t1 + 11,
+                   sqlite3_column_int(s, 8));
+        }
+        printf("  %-22s %10g %s\n", sqlite3_column_text(s, 5), sqlite3_column_double(s, 6),
+               sqlite3_column_text(s, 7));
+        last_group = group;
+    }
+    if (c->json)
+        printf("]\n");
+    sqlite3_finalize(s);
+    return 0;
+}
+
+static int cmd_requeue(struct ctl *c)
+{
+    if (!c->arg) {
+        fprintf(stderr, "ntmctl requeue: which batch? (a seq or a batch id, see `ntmctl "
+                        "batches`)\n");
+        return 2;
+    }
+    const char *colon = strrchr(c->arg, ':');
+    char *end = NULL;
+    long long seq = strtoll(colon ? colon + 1 : c->arg, &end, 10);
+    if (!end || *end || seq <= 0) {
+        fprintf(stderr, "ntmctl requeue: '%s' is not a batch seq or id\n", c->arg);
+        return 2;
+    }
+    sqlite3_stmt *s = NULL;
+    sqlite3_prepare_v2(c->db,
+                       "UPDATE deliveries SET state = 'pending', attempts = 0, next_ms = 0,"
+                       " last_error = 'requeued by the operator', done_ms = NULL"
+                       " WHERE seq = ? AND state = 'quarantined'",
+                       -1, &s, NULL);
+    sqlite3_bind_int64(s, 1, seq);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        fprintf(stderr, "ntmctl requeue: %s\n", sqlite3_errmsg(c->db));
+        return 1;
+    }
+    int n = sqlite3_changes(c->db);
+    if (n == 0) {
+        fprintf(stderr, "ntmctl requeue: batch %lld has no quarantined delivery\n", seq);
+        return 1;
+    }
+    printf("batch %lld requeued for %d uplink(s); the daemon sends it again within a minute\n", seq,
+           n);
+    return 0;
+}
+
 /* ---- main ------------------------------------------------------------------- */
 
 struct command {
     const char *name;
     int (*run)(struct ctl *c);
     bool needs_db;
+    bool writes;
     const char *help;
 };
 
@@ -279,12 +432,19 @@ static int cmd_check_config(struct ctl *c)
 }
 
 static const struct command commands[] = {
-    {"status", cmd_status, true,
+    {"status", cmd_status, true, false,
      "per village and kind: devices declared and seen, last seen, messages; rejections by "
      "reason"},
-    {"devices", cmd_devices, true, "each device: village, kind, inventory, last seen, messages"},
-    {"quarantine", cmd_quarantine, true, "the newest rejected messages with their reasons"},
-    {"check-config", cmd_check_config, false, "validate the configuration file"},
+    {"devices", cmd_devices, true, false,
+     "each device: village, kind, inventory, last seen, messages"},
+    {"quarantine", cmd_quarantine, true, false, "the newest rejected messages with their reasons"},
+    {"batches", cmd_batches, true, false,
+     "batches waiting, delivered and quarantined per uplink, with the last error"},
+    {"requeue", cmd_requeue, true, true,
+     "requeue BATCH: send a quarantined batch (seq or id) again"},
+    {"indicators", cmd_indicators, true, false,
+     "the latest indicator rows per village, kind and period"},
+    {"check-config", cmd_check_config, false, false, "validate the configuration file"},
 };
 
 static void usage(FILE *out)
@@ -343,6 +503,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (optind + 1 < argc && strcmp(argv[optind + 1], "--help") != 0)
+        c.arg = argv[optind + 1];
     if (optind + 1 < argc && strcmp(argv[optind + 1], "--help") == 0) {
         printf("Usage: ntmctl [--config PATH] [--db PATH] [--json] %s\n\n%s\n", cmd->name,
                cmd->help);
@@ -361,9 +523,11 @@ int main(int argc, char **argv)
     }
     int rc = 0;
     if (cmd->needs_db) {
-        char *uri = sqlite3_mprintf("file:%s?mode=ro", c.db_path);
-        if (sqlite3_open_v2(uri, &c.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
-                SQLITE_OK ||
+        char *uri = sqlite3_mprintf("file:%s?mode=%s", c.db_path, cmd->writes ? "rw" : "ro");
+        if (sqlite3_open_v2(uri, &c.db,
+                            (cmd->writes ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) |
+                                SQLITE_OPEN_URI,
+                            NULL) != SQLITE_OK ||
             sqlite3_exec(c.db, "SELECT 1 FROM meta LIMIT 1", NULL, NULL, NULL) != SQLITE_OK) {
             fprintf(stderr, "ntmctl: cannot read the database %s: %s\n", c.db_path,
                     c.db ? sqlite3_errmsg(c.db) : "out of memory");

@@ -1,0 +1,28 @@
+/* http.h: the daemon's one HTTP client: a libcurl multi handle driven by the
+ * daemon's libuv loop (CURLMOPT_SOCKETFUNCTION onto uv_poll_t,
+ * CURLMOPT_TIMERFUNCTION onto a uv_timer_t). Plugins reach it through the
+ * host API; nothing here knows about batches. */
+#ifndef NTM_HTTP_H
+#define NTM_HTTP_H
+
+#include <uv.h>
+
+#include "log.h"
+#include "ntm/plugin.h"
+
+struct ntm_http;
+
+int ntm_http_new(struct ntm_http **out, uv_loop_t *loop, struct ntm_log *log);
+/* The loop it runs on (the plugin host defers plugins' early completions on it). */
+uv_loop_t *ntm_http_loop(const struct ntm_http *h);
+/* Starts a request; `done` is called exactly once, later, on the loop, with a
+ * response valid only during the call. Returns -1 (and never calls `done`)
+ * when the request could not be started. */
+int ntm_http_request(struct ntm_http *h, const struct ntm_http_request *req, const char *user_agent,
+                     ntm_http_done_fn done, void *arg);
+/* Aborts what is in flight (their `done` runs with status 0, error "cancelled")
+ * and frees once the loop has closed the handles (run the loop once more before
+ * uv_loop_close). Safe on NULL; not from inside a `done` callback. */
+void ntm_http_free(struct ntm_http *h);
+
+#endif

@@ -1,0 +1,398 @@
+/* sync.c: owns the deliveries rows after a batch is formed, the in-flight
+ * table per uplink, the retry timer and the release of delivered messages.
+ * It must not form batches (outbox.c) or speak any protocol (the plugins). */
+#include "sync.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define MAX_FLIGHT 8
+#define LEASE_MS (10 * 60 * 1000) /* an in-flight delivery is not due again before this */
+
+struct flight {
+    bool used;
+    uint64_t seq;
+    char batch_id[96];
+    char *body;
+    struct ntm_batch batch;
+};
+
+struct link {
+    struct ntm_uplink *u;
+    unsigned max_in_flight, in_flight;
+    struct flight fl[MAX_FLIGHT];
+    bool failing;
+    uint64_t failures;
+    struct ntm_complaint complaint;
+};
+
+struct ntm_sync {
+    uv_loop_t *loop;
+    struct ntm_store *st;
+    const struct ntm_config *cfg;
+    struct ntm_log *log;
+    struct link *links;
+    size_t n_links;
+    uv_timer_t timer;
+    struct ntm_sync_stats stats;
+    int64_t released_upto; /* closed_upto of the last release */
+    bool freeing;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t scalar(sqlite3 *db, const char *sql, int64_t dflt)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t v = dflt;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW &&
+        sqlite3_column_type(s, 0) != SQLITE_NULL)
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    ntm_sync_kick(t->data);
+}
+
+int ntm_sync_new(struct ntm_sync **out, uv_loop_t *loop, struct ntm_store *st,
+                 const struct ntm_config *cfg, struct ntm_log *log)
+{
+    struct ntm_sync *s = calloc(1, sizeof *s);
+    *out = s;
+    if (!s)
+        return -1;
+    s->loop = loop;
+    s->st = st;
+    s->cfg = cfg;
+    s->log = log;
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
+    sqlite3 *db = ntm_store_db(st);
+    /* leases of a run that ended while sending are void: due again now */
+    sqlite3_exec(db,
+                 "UPDATE deliveries SET next_ms = 0 WHERE state = 'pending' AND next_ms > 0"
+                 " AND attempts = 0",
+                 NULL, NULL, NULL);
+    s->released_upto = scalar(db, "SELECT value FROM meta WHERE key = 'released_upto'", 0);
+    return 0;
+}
+
+void ntm_sync_set_uplinks(struct ntm_sync *s, struct ntm_uplink **u, size_t n)
+{
+    s->links = calloc(n ? n : 1, sizeof *s->links);
+    if (!s->links)
+        return;
+    s->n_links = n;
+    for (size_t i = 0; i < n; i++) {
+        s->links[i].u = u[i];
+        unsigned m = ntm_uplink_max_in_flight(u[i]);
+        s->links[i].max_in_flight = m == 0 ? 1 : m > MAX_FLIGHT ? MAX_FLIGHT : m;
+    }
+}
+
+static struct link *link_of(struct ntm_sync *s, struct ntm_uplink *u)
+{
+    for (size_t i = 0; i < s->n_links; i++)
+        if (s->links[i].u == u)
+            return &s->links[i];
+    return NULL;
+}
+
+/* ---- the database side of a delivery ------------------------------------------ */
+
+static int update_delivery(struct ntm_sync *s, uint64_t seq, const char *uplink, const char *state,
+                           int64_t next_ms, bool count_attempt, const char *error)
+{
+    sqlite3 *db = ntm_store_db(s->st);
+    if (ntm_store_begin(s->st) != 0)
+        return -1;
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "UPDATE deliveries SET state = ?1, next_ms = ?2,"
+                                " attempts = attempts + ?3, last_error = ?4,"
+                                " done_ms = CASE WHEN ?1 = 'pending' THEN NULL ELSE ?5 END"
+                                " WHERE seq = ?6 AND uplink = ?7",
+                                -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, state, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, next_ms);
+        sqlite3_bind_int(q, 3, count_attempt ? 1 : 0);
+        if (error)
+            sqlite3_bind_text(q, 4, error, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 5, wall_ms());
+        sqlite3_bind_int64(q, 6, (int64_t)seq);
+        sqlite3_bind_text(q, 7, uplink, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_OK)
+        ntm_log(s->log, LOG_ERR, "sync: recording the delivery of batch %" PRIu64 " to %s: %s", seq,
+                uplink, sqlite3_errmsg(db));
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* Frees what every uplink has finished with: bodies of batches all delivered,
+ * and the buffered messages of closed days once every batch up to the one
+ * that closed them is done. */
+static void release(struct ntm_sync *s)
+{
+    sqlite3 *db = ntm_store_db(s->st);
+    int64_t first_pending =
+        scalar(db, "SELECT min(seq) FROM deliveries WHERE state = 'pending'", INT64_MAX);
+    if (ntm_store_begin(s->st) != 0)
+        return;
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE batches SET body = NULL WHERE body IS NOT NULL AND seq < %" PRId64
+             " AND seq NOT IN (SELECT seq FROM deliveries WHERE state != 'delivered')",
+             first_pending);
+    sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_stmt *q = NULL;
+    int64_t msg_hi = -1, closed_upto = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT msg_hi, closed_upto FROM batches WHERE seq < ?"
+                           " ORDER BY seq DESC LIMIT 1",
+                           -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, first_pending);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            msg_hi = sqlite3_column_int64(q, 0);
+            closed_upto = sqlite3_column_int64(q, 1);
+        }
+    }
+    sqlite3_finalize(q);
+    if (msg_hi < 0 || closed_upto <= s->released_upto)
+        return;
+    int64_t n = ntm_store_release(s->st, msg_hi, closed_upto);
+    if (n < 0)
+        return;
+    s->released_upto = closed_upto;
+    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta VALUES('released_upto', %" PRId64 ")",
+             closed_upto);
+    sqlite3_exec(db, sql, NULL, NULL, NULL);
+    ntm_log(s->log, LOG_INFO,
+            "released %" PRId64 " buffered messages of closed days: every batch with their "
+            "indicators is delivered",
+            n);
+}
+
+/* ---- sending ------------------------------------------------------------------- */
+
+static void arm_timer(struct ntm_sync *s)
+{
+    if (s->freeing)
+        return;
+    int64_t next = scalar(ntm_store_db(s->st),
+                          "SELECT min(next_ms) FROM deliveries WHERE state = 'pending'", -1);
+    if (next < 0) {
+        uv_timer_stop(&s->timer);
+        return;
+    }
+    int64_t delay = next - wall_ms();
+    if (delay < 0)
+        delay = 0;
+    if (delay > 60000)
+        delay = 60000; /* look again at least each minute (requeues by ntmctl) */
+    uv_timer_start(&s->timer, on_timer, (uint64_t)delay, 0);
+}
+
+static bool in_flight(const struct link *l, uint64_t seq)
+{
+    for (unsigned i = 0; i < MAX_FLIGHT; i++)
+        if (l->fl[i].used && l->fl[i].seq == seq)
+            return true;
+    return false;
+}
+
+static void send_due(struct ntm_sync *s, struct link *l)
+{
+    sqlite3 *db = ntm_store_db(s->st);
+    const char *name = ntm_uplink_name(l->u);
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT d.seq, b.body FROM deliveries d JOIN batches b USING (seq)"
+                           " WHERE d.uplink = ? AND d.state = 'pending' AND d.next_ms <= ?"
+                           " ORDER BY d.seq LIMIT ?",
+                           -1, &q, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, wall_ms());
+    sqlite3_bind_int(q, 3, (int)(l->max_in_flight * 2));
+    while (l->in_flight < l->max_in_flight && sqlite3_step(q) == SQLITE_ROW) {
+        uint64_t seq = (uint64_t)sqlite3_column_int64(q, 0);
+        if (in_flight(l, seq) || sqlite3_column_type(q, 1) == SQLITE_NULL)
+            continue;
+        struct flight *f = NULL;
+        for (unsigned i = 0; i < MAX_FLIGHT && !f; i++)
+            if (!l->fl[i].used)
+                f = &l->fl[i];
+        size_t len = (size_t)sqlite3_column_bytes(q, 1);
+        f->body = malloc(len ? len : 1);
+        if (!f->body)
+            break;
+        memcpy(f->body, sqlite3_column_blob(q, 1), len);
+        f->used = true;
+        f->seq = seq;
+        snprintf(f->batch_id, sizeof f->batch_id, "%s:%" PRIu64, s->cfg->gateway_id, seq);
+        f->batch =
+            (struct ntm_batch){.seq = seq, .batch_id = f->batch_id, .body = f->body, .len = len};
+        l->in_flight++;
+        /* a lease: not due again while in flight */
+        update_delivery(s, seq, name, "pending", wall_ms() + LEASE_MS, false, NULL);
+        if (ntm_uplink_send(l->u, &f->batch) != 0)
+            ntm_sync_complete(s, l->u, seq, NTM_SEND_RETRY, 0, "the plugin could not start it");
+    }
+    sqlite3_finalize(q);
+}
+
+void ntm_sync_kick(struct ntm_sync *s)
+{
+    if (s->freeing)
+        return;
+    for (size_t i = 0; i < s->n_links; i++)
+        send_due(s, &s->links[i]);
+    ntm_store_commit(s->st);
+    arm_timer(s);
+}
+
+/* Full jitter: a random delay in [0, min(max, min << attempts)]. */
+static int64_t backoff_ms(int64_t attempts)
+{
+    int64_t cap = NTM_RETRY_MIN_MS;
+    for (int64_t i = 1; i < attempts && cap < NTM_RETRY_MAX_MS; i++)
+        cap *= 2;
+    if (cap > NTM_RETRY_MAX_MS)
+        cap = NTM_RETRY_MAX_MS;
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+        r = (uint32_t)rand();
+    return (int64_t)(r % (uint64_t)(cap + 1));
+}
+
+void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_send_result r,
+                       int64_t retry_after_ms, const char *reason)
+{
+    struct ntm_sync *s = arg;
+    struct link *l = link_of(s, u);
+    if (!l)
+        return;
+    struct flight *f = NULL;
+    for (unsigned i = 0; i < MAX_FLIGHT && !f; i++)
+        if (l->fl[i].used && l->fl[i].seq == seq)
+            f = &l->fl[i];
+    if (!f)
+        return; /* not ours: the host already logged a duplicate */
+    const char *name = ntm_uplink_name(u);
+    char batch_id[96];
+    snprintf(batch_id, sizeof batch_id, "%s", f->batch_id);
+    free(f->body);
+    memset(f, 0, sizeof *f);
+    l->in_flight--;
+    if (s->freeing)
+        return; /* stays pending in the database: sent again at the next start */
+
+    sqlite3 *db = ntm_store_db(s->st);
+    struct ntm_log_field fields[] = {{"BATCH_ID", batch_id}, {"UPLINK", name}};
+    int64_t now = wall_ms();
+    switch (r) {
+    case NTM_SEND_DELIVERED:
+        update_delivery(s, seq, name, "delivered", 0, true, NULL);
+        s->stats.delivered_total++;
+        s->stats.last_delivered_ms = now;
+        if (l->failing) {
+            ntm_log_emit(s->log, LOG_NOTICE, NTM_MSGID_UPLINK_DELIVERED, fields, 2,
+                         "uplink %s delivers again (batch %s) after %" PRIu64 " failed attempts",
+                         name, batch_id, l->failures);
+            l->failing = false;
+            l->failures = 0;
+        } else {
+            ntm_log_emit(s->log, LOG_INFO, NTM_MSGID_UPLINK_DELIVERED, fields, 2,
+                         "batch %s delivered to %s", batch_id, name);
+        }
+        break;
+    case NTM_SEND_REJECT:
+        update_delivery(s, seq, name, "quarantined", 0, true, reason);
+        ntm_log_emit(s->log, LOG_ERR, NTM_MSGID_BATCH_QUARANTINED, fields, 2,
+                     "uplink %s will never accept batch %s: %s; it is quarantined (`ntmctl "
+                     "batches` lists it, `ntmctl requeue %" PRIu64 "` sends it again), going on "
+                     "with the next",
+                     name, batch_id, reason ? reason : "no reason given", seq);
+        break;
+    case NTM_SEND_RETRY:
+    case NTM_SEND_RETRY_SLOW: {
+        int64_t attempts = 1 + scalar(db, "SELECT 0", 0);
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_prepare_v2(db, "SELECT attempts FROM deliveries WHERE seq = ? AND uplink = ?",
+                               -1, &q, NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(q, 1, (int64_t)seq);
+            sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
+            if (sqlite3_step(q) == SQLITE_ROW)
+                attempts = sqlite3_column_int64(q, 0) + 1;
+        }
+        sqlite3_finalize(q);
+        int64_t delay = r == NTM_SEND_RETRY_SLOW ? NTM_RETRY_SLOW_MS : backoff_ms(attempts);
+        if (retry_after_ms > delay)
+            delay = retry_after_ms;
+        update_delivery(s, seq, name, "pending", now + delay, true, reason);
+        l->failures++;
+        uint64_t held = 0;
+        bool first = !l->failing;
+        l->failing = true;
+        if (first)
+            l->complaint.last_ms = 0;
+        if (ntm_complain(&l->complaint, now, 60000, &held))
+            ntm_log_emit(s->log, r == NTM_SEND_RETRY_SLOW ? LOG_ERR : LOG_WARNING,
+                         NTM_MSGID_UPLINK_FAILING, fields, 2,
+                         "uplink %s: batch %s not delivered: %s; %s in %.1f s (%" PRIu64
+                         " failed attempts so far; this is logged at most once a minute)",
+                         name, batch_id, reason ? reason : "no reason given",
+                         r == NTM_SEND_RETRY_SLOW ? "credentials refused, retrying on the slow "
+                                                    "schedule"
+                                                  : "retrying",
+                         (double)delay / 1000.0, l->failures);
+        break;
+    }
+    }
+    release(s);
+    ntm_sync_kick(s);
+}
+
+void ntm_sync_stats(struct ntm_sync *s, struct ntm_sync_stats *out)
+{
+    sqlite3 *db = ntm_store_db(s->st);
+    s->stats.pending_batches = (uint64_t)scalar(
+        db, "SELECT count(DISTINCT seq) FROM deliveries WHERE state = 'pending'", 0);
+    s->stats.quarantined =
+        (uint64_t)scalar(db, "SELECT count(*) FROM deliveries WHERE state = 'quarantined'", 0);
+    *out = s->stats;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void ntm_sync_free(struct ntm_sync *s)
+{
+    if (!s)
+        return;
+    s->freeing = true;
+    for (size_t i = 0; i < s->n_links; i++)
+        for (unsigned j = 0; j < MAX_FLIGHT; j++)
+            free(s->links[i].fl[j].body);
+    free(s->links);
+    s->links = NULL;
+    s->n_links = 0;
+    uv_close((uv_handle_t *)&s->timer, on_closed);
+}

@@ -1,0 +1,44 @@
+/* sync.h: delivery of formed batches to every uplink. Owns the delivery
+ * cursors (the deliveries table), the in-flight sends, the retry schedule
+ * (exponential backoff 1 s to 5 min with full jitter, Retry-After honoured,
+ * the slow 5-minute schedule for refused credentials), the quarantine of
+ * batches a server will never accept, and the release of delivered data. */
+#ifndef NTM_SYNC_H
+#define NTM_SYNC_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "log.h"
+#include "plugin_host.h"
+#include "store.h"
+
+#define NTM_RETRY_MIN_MS 1000
+#define NTM_RETRY_MAX_MS (5 * 60 * 1000)
+#define NTM_RETRY_SLOW_MS (5 * 60 * 1000)
+
+struct ntm_sync;
+
+struct ntm_sync_stats {
+    uint64_t pending_batches;  /* batches some uplink has yet to deliver */
+    uint64_t delivered_total;  /* deliveries since start */
+    int64_t last_delivered_ms; /* wall clock; 0 = none since start */
+    uint64_t quarantined;      /* deliveries in quarantine */
+};
+
+int ntm_sync_new(struct ntm_sync **out, uv_loop_t *loop, struct ntm_store *st,
+                 const struct ntm_config *cfg, struct ntm_log *log);
+/* The loaded uplinks (owned by the caller, outliving sync). */
+void ntm_sync_set_uplinks(struct ntm_sync *s, struct ntm_uplink **u, size_t n);
+/* ntm_uplink_events.complete */
+void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_send_result r,
+                       int64_t retry_after_ms, const char *reason);
+/* Sends whatever is due now, up to each uplink's in-flight limit. */
+void ntm_sync_kick(struct ntm_sync *s);
+void ntm_sync_stats(struct ntm_sync *s, struct ntm_sync_stats *out);
+/* Stops the timer; in-flight sends are abandoned (they stay pending in the
+ * database and are sent again at the next start). Safe on NULL. */
+void ntm_sync_free(struct ntm_sync *s);
+
+#endif
