@@ -1204,8 +1204,9 @@ int ntm_agg_load(struct ntm_agg *a, const void *blob, size_t len, int64_t mono_m
     }
 
     uint32_t nw = (uint32_t)r_uint(&b, 4);
-    int64_t h_top = t->started ? t->max_ts / HOUR_S : 0;
-    r_check(&b, nw, 0, t->started ? max64(0, h_top - t->h_lo + 1) + 1 : 0);
+    int64_t h_top = t->started && !b.err ? t->max_ts / HOUR_S : 0;
+    if (!b.err) /* h_lo and max_ts are valid: at most MAX_SPAN_H + 1 hours, and the day */
+        r_check(&b, nw, 0, t->started ? max64(0, h_top - t->h_lo + 1) + 1 : 0);
     bool day_seen = false;
     uint64_t hours_seen = 0; /* bit h - h_lo, h - h_lo < MAX_SPAN_H + 1 <= 64 */
     for (uint32_t i = 0; i < nw && !b.err; i++) {

@@ -411,15 +411,16 @@ void ntm_daemon_free(struct ntm_daemon *d)
     struct ntm_store_stats s = {0};
     if (d->store)
         ntm_store_stats(d->store, &s);
-    /* sync stops listening first; cancelling the HTTP requests then ends every
-     * plugin's in-flight send (left pending in the database, sent again at the
-     * next start); only then are the plugins destroyed */
+    /* sync stops listening first; then the plugins are destroyed (the host
+     * drops answers that come for them later), then the HTTP client cancels
+     * what is still in flight. Unfinished sends stay pending in the database
+     * and are sent again at the next start. */
     ntm_sync_free(d->sync);
     d->sync = NULL;
-    ntm_http_free(d->http);
-    d->http = NULL;
     ntm_uplinks_free(d->uplinks, d->n_uplinks);
     d->uplinks = NULL;
+    ntm_http_free(d->http);
+    d->http = NULL;
     ntm_outbox_free(d->outbox);
     d->outbox = NULL;
     ntm_agg_free(d->agg);

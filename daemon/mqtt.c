@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <time.h>
 
 #define BACKOFF_MIN_MS 500
@@ -119,16 +118,15 @@ static void on_poll(uv_poll_t *p, int status, int events)
         events = UV_READABLE;
     }
     if (events & UV_READABLE) {
-        int fd = mosquitto_socket(m->mosq);
-        /* mosquitto_loop_read handles about one packet per call: go on while
-         * the kernel holds more bytes, up to a bound so timers still run. */
+        /* mosquitto_loop_read handles about one packet per call: go on until a
+         * read would block (libmosquitto then returns success with errno
+         * EAGAIN; on_message keeps errno as it found it), up to a bound so
+         * that timers still run under a flood. */
         for (int i = 0; i < READS_PER_WAKEUP; i++) {
+            errno = 0;
             rc = mosquitto_loop_read(m->mosq, 1);
-            if (rc != MOSQ_ERR_SUCCESS || m->state == ST_STOPPED)
-                break;
-            int avail = 0;
-            fd = mosquitto_socket(m->mosq);
-            if (fd < 0 || ioctl(fd, FIONREAD, &avail) != 0 || avail <= 0)
+            if (rc != MOSQ_ERR_SUCCESS || m->state == ST_STOPPED || errno == EAGAIN ||
+                errno == EWOULDBLOCK)
                 break;
         }
         if (rc == MOSQ_ERR_SUCCESS && m->state != ST_STOPPED) {
@@ -331,8 +329,10 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
     (void)mosq;
     if (m->state == ST_STOPPED)
         return;
+    int saved_errno = errno; /* the read loop in on_poll relies on it */
     m->cb.message(m->cb.arg, msg->topic, msg->payload,
                   (size_t)(msg->payloadlen < 0 ? 0 : msg->payloadlen));
+    errno = saved_errno;
 }
 
 /* ---- set up and stop --------------------------------------------------------- */
