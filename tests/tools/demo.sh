@@ -40,7 +40,7 @@ GW_PID=$!
 sleep 1
 echo "demo: simulating the commune's 33 devices at $RATE msg/s for $SECONDS_TO_RUN s"
 build/tests/tools/ntm-sim --port "$PORT" --config "$WORK/gateway.yaml" --rate "$RATE" \
-  --duration "$SECONDS_TO_RUN" --invalid-every 40 &
+  --duration "$SECONDS_TO_RUN" --count 40 --invalid 1 &
 SIM_PID=$!
 wait "$SIM_PID" || true
 SIM_PID=
