@@ -246,14 +246,109 @@ static void stop(struct ntm_daemon *d, const char *why)
     uv_stop(&d->loop);
 }
 
+static bool str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* SIGHUP: re-reads the configuration file. What can change live does (log
+ * level, commit and sync pacing, size cap, quarantine size, sync tick); what
+ * cannot (broker, identity, villages, devices, storage path, grace, plugins)
+ * is named in the log as needing a restart. A file with errors changes
+ * nothing: the daemon keeps running on what it has. */
+static void reload(struct ntm_daemon *d)
+{
+    char err[4096];
+    struct ntm_config *n = ntm_config_load(d->cfg->path, err, sizeof err);
+    if (!n) {
+        for (char *p = err; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+        ntm_log(&d->log, LOG_ERR,
+                "SIGHUP: the configuration has errors, keeping the running one: %s", err);
+        return;
+    }
+    struct ntm_config *c = d->cfg;
+    char later[512] = "";
+    size_t len = 0;
+#define NEEDS_RESTART(cond, what)                                                                  \
+    do {                                                                                           \
+        if ((cond) && len < sizeof later)                                                          \
+            len +=                                                                                 \
+                (size_t)snprintf(later + len, sizeof later - len, "%s%s", len ? ", " : "", what);  \
+    } while (0)
+    NEEDS_RESTART(strcmp(c->gateway_id, n->gateway_id) != 0 ||
+                      strcmp(c->commune_code, n->commune_code) != 0 ||
+                      strcmp(c->province_code, n->province_code) != 0 ||
+                      str_differs(c->commune_name, n->commune_name),
+                  "gateway/commune");
+    bool villages_same = c->n_villages == n->n_villages;
+    for (size_t i = 0; villages_same && i < c->n_villages; i++)
+        villages_same = strcmp(c->villages[i].id, n->villages[i].id) == 0 &&
+                        !str_differs(c->villages[i].name, n->villages[i].name);
+    NEEDS_RESTART(!villages_same, "villages");
+    bool devices_same = c->n_devices == n->n_devices;
+    for (size_t i = 0; devices_same && i < c->n_devices; i++)
+        devices_same = strcmp(c->devices[i].id, n->devices[i].id) == 0 &&
+                       c->devices[i].kind == n->devices[i].kind &&
+                       c->devices[i].village == n->devices[i].village;
+    NEEDS_RESTART(!devices_same, "devices");
+    NEEDS_RESTART(str_differs(c->mqtt.host, n->mqtt.host) || c->mqtt.port != n->mqtt.port ||
+                      str_differs(c->mqtt.client_id, n->mqtt.client_id) ||
+                      c->mqtt.keepalive_s != n->mqtt.keepalive_s ||
+                      str_differs(c->mqtt.ca_file, n->mqtt.ca_file) ||
+                      str_differs(c->mqtt.cert_file, n->mqtt.cert_file) ||
+                      str_differs(c->mqtt.key_file, n->mqtt.key_file) ||
+                      str_differs(c->mqtt.username, n->mqtt.username) ||
+                      str_differs(c->mqtt.password_file, n->mqtt.password_file),
+                  "mqtt");
+    NEEDS_RESTART(strcmp(c->storage.path, n->storage.path) != 0, "storage.path");
+    NEEDS_RESTART(c->sync.grace_s != n->sync.grace_s, "sync.grace_s");
+    bool uplinks_same = c->n_uplinks == n->n_uplinks && strcmp(c->plugin_dir, n->plugin_dir) == 0;
+    for (size_t i = 0; uplinks_same && i < c->n_uplinks; i++) {
+        const struct ntm_uplink_conf *a = &c->uplinks[i], *b = &n->uplinks[i];
+        uplinks_same = strcmp(a->plugin, b->plugin) == 0 && a->n_options == b->n_options;
+        for (size_t j = 0; uplinks_same && j < a->n_options; j++)
+            uplinks_same = strcmp(a->options[j].key, b->options[j].key) == 0 &&
+                           strcmp(a->options[j].value, b->options[j].value) == 0;
+    }
+    NEEDS_RESTART(!uplinks_same, "plugin_dir/uplinks");
+#undef NEEDS_RESTART
+
+    /* the live part: plain numbers the parts read from cfg each time */
+    c->log.level = n->log.level;
+    d->log.level = n->log.level;
+    c->mqtt.max_payload = n->mqtt.max_payload;
+    d->ingest.max_payload = (size_t)n->mqtt.max_payload;
+    c->storage.max_mb = n->storage.max_mb;
+    c->storage.commit_ms = n->storage.commit_ms;
+    c->storage.commit_max = n->storage.commit_max;
+    c->storage.quarantine_max = n->storage.quarantine_max;
+    if (c->sync.interval_s != n->sync.interval_s) {
+        c->sync.interval_s = n->sync.interval_s;
+        uint64_t tick = (uint64_t)c->sync.interval_s * 1000;
+        uv_timer_start(&d->sync_timer, on_sync_timer, tick, tick);
+    }
+    if (c->storage.sync_ms != n->storage.sync_ms) {
+        c->storage.sync_ms = n->storage.sync_ms;
+        ntm_store_set_sync_ms(d->store, n->storage.sync_ms);
+    }
+    ntm_config_free(n);
+    if (len)
+        ntm_log(&d->log, LOG_WARNING,
+                "SIGHUP: configuration %s re-read; changes to %s take effect only after a "
+                "restart (systemctl restart ntm-gateway)",
+                c->path, later);
+    else
+        ntm_log(&d->log, LOG_NOTICE, "SIGHUP: configuration %s re-read and applied", c->path);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct ntm_daemon *d = s->data;
     if (signum == SIGHUP) {
         ntm_notify_reloading(&d->notify);
-        ntm_log(&d->log, LOG_NOTICE,
-                "SIGHUP: configuration reload is not implemented yet; restart the service "
-                "to apply changes");
+        reload(d);
         char buf[256];
         status_line(d, buf, sizeof buf, 0);
         ntm_notify_reloaded(&d->notify, buf);

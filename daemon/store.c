@@ -1146,3 +1146,8 @@ int64_t ntm_store_release(struct ntm_store *st, int64_t msg_hi, int64_t ts_befor
     st->pending++;
     return n;
 }
+
+void ntm_store_set_sync_ms(struct ntm_store *st, int sync_ms)
+{
+    uv_timer_start(&st->sync_timer, on_sync_timer, (uint64_t)sync_ms, (uint64_t)sync_ms);
+}

@@ -109,6 +109,9 @@ int ntm_store_forget_mac_keys(struct ntm_store *st, int64_t day);
 /* Removes delivered messages: id <= msg_hi and ts < ts_before. Returns how many. */
 int64_t ntm_store_release(struct ntm_store *st, int64_t msg_hi, int64_t ts_before);
 
+/* A new storage.sync_ms (reload). */
+void ntm_store_set_sync_ms(struct ntm_store *st, int sync_ms);
+
 /* Flushes and closes; safe on NULL. */
 void ntm_store_close(struct ntm_store *st);
 
