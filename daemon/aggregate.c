@@ -619,6 +619,7 @@ struct ntm_agg *ntm_agg_new(const struct ntm_config *cfg, const struct ntm_agg_s
         ntm_agg_free(a);
         return NULL;
     }
+    /* The declared devices (config.c rejects duplicate ids; only a lack of memory fails). */
     for (size_t i = 0; i < cfg->n_devices; i++) {
         const struct ntm_device_decl *dd = &cfg->devices[i];
         if (dd->village < a->nv && dd->kind < K &&
