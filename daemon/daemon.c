@@ -103,6 +103,18 @@ static void on_alert(void *arg, const struct ntm_alert *a)
     ntm_outbox_add_alert(d->outbox, a);
 }
 
+/* An accepted record: folded into the windows (which decides whether it is
+ * late), then stored with that flag. */
+static void accept_record(struct ntm_daemon *d, struct ntm_record *rec)
+{
+    if (ntm_agg_add(d->agg, rec, (int64_t)uv_now(&d->loop)))
+        rec->flags |= NTM_REC_LATE;
+    else
+        rec->flags &= (uint8_t)~NTM_REC_LATE;
+    ntm_store_append(d->store, rec);
+    maybe_snapshot(d);
+}
+
 static void on_message(void *arg, const char *topic, const void *payload, size_t len)
 {
     struct ntm_daemon *d = arg;
@@ -134,10 +146,7 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
         reject(d, now_ms, topic, &t, NTM_REJ_DEVICE, why, len);
         return;
     }
-    if (ntm_agg_add(d->agg, &d->rec, (int64_t)uv_now(&d->loop)))
-        d->rec.flags |= NTM_REC_LATE;
-    ntm_store_append(d->store, &d->rec);
-    maybe_snapshot(d);
+    accept_record(d, &d->rec);
 }
 
 static void on_mqtt_state(void *arg, bool subscribed)
@@ -165,7 +174,10 @@ static void status_line(struct ntm_daemon *d, char *buf, size_t len, double rate
              "; %.0f msg/s; batches waiting %" PRIu64 ", last delivered %s%s",
              ntm_mqtt_subscribed(d->mqtt) ? "connected" : "disconnected", s.accepted_total,
              s.rejected_total, s.buffered, rate, y.pending_batches, last,
-             s.disk_full ? "; DISK FULL: writes failing, oldest messages being evicted" : "");
+             s.disk_full  ? "; DISK FULL: ingest paused (the broker keeps messages), evicting the "
+                            "oldest and retrying"
+             : s.disk_low ? "; disk nearly full: evicting the oldest messages"
+                          : "");
 }
 
 static void health(struct ntm_daemon *d, struct ntm_health *h)
@@ -382,9 +394,8 @@ static void replay_one(void *arg, const struct ntm_record *rec, int64_t id)
     r->n++;
 }
 
-/* Aggregation, outbox, HTTP client, plugins and sync, in that order; then the
- * aggregation state is restored and the messages after it are replayed. */
-static int start_aggregation(struct ntm_daemon *d, char *err, size_t errlen)
+/* The HTTP client, the plugins and sync: made once. */
+static int start_uplinks(struct ntm_daemon *d, char *err, size_t errlen)
 {
     const struct ntm_config *cfg = d->cfg;
     if (ntm_http_new(&d->http, &d->loop, &d->log) != 0) {
@@ -399,6 +410,19 @@ static int start_aggregation(struct ntm_daemon *d, char *err, size_t errlen)
     if (ntm_uplinks_load(&d->uplinks, &d->n_uplinks, cfg, &d->log, d->http, &ev, err, errlen) != 0)
         return -1;
     ntm_sync_set_uplinks(d->sync, d->uplinks, d->n_uplinks);
+    return 0;
+}
+
+/* The outbox and the aggregation, as the database has them: the saved state,
+ * then the messages after it replayed. At start, and again after the store
+ * recovered from a failed write (whose effects the rollback undid). */
+static int restore_state(struct ntm_daemon *d, char *err, size_t errlen)
+{
+    const struct ntm_config *cfg = d->cfg;
+    ntm_agg_free(d->agg);
+    d->agg = NULL;
+    ntm_outbox_free(d->outbox);
+    d->outbox = NULL;
     const char **names = calloc(d->n_uplinks + 1, sizeof *names);
     if (!names)
         return -1;
@@ -441,6 +465,32 @@ static int start_aggregation(struct ntm_daemon *d, char *err, size_t errlen)
     return 0;
 }
 
+/* ---- a failed write, and the recovery ----------------------------------------- */
+
+static void on_store_failed(void *arg)
+{
+    struct ntm_daemon *d = arg;
+    ntm_mqtt_pause(d->mqtt);
+}
+
+static void on_store_recovered(void *arg)
+{
+    struct ntm_daemon *d = arg;
+    char err[512];
+    size_t n = 0;
+    struct ntm_record **kept = ntm_store_take_kept(d->store, &n);
+    if (restore_state(d, err, sizeof err) != 0)
+        ntm_log(&d->log, LOG_ERR, "after the write failure: %s", err);
+    for (size_t i = 0; i < n; i++) {
+        if (d->agg)
+            accept_record(d, kept[i]);
+        free(kept[i]);
+    }
+    free(kept);
+    ntm_store_commit(d->store);
+    ntm_mqtt_resume(d->mqtt);
+}
+
 int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, size_t errlen)
 {
     memset(d, 0, sizeof *d);
@@ -466,7 +516,10 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     d->ingest.max_payload = (size_t)cfg->mqtt.max_payload;
     d->ingest.mac_key = ntm_store_mac_key;
     d->ingest.mac_key_arg = d->store;
-    if (start_aggregation(d, err, errlen) != 0)
+    struct ntm_store_hooks hooks = {
+        .arg = d, .failed = on_store_failed, .recovered = on_store_recovered};
+    ntm_store_set_hooks(d->store, &hooks);
+    if (start_uplinks(d, err, errlen) != 0 || restore_state(d, err, errlen) != 0)
         return -1;
     struct ntm_store_stats s;
     ntm_store_stats(d->store, &s);

@@ -37,6 +37,7 @@ struct ntm_mqtt {
     uint64_t backoff_ms;
     uint64_t failures; /* consecutive failed attempts */
     bool was_up;       /* for logging each state change once */
+    bool paused;       /* stay disconnected until ntm_mqtt_resume */
     int open_handles;  /* timers not yet closed, for stop */
 };
 
@@ -125,7 +126,7 @@ static void on_poll(uv_poll_t *p, int status, int events)
         for (int i = 0; i < READS_PER_WAKEUP; i++) {
             errno = 0;
             rc = mosquitto_loop_read(m->mosq, 1);
-            if (rc != MOSQ_ERR_SUCCESS || m->state == ST_STOPPED || errno == EAGAIN ||
+            if (rc != MOSQ_ERR_SUCCESS || m->state == ST_STOPPED || m->paused || errno == EAGAIN ||
                 errno == EWOULDBLOCK)
                 break;
         }
@@ -187,6 +188,11 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     m->open_handles--;
+    if (m->paused) {
+        uv_freeaddrinfo(res);
+        m->state = ST_IDLE;
+        return;
+    }
     if (status != 0 || !res) {
         m->failures++;
         if (m->was_up || m->failures == 1)
@@ -209,7 +215,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 static void attempt(struct ntm_mqtt *m)
 {
-    if (m->state == ST_STOPPED)
+    if (m->state == ST_STOPPED || m->paused)
         return;
     m->state = ST_RESOLVING;
     if (m->cfg->mqtt.ca_file) {
@@ -243,7 +249,7 @@ static void on_retry_timer(uv_timer_t *t)
  * power cut do not reconnect in step. */
 static void schedule_retry(struct ntm_mqtt *m)
 {
-    if (m->state == ST_STOPPED || uv_is_active((uv_handle_t *)&m->retry_timer))
+    if (m->state == ST_STOPPED || m->paused || uv_is_active((uv_handle_t *)&m->retry_timer))
         return;
     uint64_t delay = m->backoff_ms / 2 + (uint64_t)rand() % (m->backoff_ms / 2 + 1);
     m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
@@ -309,6 +315,11 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
         return;
     bool was_subscribed = m->state == ST_SUBSCRIBED;
     m->state = ST_IDLE;
+    if (m->paused) {
+        if (was_subscribed && m->cb.state)
+            m->cb.state(m->cb.arg, false);
+        return;
+    }
     if (was_subscribed) {
         ntm_log_emit(m->log, LOG_WARNING, NTM_MSGID_BROKER_DOWN, NULL, 0,
                      "broker %s: connection lost (%s); reconnecting with backoff, the broker "
@@ -421,6 +432,44 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
 bool ntm_mqtt_subscribed(const struct ntm_mqtt *m)
 {
     return m && m->state == ST_SUBSCRIBED;
+}
+
+static void on_pause_timer(uv_timer_t *t)
+{
+    struct ntm_mqtt *m = t->data;
+    if (!m->paused || m->state == ST_STOPPED)
+        return;
+    if (m->state >= ST_CONNECTING) {
+        /* on_disconnect follows on a later read and schedules nothing */
+        mosquitto_disconnect(m->mosq);
+        mosquitto_loop_write(m->mosq, 1);
+        update_watch(m);
+    }
+}
+
+/* Called from inside a message callback too: the disconnect itself waits for
+ * the loop (a zero timer), outside libmosquitto's read. */
+void ntm_mqtt_pause(struct ntm_mqtt *m)
+{
+    if (!m || m->paused || m->state == ST_STOPPED)
+        return;
+    m->paused = true;
+    uv_timer_start(&m->retry_timer, on_pause_timer, 0, 0);
+    ntm_log(m->log, LOG_WARNING,
+            "broker: ingest paused (disconnecting); the broker keeps our messages in the "
+            "persistent session until it resumes");
+}
+
+void ntm_mqtt_resume(struct ntm_mqtt *m)
+{
+    if (!m || !m->paused || m->state == ST_STOPPED)
+        return;
+    m->paused = false;
+    uv_timer_stop(&m->retry_timer);
+    m->backoff_ms = BACKOFF_MIN_MS;
+    ntm_log(m->log, LOG_NOTICE, "broker: ingest resumes, reconnecting");
+    if (m->state == ST_IDLE)
+        attempt(m);
 }
 
 static void on_timer_closed(uv_handle_t *h)

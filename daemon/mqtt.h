@@ -28,6 +28,11 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
                    struct ntm_log *log, const struct ntm_mqtt_callbacks *cb, char *err,
                    size_t errlen);
 bool ntm_mqtt_subscribed(const struct ntm_mqtt *m);
+/* Pause: disconnect cleanly and stay away, so that the broker keeps queuing our
+ * messages in the persistent session (used while the buffer cannot write).
+ * Resume: connect again. Both idempotent. */
+void ntm_mqtt_pause(struct ntm_mqtt *m);
+void ntm_mqtt_resume(struct ntm_mqtt *m);
 /* Stops reading, disconnects cleanly and frees; `done` runs once the handles
  * are closed. Safe on NULL (then `done` is not called). */
 void ntm_mqtt_stop(struct ntm_mqtt *m);

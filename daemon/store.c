@@ -14,6 +14,7 @@
 #include <string.h>
 #include <stddef.h>
 #include <sys/random.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -125,6 +126,19 @@ struct ntm_store {
     struct mac_key keys[3];
 
     int64_t last_msg_id; /* rowid of the last message appended */
+
+    /* when writes fail: the records of the open transaction, kept until they
+     * are committed, and a timer that tries to recover */
+    struct ntm_record **kept;
+    size_t n_kept, cap_kept;
+    bool failed;
+    bool keys_dirty; /* cached MAC keys may be missing from the database */
+    unsigned commits_since_space_check;
+    uint64_t frozen_cap; /* the size at which the disk ran low; 0 when it has room */
+    uv_timer_t recover_timer;
+    struct ntm_store_hooks hooks;
+    char *reserve_path; /* a small file freed to make room when the disk fills */
+    uint64_t fs_size;
     struct ntm_store_stats stats;
     struct ntm_complaint full_complaint, cap_complaint;
 };
@@ -195,11 +209,6 @@ static int step_done(sqlite3_stmt *s)
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static bool is_full(int rc)
-{
-    return (rc & 0xff) == SQLITE_FULL || rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR_FSYNC;
 }
 
 /* ---- devices ---------------------------------------------------------------- */
@@ -374,6 +383,60 @@ static void devices_committed(struct ntm_store *st)
     memset(st->counter_dirty, 0, sizeof st->counter_dirty);
 }
 
+/* ---- records of the open transaction ------------------------------------------- */
+
+/* The bytes of a record that hold data: all but the unused MAC hash slots. */
+static size_t record_size(const struct ntm_record *rec)
+{
+    size_t size = offsetof(struct ntm_record, u) + sizeof rec->u.broadcast;
+    if (rec->channel == NTM_CH_STATS && rec->kind == NTM_KIND_WIFI) {
+        size_t wifi = offsetof(struct ntm_record, u.wifi.mac_hash) + rec->u.wifi.n_macs * 8;
+        if (wifi > size)
+            size = wifi;
+    }
+    return size;
+}
+
+static int keep(struct ntm_store *st, const struct ntm_record *rec)
+{
+    if (st->n_kept == st->cap_kept) {
+        size_t cap = st->cap_kept ? st->cap_kept * 2 : 256;
+        struct ntm_record **k = realloc(st->kept, cap * sizeof *k);
+        if (!k)
+            return -1;
+        st->kept = k;
+        st->cap_kept = cap;
+    }
+    size_t size = record_size(rec);
+    struct ntm_record *copy = malloc(size);
+    if (!copy)
+        return -1;
+    memcpy(copy, rec, size);
+    st->kept[st->n_kept++] = copy;
+    return 0;
+}
+
+static void drop_kept(struct ntm_store *st)
+{
+    for (size_t i = 0; i < st->n_kept; i++)
+        free(st->kept[i]);
+    st->n_kept = 0;
+}
+
+struct ntm_record **ntm_store_take_kept(struct ntm_store *st, size_t *n)
+{
+    struct ntm_record **k = st->kept;
+    *n = st->n_kept;
+    st->kept = NULL;
+    st->n_kept = st->cap_kept = 0;
+    return k;
+}
+
+void ntm_store_set_hooks(struct ntm_store *st, const struct ntm_store_hooks *h)
+{
+    st->hooks = *h;
+}
+
 /* ---- transactions ----------------------------------------------------------- */
 
 static void on_commit_timer(uv_timer_t *t)
@@ -395,21 +458,18 @@ static int begin(struct ntm_store *st)
     st->in_tx = true;
     st->pending = 0;
     uv_timer_start(&st->commit_timer, on_commit_timer, (uint64_t)st->cfg->storage.commit_ms, 0);
+    if (st->keys_dirty) {
+        /* a rolled-back transaction may have held a new day key still in use */
+        for (int i = 0; i < 3; i++) {
+            if (st->keys[i].day == INT64_MIN)
+                continue;
+            sqlite3_bind_int64(st->s_key_put, 1, st->keys[i].day);
+            sqlite3_bind_blob(st->s_key_put, 2, st->keys[i].key, 16, SQLITE_STATIC);
+            step_done(st->s_key_put);
+        }
+        st->keys_dirty = false;
+    }
     return 0;
-}
-
-static void note_full(struct ntm_store *st, int rc, const char *what)
-{
-    uint64_t held = 0;
-    if (!st->stats.disk_full)
-        st->full_complaint.last_ms = 0;
-    st->stats.disk_full = 1;
-    if (ntm_complain(&st->full_complaint, wall_ms(), 60000, &held))
-        ntm_log_emit(st->log, LOG_ERR, NTM_MSGID_DISK_FULL, NULL, 0,
-                     "database %s: %s failed: %s (%" PRIu64
-                     " more since the last line); keeping what is stored, evicting the oldest "
-                     "messages and retrying",
-                     st->cfg->storage.path, what, sqlite3_errstr(rc), held);
 }
 
 /* After a failed commit the database is as it was at the last commit: make the
@@ -424,9 +484,37 @@ static void reload_after_rollback(struct ntm_store *st)
     st->devs_len = 0;
     if (load_devices(st, err, sizeof err) != 0)
         ntm_log(st->log, LOG_ERR, "%s", err);
-    for (int i = 0; i < 3; i++)
-        st->keys[i].day = INT64_MIN;
+    st->keys_dirty = true;
     st->quarantine_added = false;
+}
+
+static void on_recover_timer(uv_timer_t *t);
+static void on_sync_timer(uv_timer_t *t);
+static void check_space(struct ntm_store *st);
+static uint64_t low_water(const struct ntm_store *st);
+
+/* A write failed: the transaction is gone (SQLite rolls it back on a full
+ * disk), its records are kept in memory, the owner stops taking messages in,
+ * and a timer tries to make room and write again. */
+static void fail(struct ntm_store *st, int rc, const char *what)
+{
+    if (sqlite3_get_autocommit(st->db) == 0)
+        step_done(st->s_rollback);
+    st->in_tx = false;
+    uv_timer_stop(&st->commit_timer);
+    reload_after_rollback(st);
+    if (st->failed)
+        return;
+    st->failed = true;
+    st->stats.disk_full = 1;
+    ntm_log_emit(st->log, LOG_ERR, NTM_MSGID_DISK_FULL, NULL, 0,
+                 "database %s: %s failed: %s; ingest paused (the broker keeps new messages), "
+                 "%zu received messages kept in memory; freeing the reserve, evicting the oldest "
+                 "messages and retrying every second",
+                 st->cfg->storage.path, what, sqlite3_errstr(rc), st->n_kept);
+    if (st->hooks.failed)
+        st->hooks.failed(st->hooks.arg);
+    uv_timer_start(&st->recover_timer, on_recover_timer, 1000, 1000);
 }
 
 int ntm_store_commit(struct ntm_store *st)
@@ -444,24 +532,19 @@ int ntm_store_commit(struct ntm_store *st)
     if (rc == SQLITE_OK)
         rc = step_done(st->s_commit);
     if (rc != SQLITE_OK) {
-        /* The transaction's records are lost with the rollback: say how many. */
-        if (is_full(rc))
-            note_full(st, rc, "commit");
-        else
-            ntm_log(st->log, LOG_ERR, "database %s: commit of %u records failed: %s",
-                    st->cfg->storage.path, st->pending, sqlite3_errstr(rc));
-        if (sqlite3_get_autocommit(st->db) == 0)
-            step_done(st->s_rollback);
-        st->in_tx = false;
-        reload_after_rollback(st);
+        fail(st, rc, "commit");
         return -1;
     }
-    if (st->stats.disk_full) {
-        st->stats.disk_full = 0;
-        ntm_log_emit(st->log, LOG_NOTICE, NTM_MSGID_DISK_FULL, NULL, 0,
-                     "database %s: writes succeed again", st->cfg->storage.path);
-    }
+    drop_kept(st);
     st->in_tx = false;
+    /* a fast flood can fill a small disk between two sync ticks: look at the
+     * free space every few commits, and act at once when it runs low */
+    if (++st->commits_since_space_check >= 8) {
+        st->commits_since_space_check = 0;
+        check_space(st);
+        if (st->fs_size > 0 && st->stats.fs_free < low_water(st))
+            uv_timer_start(&st->sync_timer, on_sync_timer, 0, (uint64_t)st->cfg->storage.sync_ms);
+    }
     st->quarantine_added = false;
     st->stats.commits++;
     st->commits_since_sync++;
@@ -471,7 +554,64 @@ int ntm_store_commit(struct ntm_store *st)
 
 /* ---- sync (off the loop) and the size cap ----------------------------------- */
 
-#define CHECKPOINT_BYTES (4u << 20) /* checkpoint once the WAL holds this much */
+#define CHECKPOINT_BYTES (4u << 20)      /* checkpoint once the WAL holds this much... */
+#define CHECKPOINT_MIN_BYTES (64u << 10) /* ...or less when the disk is nearly full */
+
+/* Free space on the database's filesystem; the low-water mark below which the
+ * oldest messages are evicted as if the cap were reached (1/16 of the
+ * filesystem, between 1 and 64 MiB), and the reserve file's size. */
+static void check_space(struct ntm_store *st)
+{
+    struct statvfs v;
+    char *dir = strdup(st->cfg->storage.path);
+    if (!dir)
+        return;
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    if (statvfs(slash ? dir : ".", &v) == 0) {
+        st->stats.fs_free = (uint64_t)v.f_bavail * v.f_frsize;
+        st->fs_size = (uint64_t)v.f_blocks * v.f_frsize;
+    }
+    free(dir);
+}
+
+static uint64_t low_water(const struct ntm_store *st)
+{
+    uint64_t lw = st->fs_size / 16;
+    return lw < (1u << 20) ? (1u << 20) : lw > (64u << 20) ? (64u << 20) : lw;
+}
+
+static uint64_t reserve_bytes(const struct ntm_store *st)
+{
+    uint64_t r = st->fs_size / 32;
+    return r < (256u << 10) ? (256u << 10) : r > (4u << 20) ? (4u << 20) : r;
+}
+
+/* The reserve: a file freed when the disk is full so that a checkpoint and an
+ * eviction can still be written; made again once there is room. */
+static void make_reserve(struct ntm_store *st)
+{
+    if (access(st->reserve_path, F_OK) == 0 || st->stats.fs_free < 4 * reserve_bytes(st))
+        return;
+    int fd = open(st->reserve_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    if (posix_fallocate(fd, 0, (off_t)reserve_bytes(st)) != 0) {
+        close(fd);
+        unlink(st->reserve_path);
+        return;
+    }
+    close(fd);
+}
+
+static uint64_t checkpoint_threshold(const struct ntm_store *st)
+{
+    uint64_t t = st->stats.fs_free / 4;
+    return t < CHECKPOINT_MIN_BYTES ? CHECKPOINT_MIN_BYTES
+           : t > CHECKPOINT_BYTES   ? CHECKPOINT_BYTES
+                                    : t;
+}
 
 static void sync_work(uv_work_t *w)
 {
@@ -521,17 +661,39 @@ static uint64_t used_bytes(struct ntm_store *st)
     return (pages - free_pages) * page_size;
 }
 
-/* Evicts the oldest messages while the buffer is over its cap. */
+/* Evicts the oldest messages while the buffer is over its cap, or while the
+ * disk is below its low-water mark (freed pages are reused, so the file stops
+ * growing). */
 static void enforce_cap(struct ntm_store *st)
 {
     uint64_t cap = (uint64_t)st->cfg->storage.max_mb << 20;
     uint64_t used = used_bytes(st);
     st->stats.db_bytes = used;
+    check_space(st);
+    bool low = st->fs_size > 0 && st->stats.fs_free < low_water(st);
+    if (low != (bool)st->stats.disk_low) {
+        st->stats.disk_low = low;
+        ntm_log_emit(st->log, low ? LOG_WARNING : LOG_NOTICE, NTM_MSGID_DISK_FULL, NULL, 0,
+                     low ? "database %s: the disk is nearly full (%.1f MiB free): evicting the "
+                           "oldest messages to keep room"
+                         : "database %s: the disk has room again (%.1f MiB free)",
+                     st->cfg->storage.path, (double)st->stats.fs_free / 1048576.0);
+    }
+    /* Low on disk: the buffer may not grow any more. Its size when the disk
+     * went low becomes the cap (evicting frees pages inside the file, which new
+     * rows reuse; it gives nothing back to the filesystem, so shrinking further
+     * would only throw data away while someone else holds the space). */
+    if (low && st->frozen_cap == 0)
+        st->frozen_cap = used;
+    if (!low)
+        st->frozen_cap = 0;
+    if (st->frozen_cap && st->frozen_cap < cap)
+        cap = st->frozen_cap;
     if (used <= cap || st->counters[C_BUFFERED] == 0)
         return;
-    /* Free about 2% of the cap at a time, assuming the average row size. */
+    /* Free about 1% of the cap beyond what is over, assuming the average row size. */
     uint64_t per_row = used / (st->counters[C_BUFFERED] + 1) + 1;
-    uint64_t n = (used - cap + cap / 50) / per_row + 1;
+    uint64_t n = (used - cap + cap / 100) / per_row + 1;
     if (begin(st) != 0)
         return;
     sqlite3_bind_int64(st->s_evict, 1, (int64_t)n);
@@ -539,13 +701,15 @@ static void enforce_cap(struct ntm_store *st)
     uint64_t gone = rc == SQLITE_OK ? (uint64_t)sqlite3_changes(st->db) : 0;
     bump(st, C_DROPPED, (int64_t)gone);
     bump(st, C_BUFFERED, -(int64_t)gone);
-    ntm_store_commit(st);
+    if (ntm_store_commit(st) != 0)
+        return;
     uint64_t held = 0;
     if (ntm_complain(&st->cap_complaint, wall_ms(), 60000, &held))
         ntm_log_emit(st->log, LOG_WARNING, NTM_MSGID_BUFFER_CAP, NULL, 0,
-                     "buffer %s is over its cap of %d MiB: evicted the %" PRIu64
-                     " oldest messages (%" PRIu64 " dropped in all); the uplink is behind",
-                     st->cfg->storage.path, st->cfg->storage.max_mb, gone, st->counters[C_DROPPED]);
+                     "buffer %s is %s: evicted the %" PRIu64 " oldest messages (%" PRIu64
+                     " dropped in all); the uplink is behind",
+                     st->cfg->storage.path, low ? "on a nearly full disk" : "over its size cap",
+                     gone, st->counters[C_DROPPED]);
 }
 
 static void open_wal_fd(struct ntm_store *st)
@@ -557,17 +721,76 @@ static void open_wal_fd(struct ntm_store *st)
 static void on_sync_timer(uv_timer_t *t)
 {
     struct ntm_store *st = t->data;
+    if (st->failed)
+        return; /* the recover timer has the database */
     enforce_cap(st);
-    if (st->sync_busy || st->commits_since_sync == 0)
+    make_reserve(st);
+    if (st->sync_busy || (st->commits_since_sync == 0 && !st->stats.disk_low))
         return;
     open_wal_fd(st);
     off_t wal_size = st->wal_fd >= 0 ? lseek(st->wal_fd, 0, SEEK_END) : 0;
-    st->sync_checkpoint = wal_size >= (off_t)CHECKPOINT_BYTES;
+    st->sync_checkpoint = wal_size >= (off_t)checkpoint_threshold(st);
     st->commits_since_sync = 0;
     st->sync_busy = true;
     st->sync_work.data = st;
     if (uv_queue_work(st->loop, &st->sync_work, sync_work, sync_done) != 0)
         st->sync_busy = false;
+}
+
+/* Tries to write again after a failure: frees the reserve, checkpoints the
+ * WAL away, writes a small transaction (evicting the oldest messages when
+ * space is still short); on success the owner gets its kept records back. */
+static void on_recover_timer(uv_timer_t *t)
+{
+    struct ntm_store *st = t->data;
+    if (st->sync_busy)
+        return;
+    unlink(st->reserve_path);
+    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    check_space(st);
+    st->failed = false; /* let begin/commit run; fail() sets it again */
+    bool short_of_space = st->stats.fs_free < low_water(st);
+    uint64_t gone = 0;
+    if (begin(st) == 0) {
+        if (short_of_space && st->counters[C_BUFFERED] > 0) {
+            uint64_t n = st->counters[C_BUFFERED] / 20 + 100;
+            sqlite3_bind_int64(st->s_evict, 1, (int64_t)n);
+            if (step_done(st->s_evict) == SQLITE_OK)
+                gone = (uint64_t)sqlite3_changes(st->db);
+            bump(st, C_DROPPED, (int64_t)gone);
+            bump(st, C_BUFFERED, -(int64_t)gone);
+        }
+        bump(st, C_ACCEPTED, 0);
+        /* the kept records are not in this transaction: commit must not drop them */
+        size_t n_kept = st->n_kept;
+        st->n_kept = 0;
+        int rc = write_counters(st);
+        if (rc == SQLITE_OK)
+            rc = step_done(st->s_commit);
+        st->n_kept = n_kept;
+        st->in_tx = false;
+        uv_timer_stop(&st->commit_timer);
+        if (rc != SQLITE_OK) {
+            if (sqlite3_get_autocommit(st->db) == 0)
+                step_done(st->s_rollback);
+            reload_after_rollback(st);
+            st->failed = true;
+            return;
+        }
+        memset(st->counter_dirty, 0, sizeof st->counter_dirty);
+    } else {
+        st->failed = true;
+        return;
+    }
+    uv_timer_stop(&st->recover_timer);
+    st->stats.disk_full = 0;
+    ntm_log_emit(st->log, LOG_NOTICE, NTM_MSGID_DISK_FULL, NULL, 0,
+                 "database %s: writes succeed again (%.1f MiB free%s%" PRIu64
+                 " oldest messages evicted); ingest resumes with the %zu kept messages",
+                 st->cfg->storage.path, (double)st->stats.fs_free / 1048576.0, gone ? ", " : ", ",
+                 gone, st->n_kept);
+    if (st->hooks.recovered)
+        st->hooks.recovered(st->hooks.arg);
 }
 
 /* ---- MAC keys --------------------------------------------------------------- */
@@ -620,6 +843,10 @@ bool ntm_store_device_conflict(struct ntm_store *st, const struct ntm_record *re
 
 int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
 {
+    if (keep(st, rec) != 0)
+        return -1;
+    if (st->failed)
+        return 0; /* kept: written once the store recovers */
     bool is_new;
     struct device *d = dev_get(st, rec->device, &is_new);
     if (!d)
@@ -633,11 +860,10 @@ int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
     if (is_new) {
         snprintf(d->village, sizeof d->village, "%s", village);
         d->kind = rec->kind;
-        if (dev_insert_row(st, d, false) != SQLITE_OK) {
-            d->name[0] = '\0'; /* leave no half-made entry (a tombstone-free table: rehash) */
-            st->devs_len--;
-            dev_grow(st);
-            return -1;
+        int drc = dev_insert_row(st, d, false);
+        if (drc != SQLITE_OK) {
+            fail(st, drc, "adding a device"); /* reloads the devices from the database */
+            return 0;                         /* kept */
         }
         st->pending++;
         ntm_log_emit(st->log, LOG_INFO, NULL,
@@ -701,12 +927,8 @@ int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
     }
     int rc = step_done(s);
     if (rc != SQLITE_OK) {
-        if (is_full(rc))
-            note_full(st, rc, "insert");
-        else
-            ntm_log(st->log, LOG_ERR, "database %s: storing a message from %s failed: %s",
-                    st->cfg->storage.path, rec->device, sqlite3_errstr(rc));
-        return -1;
+        fail(st, rc, "storing a message");
+        return 0; /* kept */
     }
     d->last_seen = now_s;
     if (rec->ts > d->last_ts)
@@ -809,8 +1031,12 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
     }
     uv_timer_init(loop, &st->commit_timer);
     uv_timer_init(loop, &st->sync_timer);
+    uv_timer_init(loop, &st->recover_timer);
     st->commit_timer.data = st;
     st->sync_timer.data = st;
+    st->recover_timer.data = st;
+    if (asprintf(&st->reserve_path, "%s-reserve", cfg->storage.path) < 0)
+        st->reserve_path = NULL;
     *out = st;
 
     int rc =
@@ -858,7 +1084,7 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
          "UPDATE devices SET first_seen = coalesce(first_seen, ?1), last_seen = ?1,"
          " last_ts = max(coalesce(last_ts, 0), ?2), messages = messages + ?3 WHERE id = ?4"},
         {&st->s_key_get, "SELECT key FROM mac_keys WHERE day = ?"},
-        {&st->s_key_put, "INSERT OR REPLACE INTO mac_keys(day, key) VALUES(?,?)"},
+        {&st->s_key_put, "INSERT OR IGNORE INTO mac_keys(day, key) VALUES(?,?)"},
         {&st->s_evict,
          "DELETE FROM messages WHERE id IN (SELECT id FROM messages ORDER BY id LIMIT ?)"},
     };
@@ -875,6 +1101,7 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
     sqlite3_finalize(q);
     open_wal_fd(st);
     enforce_cap(st);
+    make_reserve(st);
     uv_timer_start(&st->sync_timer, on_sync_timer, (uint64_t)cfg->storage.sync_ms,
                    (uint64_t)cfg->storage.sync_ms);
     return 0;
@@ -934,9 +1161,13 @@ void ntm_store_close(struct ntm_store *st)
     explicit_bzero(st->keys, sizeof st->keys);
     uv_close((uv_handle_t *)&st->commit_timer, on_handle_closed);
     uv_close((uv_handle_t *)&st->sync_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&st->recover_timer, on_handle_closed);
     /* the handles live in st: run the loop until their close callbacks ran */
     uv_run(st->loop, UV_RUN_NOWAIT);
     free(st->wal_path);
+    free(st->reserve_path);
+    drop_kept(st);
+    free(st->kept);
     free(st->devs);
     free(st);
 }

@@ -64,8 +64,24 @@ struct ntm_store_stats {
     uint64_t late_total;
     uint64_t commits, syncs;
     uint64_t db_bytes; /* used pages, bytes */
-    int disk_full;     /* 1 while writes fail for lack of space */
+    int disk_full;     /* 1 while writes fail (for lack of space): ingest paused */
+    int disk_low;      /* 1 while free space is below the low-water mark */
+    uint64_t fs_free;  /* bytes free on the database's filesystem */
 };
+
+/* What the store tells its owner when a write fails (disk full, I/O error)
+ * and when writes work again. While failed, the owner should stop taking
+ * messages in (the broker keeps them); the records of the failed transaction
+ * are kept in memory and handed back with ntm_store_take_kept() on recovery. */
+struct ntm_store_hooks {
+    void *arg;
+    void (*failed)(void *arg);
+    void (*recovered)(void *arg);
+};
+void ntm_store_set_hooks(struct ntm_store *st, const struct ntm_store_hooks *h);
+/* The records kept from a failed transaction, in order (the caller frees each
+ * and the array); *n gets their number. */
+struct ntm_record **ntm_store_take_kept(struct ntm_store *st, size_t *n);
 
 /* Opens (creating or migrating) the database of cfg->storage.path. */
 int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_config *cfg,
