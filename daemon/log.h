@@ -36,6 +36,7 @@ void ntm_log_init(struct ntm_log *log, const char *ident, int level);
 #define NTM_MSGID_DEVICE_OFFLINE "1188fa262d094c49a0e8fdfe9461a257"
 #define NTM_MSGID_UPLINK_DELIVERED "93c2581de0a34bd7912acd1d4a944f75"
 #define NTM_MSGID_UPLINK_FAILING "1c6d1c1a09714bf7a0cb3b31d75babe9"
+#define NTM_MSGID_DB_MOVED_ASIDE "8e1f0c5b3a7d4e2f9b6c1a0d5e4f3b2a"
 #define NTM_MSGID_BATCH_QUARANTINED "c2bc910860954e16ba5f0b9b072175d3"
 
 /* Emits one record. `msgid` may be NULL; `fields` may be NULL with n = 0. */

@@ -135,6 +135,7 @@ struct ntm_store {
     bool keys_dirty; /* cached MAC keys may be missing from the database */
     unsigned commits_since_space_check;
     uint64_t frozen_cap; /* the size at which the disk ran low; 0 when it has room */
+    int last_rc;         /* of the last exec/prepare, to tell a bad file from other errors */
     uv_timer_t recover_timer;
     struct ntm_store_hooks hooks;
     char *reserve_path; /* a small file freed to make room when the disk fills */
@@ -181,6 +182,7 @@ static int exec(struct ntm_store *st, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;
     int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+    st->last_rc = rc;
     if (rc != SQLITE_OK) {
         if (err)
             snprintf(err, errlen, "%s: %s", st->cfg->storage.path, msg ? msg : sqlite3_errstr(rc));
@@ -194,6 +196,7 @@ static int prepare(struct ntm_store *st, sqlite3_stmt **s, const char *sql, char
                    size_t errlen)
 {
     int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL);
+    st->last_rc = rc;
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: preparing statement: %s", st->cfg->storage.path,
                  sqlite3_errmsg(st->db));
@@ -1010,45 +1013,96 @@ static int migrate(struct ntm_store *st, char *err, size_t errlen)
     return 0;
 }
 
-int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_config *cfg,
-                   struct ntm_log *log, char *err, size_t errlen)
-{
-    struct ntm_store *st = calloc(1, sizeof *st);
-    if (!st) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    st->loop = loop;
-    st->cfg = cfg;
-    st->log = log;
-    st->wal_fd = -1;
-    for (int i = 0; i < 3; i++)
-        st->keys[i].day = INT64_MIN;
-    if (asprintf(&st->wal_path, "%s-wal", cfg->storage.path) < 0) {
-        free(st);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    uv_timer_init(loop, &st->commit_timer);
-    uv_timer_init(loop, &st->sync_timer);
-    uv_timer_init(loop, &st->recover_timer);
-    st->commit_timer.data = st;
-    st->sync_timer.data = st;
-    st->recover_timer.data = st;
-    if (asprintf(&st->reserve_path, "%s-reserve", cfg->storage.path) < 0)
-        st->reserve_path = NULL;
-    *out = st;
+/* ---- opening, and a bad file at the path ---------------------------------------- */
 
+static bool is_bad(int rc)
+{
+    return (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT;
+}
+
+/* The directory must exist and be writable: SQLite writes the WAL beside the file. */
+static int check_dir(const char *path, char *err, size_t errlen)
+{
+    char *dir = strdup(path);
+    if (!dir)
+        return -1;
+    char *slash = strrchr(dir, '/');
+    const char *d = ".";
+    if (slash) {
+        *(slash == dir ? slash + 1 : slash) = '\0';
+        d = dir;
+    }
+    int rc = 0;
+    if (access(d, W_OK | X_OK) != 0) {
+        snprintf(err, errlen,
+                 "%s: cannot use the database directory %s: %s (the daemon runs as uid %d; "
+                 "the directory must exist and be writable by it, e.g. owned by the "
+                 "ntm-gateway user)",
+                 path, d, strerror(errno), (int)geteuid());
+        rc = -1;
+    }
+    free(dir);
+    return rc;
+}
+
+/* 1 when the file at the path is an SQLite database of another program (tables
+ * but no ntm-gateway schema), with err saying so. */
+static bool foreign(struct ntm_store *st, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = NULL;
+    int tables = 0, has_meta = 0;
+    int rc = sqlite3_prepare_v2(st->db,
+                                "SELECT count(*), sum(name = 'meta') FROM sqlite_master"
+                                " WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                                -1, &s, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        tables = sqlite3_column_int(s, 0);
+        has_meta = sqlite3_column_int(s, 1);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(s);
+    if (is_bad(rc)) {
+        snprintf(err, errlen, "%s is damaged: %s", st->cfg->storage.path, sqlite3_errstr(rc));
+        return true;
+    }
+    if (tables > 0 && !has_meta) {
+        snprintf(err, errlen,
+                 "%s is an SQLite database of another program (%d tables, none of "
+                 "ntm-gateway's)",
+                 st->cfg->storage.path, tables);
+        return true;
+    }
+    return false;
+}
+
+/* 0 opened; 1 the file is not a usable ntm-gateway database (err says why);
+ * -1 another error (err says which). */
+static int open_db(struct ntm_store *st, char *err, size_t errlen)
+{
+    /* a file that does not even start as SQLite is not opened at all */
+    FILE *f = fopen(st->cfg->storage.path, "rbe");
+    if (f) {
+        char head[16] = {0};
+        size_t n = fread(head, 1, sizeof head, f);
+        fclose(f);
+        if (n > 0 && (n < sizeof head || memcmp(head, "SQLite format 3", 16) != 0)) {
+            snprintf(err, errlen, "%s is not an SQLite database", st->cfg->storage.path);
+            return 1;
+        }
+    }
     int rc =
-        sqlite3_open_v2(cfg->storage.path, &st->db,
+        sqlite3_open_v2(st->cfg->storage.path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "%s: cannot open the database: %s", cfg->storage.path,
+        snprintf(err, errlen, "%s: cannot open the database: %s", st->cfg->storage.path,
                  st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
         return -1;
     }
     sqlite3_extended_result_codes(st->db, 1);
     sqlite3_busy_timeout(st->db, 1000);
+    /* before anything writes to it (switching to WAL rewrites its header) */
+    if (foreign(st, err, errlen))
+        return 1;
     /* WAL: readers (ntmctl) never block the writer. synchronous=NORMAL: a commit
      * is a write(), made durable by the sync timer; a power cut can lose at most
      * storage.sync_ms of commits and never corrupts the file. Checkpoints are ours. */
@@ -1057,7 +1111,7 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
              "PRAGMA cache_size=-1024; PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=OFF;"
              "PRAGMA journal_size_limit=8388608;",
              err, errlen) != 0)
-        return -1;
+        return is_bad(st->last_rc) ? 1 : -1;
     if (migrate(st, err, errlen) != 0)
         return -1;
 
@@ -1090,8 +1144,103 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         if (prepare(st, stmts[i].s, stmts[i].sql, err, errlen) != 0)
-            return -1;
+            return is_bad(st->last_rc) ? 1 : -1;
     if (load_counters(st) != 0 || load_devices(st, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+static void close_db(struct ntm_store *st)
+{
+    sqlite3_stmt **all[] = {&st->s_begin,   &st->s_commit,     &st->s_rollback,
+                            &st->s_msg,     &st->s_quarantine, &st->s_quarantine_trim,
+                            &st->s_counter, &st->s_dev_insert, &st->s_dev_update,
+                            &st->s_key_get, &st->s_key_put,    &st->s_evict};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        sqlite3_finalize(*all[i]);
+        *all[i] = NULL;
+    }
+    sqlite3_close(st->db);
+    st->db = NULL;
+    memset(st->devs, 0, st->devs_cap * sizeof *st->devs);
+    st->devs_len = 0;
+    memset(st->counters, 0, sizeof st->counters);
+}
+
+/* Renames the file (and its -wal and -shm) to PATH.bad-YYYYMMDDTHHMMSS: never
+ * deleted, so that nothing is lost that a person could still recover. */
+static int move_aside(struct ntm_store *st, const char *why, char *err, size_t errlen)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    char dest[4200] = "";
+    for (size_t i = 0; i < 3; i++) {
+        char from[4096], to[4200];
+        snprintf(from, sizeof from, "%s%s", st->cfg->storage.path, suffixes[i]);
+        snprintf(to, sizeof to, "%s.bad-%s%s", st->cfg->storage.path, stamp, suffixes[i]);
+        if (access(from, F_OK) != 0)
+            continue;
+        if (rename(from, to) != 0) {
+            snprintf(err, errlen, "%s; moving it aside to %s failed: %s", why, to, strerror(errno));
+            return -1;
+        }
+        if (i == 0)
+            snprintf(dest, sizeof dest, "%s", to);
+    }
+    ntm_log_emit(st->log, LOG_ERR, NTM_MSGID_DB_MOVED_ASIDE, NULL, 0,
+                 "%s: moved it aside to %s (kept, not deleted) and starting a fresh buffer", why,
+                 dest);
+    return 0;
+}
+
+int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_config *cfg,
+                   struct ntm_log *log, char *err, size_t errlen)
+{
+    struct ntm_store *st = calloc(1, sizeof *st);
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    st->loop = loop;
+    st->cfg = cfg;
+    st->log = log;
+    st->wal_fd = -1;
+    for (int i = 0; i < 3; i++)
+        st->keys[i].day = INT64_MIN;
+    if (asprintf(&st->wal_path, "%s-wal", cfg->storage.path) < 0) {
+        free(st);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    uv_timer_init(loop, &st->commit_timer);
+    uv_timer_init(loop, &st->sync_timer);
+    uv_timer_init(loop, &st->recover_timer);
+    st->commit_timer.data = st;
+    st->sync_timer.data = st;
+    st->recover_timer.data = st;
+    if (asprintf(&st->reserve_path, "%s-reserve", cfg->storage.path) < 0)
+        st->reserve_path = NULL;
+    *out = st;
+
+    int rc = check_dir(cfg->storage.path, err, errlen);
+    if (rc == 0)
+        rc = open_db(st, err, errlen);
+    if (rc == 1) {
+        /* not ours, or damaged: keep it for a person to look at, start afresh */
+        char why[512];
+        snprintf(why, sizeof why, "%s", err);
+        close_db(st);
+        if (move_aside(st, why, err, errlen) != 0)
+            return -1;
+        rc = open_db(st, err, errlen);
+        if (rc == 1)
+            rc = -1;
+    }
+    if (rc != 0)
         return -1;
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(st->db, "SELECT seq FROM sqlite_sequence WHERE name = 'messages'", -1,
@@ -1146,16 +1295,9 @@ void ntm_store_close(struct ntm_store *st)
     /* A sync still on the worker must finish before its connection goes. */
     while (st->sync_busy)
         uv_run(st->loop, UV_RUN_ONCE);
-    sqlite3_stmt **all[] = {&st->s_begin,   &st->s_commit,     &st->s_rollback,
-                            &st->s_msg,     &st->s_quarantine, &st->s_quarantine_trim,
-                            &st->s_counter, &st->s_dev_insert, &st->s_dev_update,
-                            &st->s_key_get, &st->s_key_put,    &st->s_evict};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        sqlite3_finalize(*all[i]);
     if (st->ckpt_db)
         sqlite3_close(st->ckpt_db);
-    if (st->db)
-        sqlite3_close(st->db);
+    close_db(st);
     if (st->wal_fd >= 0)
         close(st->wal_fd);
     explicit_bzero(st->keys, sizeof st->keys);
