@@ -588,9 +588,12 @@ static enum ntm_reject parse_ts(struct ctx *c, int64_t now_ms, struct ntm_record
     const cJSON *j = c->f[F_TS];
     if (j != NULL && !J_IS_NUMBER(j))
         return wrong_type(c, F_TS, "a number");
-    /* missing, never set (before 2024) or too far ahead: receive time */
+    /* missing, never set (before 2024) or too far ahead: receive time. "Ahead"
+     * needs a gateway clock that is itself set: a board without a battery
+     * boots in the past, and then the devices' clocks are the better ones. */
+    bool gateway_clock_set = now_ms / 1000 >= NTM_TS_MIN;
     if (j == NULL || !(j->valuedouble >= NTM_TS_MIN) ||
-        j->valuedouble > (double)now_ms / 1000.0 + NTM_TS_MAX_AHEAD_S) {
+        (gateway_clock_set && j->valuedouble > (double)now_ms / 1000.0 + NTM_TS_MAX_AHEAD_S)) {
         out->ts = floor_div(now_ms, 1000);
         out->flags |= NTM_REC_CLOCK_FALLBACK;
     } else {

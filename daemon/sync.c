@@ -11,7 +11,9 @@
 #include <time.h>
 
 #define MAX_FLIGHT 8
-#define LEASE_MS (10 * 60 * 1000) /* an in-flight delivery is not due again before this */
+/* No wait is longer than this (Retry-After is capped to it): a due time further
+ * away means the wall clock jumped back, and the delivery is due now. */
+#define MAX_WAIT_MS (6 * 3600 * 1000LL)
 
 struct flight {
     bool used;
@@ -189,30 +191,53 @@ static void release(struct ntm_sync *s)
 
 /* ---- sending ------------------------------------------------------------------- */
 
-static void arm_timer(struct ntm_sync *s)
-{
-    if (s->freeing)
-        return;
-    int64_t next = scalar(ntm_store_db(s->st),
-                          "SELECT min(next_ms) FROM deliveries WHERE state = 'pending'", -1);
-    if (next < 0) {
-        uv_timer_stop(&s->timer);
-        return;
-    }
-    int64_t delay = next - wall_ms();
-    if (delay < 0)
-        delay = 0;
-    if (delay > 60000)
-        delay = 60000; /* look again at least each minute (requeues by ntmctl) */
-    uv_timer_start(&s->timer, on_timer, (uint64_t)delay, 0);
-}
-
 static bool in_flight(const struct link *l, uint64_t seq)
 {
     for (unsigned i = 0; i < MAX_FLIGHT; i++)
         if (l->fl[i].used && l->fl[i].seq == seq)
             return true;
     return false;
+}
+
+static struct link *link_named(struct ntm_sync *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_links; i++)
+        if (strcmp(ntm_uplink_name(s->links[i].u), name) == 0)
+            return &s->links[i];
+    return NULL;
+}
+
+/* Wakes up when the next delivery not already in flight is due. */
+static void arm_timer(struct ntm_sync *s)
+{
+    if (s->freeing)
+        return;
+    sqlite3_stmt *q = NULL;
+    int64_t next = -1;
+    if (sqlite3_prepare_v2(ntm_store_db(s->st),
+                           "SELECT seq, uplink, next_ms FROM deliveries WHERE state = 'pending'"
+                           " ORDER BY next_ms LIMIT 64",
+                           -1, &q, NULL) == SQLITE_OK) {
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            /* an uplink no longer configured, or a send under way: not a reason to wake */
+            struct link *l = link_named(s, (const char *)sqlite3_column_text(q, 1));
+            if (!l || in_flight(l, (uint64_t)sqlite3_column_int64(q, 0)))
+                continue;
+            next = sqlite3_column_int64(q, 2);
+            break;
+        }
+    }
+    sqlite3_finalize(q);
+    if (next < 0) {
+        uv_timer_stop(&s->timer);
+        return;
+    }
+    int64_t delay = next - wall_ms();
+    if (delay < 0 || delay > MAX_WAIT_MS)
+        delay = 0; /* past, or the clock jumped back: look now */
+    if (delay > 60000)
+        delay = 60000; /* look again at least each minute (requeues by ntmctl) */
+    uv_timer_start(&s->timer, on_timer, (uint64_t)delay, 0);
 }
 
 static void send_due(struct ntm_sync *s, struct link *l)
@@ -222,12 +247,16 @@ static void send_due(struct ntm_sync *s, struct link *l)
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(db,
                            "SELECT d.seq, b.body FROM deliveries d JOIN batches b USING (seq)"
-                           " WHERE d.uplink = ? AND d.state = 'pending' AND d.next_ms <= ?"
-                           " ORDER BY d.seq LIMIT ?",
+                           " WHERE d.uplink = ?1 AND d.state = 'pending'"
+                           " AND (d.next_ms <= ?2 OR d.next_ms > ?4)"
+                           " ORDER BY d.seq LIMIT ?3",
                            -1, &q, NULL) != SQLITE_OK)
         return;
     sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    /* Due times are wall-clock (they survive restarts); one further away than
+     * any wait we set means the clock jumped back: due now, not in hours. */
     sqlite3_bind_int64(q, 2, wall_ms());
+    sqlite3_bind_int64(q, 4, wall_ms() + MAX_WAIT_MS);
     sqlite3_bind_int(q, 3, (int)(l->max_in_flight * 2));
     while (l->in_flight < l->max_in_flight && sqlite3_step(q) == SQLITE_ROW) {
         uint64_t seq = (uint64_t)sqlite3_column_int64(q, 0);
@@ -247,9 +276,7 @@ static void send_due(struct ntm_sync *s, struct link *l)
         snprintf(f->batch_id, sizeof f->batch_id, "%s:%" PRIu64, s->cfg->gateway_id, seq);
         f->batch =
             (struct ntm_batch){.seq = seq, .batch_id = f->batch_id, .body = f->body, .len = len};
-        l->in_flight++;
-        /* a lease: not due again while in flight */
-        update_delivery(s, seq, name, "pending", wall_ms() + LEASE_MS, false, NULL);
+        l->in_flight++; /* in memory only: after a restart it is simply due again */
         if (ntm_uplink_send(l->u, &f->batch) != 0)
             ntm_sync_complete(s, l->u, seq, NTM_SEND_RETRY, 0, "the plugin could not start it");
     }
@@ -343,7 +370,7 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
         sqlite3_finalize(q);
         int64_t delay = r == NTM_SEND_RETRY_SLOW ? NTM_RETRY_SLOW_MS : backoff_ms(attempts);
         if (retry_after_ms > delay)
-            delay = retry_after_ms;
+            delay = retry_after_ms < MAX_WAIT_MS ? retry_after_ms : MAX_WAIT_MS;
         update_delivery(s, seq, name, "pending", now + delay, true, reason);
         l->failures++;
         uint64_t held = 0;

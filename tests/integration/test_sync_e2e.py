@@ -14,8 +14,9 @@ receiver; no row arrives twice.
 
 import os
 import json
-import time
+import re
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -277,7 +278,24 @@ def expected_rows():
     return out
 
 
+def check_hand_computation(t):
+    """The literals agree with each other: for counts and minutes a day is the sum of
+    its hours (devices.md, Late messages). This checks the arithmetic above, not the
+    daemon."""
+    bad = []
+    for g, day in DAYROWS.items():
+        for n, x in day.items():
+            if n in ("uptime_pct", "recording_pct", "unique_clients", "peak_clients",
+                     "traffic_mb"):
+                continue
+            s = sum(hr.get(n, 0) for hr in HOURS.get(g, {}).values())
+            if abs(s - x) > 1e-9:
+                bad.append(f"{g} {n}: day {x}, hours sum to {s}")
+    t.eq(bad, [], "the hand-computed day counts are the sums of the hand-computed hours")
+
+
 def main(h, t):
+    check_hand_computation(t)
     port = h.start_broker()
     rx = S.start_receiver(TOKEN)
     try:
@@ -429,6 +447,30 @@ def run_day(h, t, port, rx):
          "health of the last batch: nothing rejected, late or dropped")
     t.eq({b["commune"]["code"] for b in rx.batches} | {b["gateway"]["id"] for b in rx.batches},
          {"16279", S.GATEWAY_ID}, "every batch names the commune and the gateway")
+
+    # User-Agent: {daemon name}/{version}, the version the bodies carry
+    uas = {q["user_agent"] for q in rx.requests}
+    vers = {b["gateway"]["version"] for b in rx.batches}
+    t.ok(len(uas) == 1 and len(vers) == 1 and
+         re.fullmatch(r"ntm-gatewayd?/" + re.escape(next(iter(vers))), next(iter(uas))),
+         "User-Agent is ntm-gateway(d)/{the gateway.version of the bodies}", f"{uas} {vers}")
+
+    # a late message: a motion of 08:10 on the closed day changes no row; it is counted
+    # in late_total of the next batch (formed for a new alert of the next day)
+    n_rows = len(rx.rows())
+    S.publish_script(port, [msg(T(8, 10), "cam-d1", "event", type="motion"),
+                            msg(S.ts(NEXT, 0, 6), "cam-d1", "event", type="tamper")],
+                     client_id="ntm-e2e-late")
+    try:
+        rx.wait(lambda r: len(r.alerts()) > len(ALERTS), 15, "the alert after the late message")
+        b = max(rx.batches, key=lambda x: x["seq"])
+        t.eq((b["health"]["late_total"], len(b["indicators"]),
+              [(a["id"], a["type"], a["ts"]) for a in b["alerts"]]),
+             (1, 0, [(f"{S.GATEWAY_ID}:a:{len(ALERTS) + 1}", "tamper", S.iso(S.ts(NEXT, 0, 6)))]),
+             "late message: counted in late_total, no row; the next alert is a:13")
+    except TimeoutError as e:
+        t.ok(False, str(e))
+    t.eq(len(rx.rows()), n_rows, "late message: no indicator row added or re-sent")
 
     # ntmctl shows the same latest day rows
     p = h.ctl("--config", cfg, "--json", "indicators")

@@ -45,6 +45,7 @@ import gzip
 import http.server
 import json
 import os
+import signal
 import socket
 import socketserver
 import sys
@@ -72,14 +73,15 @@ class Rule:
     many requests it answers (None: until removed)."""
 
     def __init__(self, status, n=1, batch_id=None, retry_after=None, body=None, headers=None,
-                 close=False):
-        self.status = int(status)
+                 close=False, delay=0.0):
+        self.status = None if status is None else int(status)  # None: answer as usual
         self.n = n
         self.batch_id = batch_id
         self.retry_after = retry_after
         self.body = body
         self.headers = dict(headers or {})
         self.close = close  # close the connection without any answer
+        self.delay = delay  # seconds to hold the request before answering
         self.hits = 0
 
     def matches(self, batch_id):
@@ -91,7 +93,9 @@ class Rule:
         what = f"batch {self.batch_id}" if self.batch_id else "any batch"
         left = "until removed" if self.n is None else f"{self.n - self.hits} left"
         ra = f", Retry-After: {self.retry_after}" if self.retry_after is not None else ""
-        return f"<{'close' if self.close else self.status}{ra} for {what}, {left}>"
+        dl = f" after {self.delay} s" if self.delay else ""
+        st = "close" if self.close else "the usual answer" if self.status is None else self.status
+        return f"<{st}{ra}{dl} for {what}, {left}>"
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -160,13 +164,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         rx = self.server.receiver
+        rx._ua.value = self.headers.get("User-Agent")
         try:
             body = self._read_body()
         except (ValueError, OSError) as e:
             rx._record(None, None, 400, f"unreadable request body: {e}", error=True)
             self._answer(400, {"error": f"unreadable request body: {e}"}, close=True)
             return
-        status, payload, headers, close = rx._handle(self.command, self.path, self.headers, body)
+        rx._enter()
+        try:
+            status, payload, headers, close = rx._handle(self.command, self.path, self.headers,
+                                                         body)
+        finally:
+            rx._leave()
         if status is None:  # a scripted hang-up
             self.close_connection = True
             try:
@@ -178,6 +188,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         rx = self.server.receiver
+        rx._ua.value = self.headers.get("User-Agent")
         if self.path in ("/healthz", "/"):
             self._answer(200, {"ok": True, "accepted": len(rx.accepted_ids)})
             return
@@ -239,6 +250,9 @@ class Receiver:
         self._errors = []
         self._requests = []       # dicts: t, batch_id, seq, status, why, scripted
         self._script = []         # Rules, in order
+        self._in_flight = 0       # requests being handled now
+        self._max_in_flight = 0   # the most at once
+        self._ua = threading.local()
         self._server = None
         self._thread = None
         self.away = False
@@ -326,6 +340,14 @@ class Receiver:
                n=None):
         """Answers 422 (or status) with `reason` to every request of batch_id."""
         return self.answer(status, n=n, batch_id=batch_id, body={"error": reason})
+
+    def slow(self, delay, n=1, batch_id=None):
+        """Holds the next n requests (or those of batch_id) for `delay` seconds, then
+        answers them as usual. `rule.hits` tells when one has arrived."""
+        r = Rule(None, n, batch_id, delay=delay)
+        with self._lock:
+            self._script.append(r)
+        return r
 
     def hang_up(self, n=1):
         """Closes the connection without an answer for the next n requests."""
@@ -420,10 +442,26 @@ class Receiver:
         if self.log:
             self.log(line)
 
+    def _enter(self):
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def _leave(self):
+        with self._lock:
+            self._in_flight -= 1
+
+    @property
+    def max_in_flight(self):
+        """The most requests the receiver was handling at the same time."""
+        with self._lock:
+            return self._max_in_flight
+
     def _record(self, batch_id, seq, status, why, error=False, scripted=False):
         with self._lock:
             self._requests.append({"t": time.monotonic(), "batch_id": batch_id, "seq": seq,
-                                   "status": status, "why": why, "scripted": scripted})
+                                   "status": status, "why": why, "scripted": scripted,
+                                   "user_agent": getattr(self._ua, "value", None)})
             if error:
                 self._errors.append(f"{batch_id or '(no batch id)'}: {why}")
             self._lock.notify_all()
@@ -439,7 +477,11 @@ class Receiver:
             return 404, {"error": why}, None, False
         key = headers.get("Idempotency-Key")
         auth = headers.get("Authorization")
-        if auth != f"Bearer {self.token}":
+        if self.token is None:  # any bearer token will do
+            good = auth is not None and auth.startswith("Bearer ") and auth[7:].strip() != ""
+        else:
+            good = auth == f"Bearer {self.token}"
+        if not good:
             why = ("no Authorization header" if auth is None else
                    "Authorization is not 'Bearer <the expected token>'")
             self._record(key, None, 401, why, error=True)
@@ -521,6 +563,10 @@ class Receiver:
             with self._lock:
                 self._errors.append(f"{batch_id}: re-sent with a different content than its "
                                     "first attempt (a formed batch is immutable; a reused seq?)")
+        if rule is not None and rule.delay:
+            time.sleep(rule.delay)
+        if rule is not None and rule.status is None and not rule.close:
+            rule = None  # held, then answered as usual
         if rule is not None:
             if rule.close:
                 self._record(batch_id, seq, None, "scripted: hung up", scripted=True)
@@ -557,6 +603,7 @@ HELP = """commands (one a line):
   429 N S          answer 429 with Retry-After: S to the next N requests
   422 BATCH_ID     answer 422 to every request of that batch until `clear`
   hangup N         close the connection without an answer for the next N requests
+  slow S N         hold the next N requests S seconds, then answer as usual
   away | back      stop listening (connections refused) | listen again on the same port
   clear            forget the script
   stats            accepted, duplicates, errors, script
@@ -577,6 +624,8 @@ def _stdin_commands(rx):
                 rx.come_back()
             elif w[0] == "clear":
                 rx.clear_script()
+            elif w[0] == "slow":
+                rx.slow(float(w[1]), int(w[2]) if len(w) > 2 else 1)
             elif w[0] == "hangup":
                 rx.hang_up(int(w[1]) if len(w) > 1 else 1)
             elif w[0] == "stats":
@@ -606,7 +655,7 @@ def main(argv=None):
     ap.add_argument("--port", type=int, default=8080)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--schema", default=_default_schema(), help="the batch JSON Schema")
-    ap.add_argument("--token", default=None, help="the expected bearer token")
+    ap.add_argument("--token", default=None, help="the expected bearer token (default: any)")
     ap.add_argument("--token-file", default=None, help="a file whose first line is the token")
     ap.add_argument("--status", type=int, default=202, help="the answer to an accepted batch")
     ap.add_argument("--out", default=None, help="write each accepted batch to DIR/batch-SEQ.json")
@@ -617,7 +666,9 @@ def main(argv=None):
         with open(a.token_file, encoding="utf-8") as f:
             token = f.readline().strip()
     if not token:
-        ap.error("give --token or --token-file")
+        token = None
+        print("no --token or --token-file: any bearer token is accepted", flush=True)
+    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     if a.out:
         os.makedirs(a.out, exist_ok=True)
     rx = Receiver(port=a.port, token=token, schema=a.schema, host=a.host,
