@@ -84,6 +84,8 @@ struct dev {
     int64_t seg_start, seg_end; /* current (or last) online segment */
     int64_t floor_ts;           /* earlier availability records are ignored */
     int64_t credited;           /* online time before this is in the accumulators */
+    int64_t today;              /* local day that day_online_s counts */
+    int64_t day_online_s;       /* credited online seconds of that day (ntmctl devices) */
 };
 
 struct ntm_agg {
@@ -454,13 +456,30 @@ static void distribute(struct ntm_agg *a, size_t ai, int64_t lo, int64_t hi)
     }
 }
 
+/* Adds [lo, hi) to the device's own count of online seconds today. */
+static void credit_day(struct dev *d, int64_t lo, int64_t hi)
+{
+    while (lo < hi) {
+        int64_t day = ntm_local_day(lo), e = min64(hi, day_start(day + 1));
+        if (day > d->today) {
+            d->today = day;
+            d->day_online_s = 0;
+        }
+        if (day == d->today)
+            d->day_online_s += e - lo;
+        lo = e;
+    }
+}
+
 /* Credits the device's online time before `upto`. */
 static void credit(struct ntm_agg *a, struct dev *d, int64_t upto)
 {
     if (d->has_seg) {
         int64_t lo = max64(d->credited, d->seg_start), hi = min64(upto, d->seg_end);
-        if (lo < hi)
+        if (lo < hi) {
             distribute(a, (size_t)d->village * K + d->kind, lo, hi);
+            credit_day(d, lo, hi);
+        }
     }
     if (upto > d->credited)
         d->credited = upto;
@@ -794,6 +813,26 @@ int ntm_agg_device_online(const struct ntm_agg *a, const char *device, int64_t m
     return d->st == ST_ONLINE && d->seg_end > ntm_agg_watermark(a, mono_ms) ? 1 : 0;
 }
 
+int ntm_agg_device_uptime_today(const struct ntm_agg *a, const char *device, int64_t mono_ms,
+                                double *pct)
+{
+    if (a == NULL || device == NULL || !a->started)
+        return -1;
+    const struct dev *d = dev_find(a, device);
+    if (d == NULL)
+        return -1;
+    int64_t wm = ntm_agg_watermark(a, mono_ms), today = ntm_local_day(wm);
+    int64_t t0 = day_start(today), elapsed = wm - t0;
+    int64_t online = d->today == today ? d->day_online_s : 0;
+    if (d->has_seg) {
+        int64_t lo = max64(max64(d->credited, d->seg_start), t0), hi = min64(d->seg_end, wm);
+        if (lo < hi)
+            online += hi - lo;
+    }
+    *pct = elapsed > 0 ? min64(online, elapsed) * 100.0 / (double)elapsed : 0.0;
+    return 0;
+}
+
 /* ---- save / load ----
  *
  * Layout (integers little-endian):
@@ -804,6 +843,7 @@ int ntm_agg_device_online(const struct ntm_agg *a, const char *device, int64_t m
  *           i64 max_ts | u64 late | i64 first_hour | i64 first_day | i64 h_lo | i64 d_lo
  *           u32 n_devices, each: u8 len, id, u16 village, u8 kind, u8 state, u8 has_seg,
  *                                i32 interval_s, i64 seg_start, seg_end, floor_ts, credited
+ *                                (version 2:) i64 today, i64 day_online_s
  *           u32 n_windows, each: u8 period, i64 number (hour ts/3600 or local day),
  *                                u32 n_acc, each: u16 village, u8 kind, u16 n_fields (15),
  *                                  i64 online_s, i64 bcast_ms, 13 x u64 counters,
@@ -811,7 +851,7 @@ int ntm_agg_device_online(const struct ntm_agg *a, const char *device, int64_t m
  * Only non-empty accumulators are written. */
 
 #define MAGIC "NTMAGGST"
-#define VERSION 1u
+#define VERSION 2u /* 1 is still read: its devices had no day count */
 #define HEADER_LEN 28
 
 struct wbuf {
@@ -972,6 +1012,8 @@ int ntm_agg_save(const struct ntm_agg *a, void **blob, size_t *len)
         w_i64(&b, d->seg_end);
         w_i64(&b, d->floor_ts);
         w_i64(&b, d->credited);
+        w_i64(&b, d->today);
+        w_i64(&b, d->day_online_s);
     }
     int64_t h_top = a->started ? a->max_ts / HOUR_S : a->h_lo - 1;
     uint32_t n_windows = a->started ? (uint32_t)max64(0, h_top - a->h_lo + 1) + 1 : 0;
@@ -1105,7 +1147,10 @@ int ntm_agg_load(struct ntm_agg *a, const void *blob, size_t len, int64_t mono_m
         return -1;
     const uint8_t *p = blob;
     struct rbuf h = {.p = p, .n = len, .off = 8};
-    if (memcmp(p, MAGIC, 8) != 0 || r_uint(&h, 4) != VERSION || r_uint(&h, 8) != len - HEADER_LEN)
+    if (memcmp(p, MAGIC, 8) != 0)
+        return -1;
+    uint64_t version = r_uint(&h, 4);
+    if ((version != 1 && version != VERSION) || r_uint(&h, 8) != len - HEADER_LEN)
         return -1;
     uint64_t sum = r_uint(&h, 8);
 
@@ -1163,7 +1208,8 @@ int ntm_agg_load(struct ntm_agg *a, const void *blob, size_t len, int64_t mono_m
     }
 
     uint32_t nd = (uint32_t)r_uint(&b, 4);
-    r_check(&b, nd, 0, (int64_t)((b.n - b.off) / 43)); /* 43: the smallest device entry */
+    /* 43 (59 in version 2): the smallest device entry */
+    r_check(&b, nd, 0, (int64_t)((b.n - b.off) / (version == 1 ? 43 : 59)));
     size_t n0 = t->n_devs;
     free(loaded); /* per configured village above, per device of t from here */
     loaded = b.err ? NULL : calloc(n0 + nd + 1, 1);
@@ -1177,7 +1223,10 @@ int ntm_agg_load(struct ntm_agg *a, const void *blob, size_t len, int64_t mono_m
         uint8_t has_seg = (uint8_t)r_uint(&b, 1);
         int32_t iv = (int32_t)(uint32_t)r_uint(&b, 4);
         int64_t s0 = r_i64(&b), s1 = r_i64(&b), fl = r_i64(&b), cr = r_i64(&b);
+        int64_t today = version == 1 ? 0 : r_i64(&b), day_on = version == 1 ? 0 : r_i64(&b);
         const int64_t tmax = TS_LIMIT + 3 * (int64_t)MAX_INTERVAL_S;
+        if (!r_check(&b, today, 0, TS_LIMIT / DAY_S + 1) || !r_check(&b, day_on, 0, DAY_S))
+            break;
         if (!r_check(&b, valid_device_id(id, n), 1, 1) || !r_check(&b, v, 0, nv - 1) ||
             !r_check(&b, k, 0, K - 1) || !r_check(&b, st, ST_NEVER, ST_OFFLINE) ||
             !r_check(&b, has_seg, 0, 1) || !r_check(&b, iv, 1, MAX_INTERVAL_S) ||
@@ -1202,6 +1251,8 @@ int ntm_agg_load(struct ntm_agg *a, const void *blob, size_t len, int64_t mono_m
         d->seg_end = s1;
         d->floor_ts = fl;
         d->credited = cr;
+        d->today = today;
+        d->day_online_s = day_on;
     }
 
     uint32_t nw = (uint32_t)r_uint(&b, 4);

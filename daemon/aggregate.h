@@ -87,6 +87,11 @@ uint64_t ntm_agg_late_total(const struct ntm_agg *a);
 /* Online state for `ntmctl devices`: 1 online, 0 offline, -1 unknown device. */
 int ntm_agg_device_online(const struct ntm_agg *a, const char *device, int64_t mono_ms);
 
+/* The device's online share of the local day so far (midnight to the
+ * watermark), in %, for `ntmctl devices`. 0, or -1 for an unknown device. */
+int ntm_agg_device_uptime_today(const struct ntm_agg *a, const char *device, int64_t mono_ms,
+                                double *pct);
+
 /* Saves the whole state (watermark as max ts, open windows, device
  * availability, late count) as a self-describing byte string (malloc'd). */
 int ntm_agg_save(const struct ntm_agg *a, void **blob, size_t *len);

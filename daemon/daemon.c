@@ -60,8 +60,21 @@ static void reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
  * in the same transaction as that message: after a crash the state and the
  * messages agree, and the ones after it are replayed. Done when a window
  * closed and at least once a minute, so that a restart replays little. */
+static void write_device_state(void *arg, const char *name, int village, int kind)
+{
+    struct ntm_daemon *d = arg;
+    (void)village;
+    (void)kind;
+    int64_t now = (int64_t)uv_now(&d->loop);
+    double pct = -1;
+    if (ntm_agg_device_uptime_today(d->agg, name, now, &pct) != 0)
+        pct = -1;
+    ntm_store_device_state(d->store, name, ntm_agg_device_online(d->agg, name, now), pct);
+}
+
 static void save_snapshot(struct ntm_daemon *d)
 {
+    ntm_store_each_device(d->store, write_device_state, d);
     void *blob = NULL;
     size_t len = 0;
     if (ntm_agg_save(d->agg, &blob, &len) == 0)
@@ -101,6 +114,8 @@ static void on_alert(void *arg, const struct ntm_alert *a)
 {
     struct ntm_daemon *d = arg;
     ntm_outbox_add_alert(d->outbox, a);
+    if (a->type == NTM_ALERT_ONLINE || a->type == NTM_ALERT_OFFLINE)
+        ntm_store_device_state(d->store, a->device, a->type == NTM_ALERT_ONLINE, -1);
 }
 
 /* An accepted record: folded into the windows (which decides whether it is

@@ -61,7 +61,9 @@ static const char *const migrations[NTM_SCHEMA_VERSION] = {
     "CREATE TABLE deliveries(seq INTEGER NOT NULL, uplink TEXT NOT NULL, state TEXT NOT NULL,"
     " attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL DEFAULT 0,"
     " last_error TEXT, done_ms INTEGER, PRIMARY KEY(seq, uplink)) WITHOUT ROWID;"
-    "CREATE INDEX deliveries_pending ON deliveries(uplink, seq) WHERE state = 'pending';",
+    "CREATE INDEX deliveries_pending ON deliveries(uplink, seq) WHERE state = 'pending';"
+    "ALTER TABLE devices ADD COLUMN online INTEGER;"
+    "ALTER TABLE devices ADD COLUMN uptime_today REAL;",
 };
 
 /* ---- in-memory state ------------------------------------------------------ */
@@ -103,6 +105,7 @@ struct ntm_store {
     sqlite3_stmt *s_msg, *s_quarantine, *s_quarantine_trim;
     sqlite3_stmt *s_counter, *s_dev_insert, *s_dev_update;
     sqlite3_stmt *s_key_get, *s_key_put, *s_evict;
+    sqlite3_stmt *s_dev_state; /* prepared on first use */
 
     bool in_tx;
     uint32_t pending; /* statements in the open transaction */
@@ -1152,10 +1155,11 @@ static int open_db(struct ntm_store *st, char *err, size_t errlen)
 
 static void close_db(struct ntm_store *st)
 {
-    sqlite3_stmt **all[] = {&st->s_begin,   &st->s_commit,     &st->s_rollback,
-                            &st->s_msg,     &st->s_quarantine, &st->s_quarantine_trim,
-                            &st->s_counter, &st->s_dev_insert, &st->s_dev_update,
-                            &st->s_key_get, &st->s_key_put,    &st->s_evict};
+    sqlite3_stmt **all[] = {&st->s_begin,    &st->s_commit,     &st->s_rollback,
+                            &st->s_msg,      &st->s_quarantine, &st->s_quarantine_trim,
+                            &st->s_counter,  &st->s_dev_insert, &st->s_dev_update,
+                            &st->s_key_get,  &st->s_key_put,    &st->s_evict,
+                            &st->s_dev_state};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;
@@ -1523,4 +1527,27 @@ int64_t ntm_store_release(struct ntm_store *st, int64_t msg_hi, int64_t ts_befor
 void ntm_store_set_sync_ms(struct ntm_store *st, int sync_ms)
 {
     uv_timer_start(&st->sync_timer, on_sync_timer, (uint64_t)sync_ms, (uint64_t)sync_ms);
+}
+
+int ntm_store_device_state(struct ntm_store *st, const char *name, int online, double uptime_today)
+{
+    if (st->failed || begin(st) != 0)
+        return -1;
+    if (!st->s_dev_state &&
+        sqlite3_prepare_v3(st->db,
+                           "UPDATE devices SET online = coalesce(?, online),"
+                           " uptime_today = coalesce(?, uptime_today) WHERE name = ?",
+                           -1, SQLITE_PREPARE_PERSISTENT, &st->s_dev_state, NULL) != SQLITE_OK)
+        return -1;
+    if (online < 0)
+        sqlite3_bind_null(st->s_dev_state, 1);
+    else
+        sqlite3_bind_int(st->s_dev_state, 1, online);
+    if (uptime_today < 0)
+        sqlite3_bind_null(st->s_dev_state, 2);
+    else
+        sqlite3_bind_double(st->s_dev_state, 2, uptime_today);
+    sqlite3_bind_text(st->s_dev_state, 3, name, -1, SQLITE_STATIC);
+    st->pending++;
+    return step_done(st->s_dev_state) == SQLITE_OK ? 0 : -1;
 }

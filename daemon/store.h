@@ -25,6 +25,7 @@
  *        accepted, clock_fallback, dropped, rejected.<reason>
  *   mac_keys(day INTEGER PRIMARY KEY, key BLOB)  the secret of each local day
  * Version 2 adds (aggregate.c, outbox.c and sync.c keep their rows here):
+ *   devices gains online, uptime_today (as of the last aggregation snapshot)
  *   agg_state(id = 1, msg_id, saved_ms, state)  the aggregation snapshot and the
  *        last message folded into it; messages after it are replayed at start
  *   pending_rows(...)      indicator rows of closed windows not yet in a batch
@@ -125,6 +126,10 @@ int ntm_store_forget_mac_keys(struct ntm_store *st, int64_t day);
 /* Removes delivered messages: id <= msg_hi and ts < ts_before. Returns how many. */
 int64_t ntm_store_release(struct ntm_store *st, int64_t msg_hi, int64_t ts_before);
 
+/* A device's availability as the aggregation sees it (online -1 = unknown,
+ * uptime_today < 0 = unknown), for ntmctl devices. */
+int ntm_store_device_state(struct ntm_store *st, const char *name, int online,
+                           double uptime_today);
 /* A new storage.sync_ms (reload). */
 void ntm_store_set_sync_ms(struct ntm_store *st, int sync_ms);
 

@@ -188,19 +188,27 @@ static int cmd_status(struct ctl *c)
 static int cmd_devices(struct ctl *c)
 {
     sqlite3_stmt *s = NULL;
-    sqlite3_prepare_v2(c->db,
-                       "SELECT name, village, kind, declared, last_seen, last_ts, messages"
-                       " FROM devices ORDER BY village, kind, name",
-                       -1, &s, NULL);
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT name, village, kind, declared, last_seen, last_ts, messages,"
+                           " online, uptime_today FROM devices ORDER BY village, kind, name",
+                           -1, &s, NULL) != SQLITE_OK) {
+        fprintf(stderr, "ntmctl: %s\n", sqlite3_errmsg(c->db));
+        return 1;
+    }
     if (c->json)
         printf("[");
     else
-        printf("%-24s %-20s %-8s %-9s %-19s %9s\n", "DEVICE", "VILLAGE", "KIND", "INVENTORY",
-               "LAST SEEN (+07:00)", "MESSAGES");
+        printf("%-24s %-20s %-8s %-9s %-7s %8s  %-19s %9s\n", "DEVICE", "VILLAGE", "KIND",
+               "INVENTORY", "STATE", "UPTIME", "LAST SEEN (+07:00)", "MESSAGES");
     for (int n = 0; sqlite3_step(s) == SQLITE_ROW; n++) {
-        char tbuf[32];
+        char tbuf[32], up[16] = "-";
         const char *name = (const char *)sqlite3_column_text(s, 0);
         const char *village = (const char *)sqlite3_column_text(s, 1);
+        bool known = sqlite3_column_type(s, 7) != SQLITE_NULL;
+        bool online = sqlite3_column_int(s, 7) != 0;
+        bool has_up = sqlite3_column_type(s, 8) != SQLITE_NULL;
+        if (has_up)
+            snprintf(up, sizeof up, "%.1f%%", sqlite3_column_double(s, 8));
         if (c->json) {
             printf("%s{\"device\":", n ? "," : "");
             json_str(name);
@@ -208,15 +216,22 @@ static int cmd_devices(struct ctl *c)
             json_str(village);
             printf(",\"kind\":");
             json_str((const char *)sqlite3_column_text(s, 2));
-            printf(",\"declared\":%s,\"last_seen\":%" PRId64 ",\"messages\":%" PRId64 "}",
-                   sqlite3_column_int(s, 3) ? "true" : "false", (int64_t)sqlite3_column_int64(s, 4),
-                   (int64_t)sqlite3_column_int64(s, 6));
+            printf(",\"declared\":%s,\"online\":%s,\"uptime_today_pct\":",
+                   sqlite3_column_int(s, 3) ? "true" : "false",
+                   known ? (online ? "true" : "false") : "null");
+            if (has_up)
+                printf("%.2f", sqlite3_column_double(s, 8));
+            else
+                printf("null");
+            printf(",\"last_seen\":%" PRId64 ",\"messages\":%" PRId64 "}",
+                   (int64_t)sqlite3_column_int64(s, 4), (int64_t)sqlite3_column_int64(s, 6));
         } else {
             printf("%-24s ", name);
             print_padded(village_name(c, village), 20);
-            printf(" %-8s %-9s %-19s %9" PRId64 "\n", sqlite3_column_text(s, 2),
+            printf(" %-8s %-9s %-7s %8s  %-19s %9" PRId64 "\n", sqlite3_column_text(s, 2),
                    sqlite3_column_int(s, 3) ? "declared" : "seen",
-                   local_time((int64_t)sqlite3_column_int64(s, 4), tbuf, sizeof tbuf),
+                   known ? (online ? "online" : "OFFLINE") : "unknown", up,
+                   local_time(sqlite3_column_int64(s, 4), tbuf, sizeof tbuf),
                    (int64_t)sqlite3_column_int64(s, 6));
         }
     }
@@ -436,7 +451,7 @@ static const struct command commands[] = {
      "per village and kind: devices declared and seen, last seen, messages; rejections by "
      "reason"},
     {"devices", cmd_devices, true, false,
-     "each device: village, kind, inventory, last seen, messages"},
+     "each device: village, kind, inventory, online or not, uptime today, last seen, messages"},
     {"quarantine", cmd_quarantine, true, false, "the newest rejected messages with their reasons"},
     {"batches", cmd_batches, true, false,
      "batches waiting, delivered and quarantined per uplink, with the last error"},
