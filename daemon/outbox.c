@@ -38,7 +38,8 @@ int ntm_clock_synced(void)
     struct timex tx;
     memset(&tx, 0, sizeof tx);
     int state = adjtimex(&tx);
-    return state != TIME_ERROR && !(tx.status & STA_UNSYNC);
+    /* -1 (e.g. refused by a seccomp filter) says nothing: not synchronized */
+    return state >= 0 && state != TIME_ERROR && !(tx.status & STA_UNSYNC);
 }
 
 static int64_t wall_ms(void)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh: builds ntm-gateway twice (plain, and with ASan+UBSan), warnings as
-# errors, and runs the whole meson test suite on both. The last line is the
-# total: "tests: N passed, N failed".
+# errors, and runs the whole meson test suite on both; then, as root, the
+# Debian package test. The last line is the total: "tests: N passed, N failed"
+# (meson tests count one each, the package test counts its checks).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
@@ -38,6 +39,22 @@ run_suite build-ci -Dwerror=true -Dbuildtype=debugoptimized || status=1
 echo "== build and test: ASan + UBSan"
 run_suite build-asan -Dwerror=true -Dbuildtype=debug -Db_sanitize=address,undefined \
   -Db_lundef=false || status=1
+
+# The Debian package: build, lintian, install, run as the service user, purge.
+# It installs packages on this machine, so it runs as root only (CI is root);
+# NTM_SKIP_PACKAGE=1 skips it.
+if [ "${NTM_SKIP_PACKAGE:-0}" != 1 ] && [ "$(id -u)" -eq 0 ]; then
+  echo "== Debian package test"
+  pkg_log=$(mktemp)
+  tests/package/run.sh 2>&1 | tee "$pkg_log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  read -r p f < <(tail -n 1 "$pkg_log" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p')
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1}))
+  rm -f "$pkg_log"
+else
+  echo "== Debian package test skipped (needs root; NTM_SKIP_PACKAGE=${NTM_SKIP_PACKAGE:-0})"
+fi
+
 [ $failed -eq 0 ] || status=1
 echo "tests: $passed passed, $failed failed"
 exit $status

@@ -251,8 +251,11 @@ static int cmd_quarantine(struct ctl *c)
                        " ORDER BY id DESC LIMIT 200",
                        -1, &s, NULL);
     if (c->json)
-        printf("[");
-    for (int n = 0; sqlite3_step(s) == SQLITE_ROW; n++) {
+        printf("{\"messages\":[");
+    else
+        printf("Rejected messages (newest first, at most 200; no payload is kept):\n");
+    int n = 0;
+    for (; sqlite3_step(s) == SQLITE_ROW; n++) {
         char tbuf[32];
         const char *reason = (const char *)sqlite3_column_text(s, 1);
         const char *topic = (const char *)sqlite3_column_text(s, 2);
@@ -267,14 +270,53 @@ static int cmd_quarantine(struct ctl *c)
             json_str(detail);
             printf(",\"size\":%d}", sqlite3_column_int(s, 4));
         } else {
-            printf("%s  %-16s %s\n    %s (%d bytes)\n",
-                   local_time((int64_t)sqlite3_column_int64(s, 0) / 1000, tbuf, sizeof tbuf),
-                   reason, topic, detail, sqlite3_column_int(s, 4));
+            printf("  %s  %-16s %s\n      %s (%d bytes)\n",
+                   local_time(sqlite3_column_int64(s, 0) / 1000, tbuf, sizeof tbuf), reason, topic,
+                   detail, sqlite3_column_int(s, 4));
         }
     }
-    if (c->json)
-        printf("]\n");
+    if (!c->json && n == 0)
+        printf("  none\n");
     sqlite3_finalize(s);
+
+    /* batches a server refused for good (HTTP 400/413/422): kept until requeued */
+    s = NULL;
+    if (c->json)
+        printf("],\"batches\":[");
+    else
+        printf("\nQuarantined batches (`ntmctl requeue SEQ` sends one again):\n");
+    n = 0;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT d.seq, d.uplink, d.done_ms, d.last_error, b.n_rows, b.n_alerts"
+                           " FROM deliveries d JOIN batches b USING (seq)"
+                           " WHERE d.state = 'quarantined' ORDER BY d.seq",
+                           -1, &s, NULL) == SQLITE_OK) {
+        for (; sqlite3_step(s) == SQLITE_ROW; n++) {
+            char tbuf[32];
+            int64_t seq = (int64_t)sqlite3_column_int64(s, 0);
+            const char *uplink = (const char *)sqlite3_column_text(s, 1);
+            const char *error = (const char *)sqlite3_column_text(s, 3);
+            if (c->json) {
+                printf("%s{\"seq\":%" PRId64 ",\"uplink\":", n ? "," : "", seq);
+                json_str(uplink);
+                printf(",\"quarantined_ms\":%" PRId64 ",\"reason\":",
+                       (int64_t)sqlite3_column_int64(s, 2));
+                json_str(error ? error : "");
+                printf(",\"rows\":%d,\"alerts\":%d}", sqlite3_column_int(s, 4),
+                       sqlite3_column_int(s, 5));
+            } else {
+                printf("  batch %" PRId64 " (%d rows, %d alerts) to %s, %s\n      %s\n", seq,
+                       sqlite3_column_int(s, 4), sqlite3_column_int(s, 5), uplink,
+                       local_time(sqlite3_column_int64(s, 2) / 1000, tbuf, sizeof tbuf),
+                       error ? error : "no reason given");
+            }
+        }
+    }
+    sqlite3_finalize(s);
+    if (c->json)
+        printf("]}\n");
+    else if (n == 0)
+        printf("  none\n");
     return 0;
 }
 
@@ -452,7 +494,8 @@ static const struct command commands[] = {
      "reason"},
     {"devices", cmd_devices, true, false,
      "each device: village, kind, inventory, online or not, uptime today, last seen, messages"},
-    {"quarantine", cmd_quarantine, true, false, "the newest rejected messages with their reasons"},
+    {"quarantine", cmd_quarantine, true, false,
+     "rejected messages and quarantined batches, with their reasons"},
     {"batches", cmd_batches, true, false,
      "batches waiting, delivered and quarantined per uplink, with the last error"},
     {"requeue", cmd_requeue, true, true,

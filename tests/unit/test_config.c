@@ -201,7 +201,11 @@ static void check_contract_values(const struct ntm_config *cfg, const char *path
     CHECK_INT(cfg->sync.interval_s, 10);
     CHECK_INT(cfg->sync.grace_s, 120);
     CHECK_INT(cfg->log.level, LOG_INFO);
-    CHECK_STR(cfg->plugin_dir, "/usr/lib/x86_64-linux-gnu/ntm-gateway/plugins");
+    /* the contract sets plugin_dir; the shipped example leaves it to the default */
+    if (text && strstr(text, "\nplugin_dir:"))
+        CHECK_STR(cfg->plugin_dir, "/usr/lib/x86_64-linux-gnu/ntm-gateway/plugins");
+    else
+        CHECK_STR(cfg->plugin_dir, NTM_DEFAULT_PLUGIN_DIR);
 
     CHECK_INT(cfg->n_uplinks, 2);
     const struct ntm_uplink_conf *u = &cfg->uplinks[0];
