@@ -133,7 +133,7 @@ static void accept_record(struct ntm_daemon *d, struct ntm_record *rec)
 static void on_message(void *arg, const char *topic, const void *payload, size_t len)
 {
     struct ntm_daemon *d = arg;
-    int64_t now_ms = wall_ms();
+    int64_t now_ms = ntm_clock_wall_ms(&d->clock);
     char why[256] = "";
     struct ntm_topic t;
     memset(&t, 0, sizeof t);
@@ -227,6 +227,7 @@ static void on_sync_timer(uv_timer_t *t)
 static void on_status_timer(uv_timer_t *t)
 {
     struct ntm_daemon *d = t->data;
+    d->ingest.clock_trusted = ntm_clock_refresh_synced(&d->clock);
     ntm_agg_tick(d->agg, (int64_t)uv_now(&d->loop));
     if (d->snapshot_due)
         save_snapshot(d);
@@ -417,7 +418,7 @@ static int start_uplinks(struct ntm_daemon *d, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the HTTP client");
         return -1;
     }
-    if (ntm_sync_new(&d->sync, &d->loop, d->store, cfg, &d->log) != 0) {
+    if (ntm_sync_new(&d->sync, &d->loop, d->store, cfg, &d->log, &d->clock) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -510,6 +511,7 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
 {
     memset(d, 0, sizeof *d);
     d->cfg = cfg;
+    ntm_clock_init(&d->clock);
     uv_loop_init(&d->loop);
     ntm_log_init(&d->log, "ntm-gatewayd", cfg->log.level);
     ntm_notify_init(&d->notify, &d->loop);
@@ -531,6 +533,7 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     d->ingest.max_payload = (size_t)cfg->mqtt.max_payload;
     d->ingest.mac_key = ntm_store_mac_key;
     d->ingest.mac_key_arg = d->store;
+    d->ingest.clock_trusted = d->clock.synced;
     struct ntm_store_hooks hooks = {
         .arg = d, .failed = on_store_failed, .recovered = on_store_recovered};
     ntm_store_set_hooks(d->store, &hooks);

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "aggregate.h"
+#include "clock.h"
 #include "config.h"
 #include "http.h"
 #include "ingest.h"
@@ -25,6 +26,7 @@ struct ntm_daemon {
     uv_loop_t loop;
     struct ntm_config *cfg;
     struct ntm_log log;
+    struct ntm_clock clock;
     struct ntm_notify notify;
     struct ntm_store *store;
     struct ntm_mqtt *mqtt;

@@ -470,6 +470,7 @@ struct ctx {
     const cJSON *f[F_COUNT]; /* the first member of each known name, or NULL */
     char *why;
     size_t whylen;
+    bool clock_trusted;
 };
 
 static const char *json_type_name(const cJSON *v)
@@ -589,9 +590,10 @@ static enum ntm_reject parse_ts(struct ctx *c, int64_t now_ms, struct ntm_record
     if (j != NULL && !J_IS_NUMBER(j))
         return wrong_type(c, F_TS, "a number");
     /* missing, never set (before 2024) or too far ahead: receive time. "Ahead"
-     * needs a gateway clock that is itself set: a board without a battery
-     * boots in the past, and then the devices' clocks are the better ones. */
-    bool gateway_clock_set = now_ms / 1000 >= NTM_TS_MIN;
+     * needs a gateway clock that is synchronized and set: a board without a
+     * battery boots in the past, and then the devices' clocks are the better
+     * ones. */
+    bool gateway_clock_set = c->clock_trusted && now_ms / 1000 >= NTM_TS_MIN;
     if (j == NULL || !(j->valuedouble >= NTM_TS_MIN) ||
         (gateway_clock_set && j->valuedouble > (double)now_ms / 1000.0 + NTM_TS_MAX_AHEAD_S)) {
         out->ts = floor_div(now_ms, 1000);
@@ -808,7 +810,7 @@ enum ntm_reject ntm_payload_parse(const struct ntm_topic *topic, const void *pay
         }
 
     enum ntm_reject r;
-    struct ctx c = {.why = why, .whylen = whylen};
+    struct ctx c = {.why = why, .whylen = whylen, .clock_trusted = opts->clock_trusted};
     if (!J_IS_OBJECT(root)) {
         r = fail(why, whylen, NTM_REJ_NOT_OBJECT, "payload is %s, not a JSON object",
                  json_type_name(root));

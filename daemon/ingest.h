@@ -4,6 +4,7 @@
 #ifndef NTM_INGEST_H
 #define NTM_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,10 @@ struct ntm_ingest_opts {
     size_t max_payload; /* bytes */
     ntm_mac_key_fn mac_key;
     void *mac_key_arg;
+    /* The gateway clock is synchronized (NTP): only then is a device ts more
+     * than NTM_TS_MAX_AHEAD_S ahead of it judged wrong. An unsynchronized
+     * gateway (a board without a battery, before NTP) trusts the devices. */
+    bool clock_trusted;
 };
 
 /* Validates and normalizes a payload for an already parsed topic. `now_ms` is

@@ -128,8 +128,7 @@ int64_t ntm_store_release(struct ntm_store *st, int64_t msg_hi, int64_t ts_befor
 
 /* A device's availability as the aggregation sees it (online -1 = unknown,
  * uptime_today < 0 = unknown), for ntmctl devices. */
-int ntm_store_device_state(struct ntm_store *st, const char *name, int online,
-                           double uptime_today);
+int ntm_store_device_state(struct ntm_store *st, const char *name, int online, double uptime_today);
 /* A new storage.sync_ms (reload). */
 void ntm_store_set_sync_ms(struct ntm_store *st, int sync_ms);
 

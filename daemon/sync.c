@@ -37,6 +37,7 @@ struct ntm_sync {
     struct ntm_store *st;
     const struct ntm_config *cfg;
     struct ntm_log *log;
+    struct ntm_clock *clock;
     struct link *links;
     size_t n_links;
     uv_timer_t timer;
@@ -44,13 +45,6 @@ struct ntm_sync {
     int64_t released_upto; /* closed_upto of the last release */
     bool freeing;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t scalar(sqlite3 *db, const char *sql, int64_t dflt)
 {
@@ -69,7 +63,7 @@ static void on_timer(uv_timer_t *t)
 }
 
 int ntm_sync_new(struct ntm_sync **out, uv_loop_t *loop, struct ntm_store *st,
-                 const struct ntm_config *cfg, struct ntm_log *log)
+                 const struct ntm_config *cfg, struct ntm_log *log, struct ntm_clock *clock)
 {
     struct ntm_sync *s = calloc(1, sizeof *s);
     *out = s;
@@ -79,6 +73,7 @@ int ntm_sync_new(struct ntm_sync **out, uv_loop_t *loop, struct ntm_store *st,
     s->st = st;
     s->cfg = cfg;
     s->log = log;
+    s->clock = clock;
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
     sqlite3 *db = ntm_store_db(st);
@@ -133,7 +128,7 @@ static int update_delivery(struct ntm_sync *s, uint64_t seq, const char *uplink,
         sqlite3_bind_int(q, 3, count_attempt ? 1 : 0);
         if (error)
             sqlite3_bind_text(q, 4, error, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(q, 5, wall_ms());
+        sqlite3_bind_int64(q, 5, ntm_clock_wall_ms(s->clock));
         sqlite3_bind_int64(q, 6, (int64_t)seq);
         sqlite3_bind_text(q, 7, uplink, -1, SQLITE_STATIC);
         rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
@@ -232,7 +227,7 @@ static void arm_timer(struct ntm_sync *s)
         uv_timer_stop(&s->timer);
         return;
     }
-    int64_t delay = next - wall_ms();
+    int64_t delay = next - ntm_clock_wall_ms(s->clock);
     if (delay < 0 || delay > MAX_WAIT_MS)
         delay = 0; /* past, or the clock jumped back: look now */
     if (delay > 60000)
@@ -255,8 +250,8 @@ static void send_due(struct ntm_sync *s, struct link *l)
     sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
     /* Due times are wall-clock (they survive restarts); one further away than
      * any wait we set means the clock jumped back: due now, not in hours. */
-    sqlite3_bind_int64(q, 2, wall_ms());
-    sqlite3_bind_int64(q, 4, wall_ms() + MAX_WAIT_MS);
+    sqlite3_bind_int64(q, 2, ntm_clock_wall_ms(s->clock));
+    sqlite3_bind_int64(q, 4, ntm_clock_wall_ms(s->clock) + MAX_WAIT_MS);
     sqlite3_bind_int(q, 3, (int)(l->max_in_flight * 2));
     while (l->in_flight < l->max_in_flight && sqlite3_step(q) == SQLITE_ROW) {
         uint64_t seq = (uint64_t)sqlite3_column_int64(q, 0);
@@ -331,7 +326,7 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
 
     sqlite3 *db = ntm_store_db(s->st);
     struct ntm_log_field fields[] = {{"BATCH_ID", batch_id}, {"UPLINK", name}};
-    int64_t now = wall_ms();
+    int64_t now = ntm_clock_wall_ms(s->clock);
     switch (r) {
     case NTM_SEND_DELIVERED:
         update_delivery(s, seq, name, "delivered", 0, true, NULL);

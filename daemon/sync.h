@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "plugin_host.h"
@@ -27,8 +28,10 @@ struct ntm_sync_stats {
     uint64_t quarantined;      /* deliveries in quarantine */
 };
 
+/* Due times are read on `clock` (it never goes back, so a clock stepped back
+ * does not stall a retry). */
 int ntm_sync_new(struct ntm_sync **out, uv_loop_t *loop, struct ntm_store *st,
-                 const struct ntm_config *cfg, struct ntm_log *log);
+                 const struct ntm_config *cfg, struct ntm_log *log, struct ntm_clock *clock);
 /* The loaded uplinks (owned by the caller, outliving sync). */
 void ntm_sync_set_uplinks(struct ntm_sync *s, struct ntm_uplink **u, size_t n);
 /* ntm_uplink_events.complete */

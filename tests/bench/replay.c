@@ -232,6 +232,7 @@ int main(int argc, char **argv)
     }
     r.ingest.max_payload = (size_t)r.cfg->mqtt.max_payload;
     r.ingest.mac_key = ntm_store_mac_key;
+    r.ingest.clock_trusted = true;
     r.ingest.mac_key_arg = r.store;
     const char *names[] = {"bench"};
     if (ntm_outbox_open(&r.outbox, r.store, r.cfg, &r.log, names, 1, err, sizeof err) != 0) {

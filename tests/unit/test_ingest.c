@@ -71,7 +71,8 @@ static int test_key(void *arg, int64_t day, uint8_t key[16])
     return 0;
 }
 
-static struct ntm_ingest_opts opts = {.max_payload = 16384, .mac_key = test_key};
+static struct ntm_ingest_opts opts = {
+    .max_payload = 16384, .mac_key = test_key, .clock_trusted = true};
 
 /* Parses `len` bytes copied into a heap block of exactly that size, so that
  * ASan sees any read past the payload (it is not NUL-terminated). */
@@ -1004,6 +1005,11 @@ static void test_time(void)
     snprintf(buf, sizeof buf, "{\"ts\": %lld}", (long long)(NOW_S + 601));
     CHECKW(pl(SP, HB, buf) == NTM_ACCEPT);
     CHECK(rec.ts == NOW_S && rec.flags == NTM_REC_CLOCK_FALLBACK && rec.recv_ms == NOW_MS);
+    /* an unsynchronized gateway clock does not judge a device's ts "ahead" */
+    opts.clock_trusted = false;
+    CHECKW(pl(SP, HB, buf) == NTM_ACCEPT);
+    CHECK(rec.ts == NOW_S + 601 && rec.flags == 0);
+    opts.clock_trusted = true;
     CHECKW(pl(SP, HB, "{\"ts\": 1e400}") == NTM_ACCEPT);
     CHECK(rec.ts == NOW_S && rec.flags == NTM_REC_CLOCK_FALLBACK);
     /* a float ts is floored */
