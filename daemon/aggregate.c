@@ -374,7 +374,8 @@ static double q2(uint64_t num, uint64_t den)
 {
     if (num > (UINT64_MAX - den) / 200)
         return round((double)num / (double)den * 100.0) / 100.0;
-    return (double)((200 * num + den) / (2 * den)) / 100.0;
+    /* integer division on purpose: exact rounding half away from zero */
+    return (double)((200 * num + den) / (2 * den)) / 100.0; // NOLINT(bugprone-integer-division)
 }
 
 struct row_out {
@@ -1088,6 +1089,8 @@ static void r_window(struct rbuf *b, struct acc *accs, const int *vmap, uint32_t
                      int64_t len)
 {
     uint32_t n = (uint32_t)r_uint(b, 4);
+    if (vmap == NULL) /* only after an earlier error: nothing to map to */
+        b->err = true;
     if (!r_check(b, n, 0, (int64_t)nv_saved * K))
         return;
     for (uint32_t i = 0; i < n && !b->err; i++) {
@@ -1231,7 +1234,8 @@ int ntm_agg_load(struct ntm_agg *a, const void *blob, size_t len, int64_t mono_m
             !r_check(&b, k, 0, K - 1) || !r_check(&b, st, ST_NEVER, ST_OFFLINE) ||
             !r_check(&b, has_seg, 0, 1) || !r_check(&b, iv, 1, MAX_INTERVAL_S) ||
             !r_check(&b, s0, 0, tmax) || !r_check(&b, s1, s0, tmax) || !r_check(&b, fl, 0, tmax) ||
-            !r_check(&b, cr, 0, tmax) || !r_check(&b, st == ST_ONLINE && !has_seg, 0, 0))
+            !r_check(&b, cr, 0, tmax) || !r_check(&b, st == ST_ONLINE && !has_seg, 0, 0) ||
+            vmap == NULL)
             break;
         if (vmap[v] < 0)
             continue; /* its village is no longer configured */

@@ -445,9 +445,10 @@ void ntm_http_free(struct ntm_http *h)
     if (h == NULL || h->freeing)
         return;
     h->freeing = true;
+    /* request_finish unlinks (h->requests moves on) before it frees */
     while (h->requests != NULL)
-        request_finish(h->requests, 0, "cancelled");
-    curl_multi_cleanup(h->multi); /* may still report sockets to forget */
+        request_finish(h->requests, 0, "cancelled"); // NOLINT(clang-analyzer-unix.Malloc)
+    curl_multi_cleanup(h->multi);                    /* may still report sockets to forget */
     h->multi = NULL;
     curl_global_cleanup(); /* pairs with ntm_http_new's curl_global_init */
     while (h->sockets != NULL)

@@ -388,8 +388,8 @@ static int form_one(struct ntm_outbox *ob, const struct ntm_health *h, int64_t m
                 ob->cfg->gateway_id, seq, sqlite3_errmsg(db));
         return -1;
     }
-    ob->waiting -=
-        (uint64_t)(n_rows + n_alerts) > ob->waiting ? ob->waiting : (uint64_t)(n_rows + n_alerts);
+    uint64_t taken = (uint64_t)n_rows + (uint64_t)n_alerts;
+    ob->waiting -= taken > ob->waiting ? ob->waiting : taken;
     char batch_id[96];
     snprintf(batch_id, sizeof batch_id, "%s:%" PRIu64, ob->cfg->gateway_id, seq);
     ntm_log_emit(ob->log, LOG_INFO, NULL, (struct ntm_log_field[]){{"BATCH_ID", batch_id}}, 1,

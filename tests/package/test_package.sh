@@ -222,8 +222,8 @@ for so in provincial-http file; do
     check "plugin $so.so in the multiarch dir /usr/lib/$MA/ntm-gateway/plugins" \
         test -f "/usr/lib/$MA/ntm-gateway/plugins/$so.so"
 done
-check "the installed config's plugin_dir is /usr/lib/$MA/ntm-gateway/plugins" \
-    grep -q "^plugin_dir: /usr/lib/$MA/ntm-gateway/plugins\$" /etc/ntm-gateway/gateway.yaml
+check "the installed config's (commented) plugin_dir names /usr/lib/$MA/ntm-gateway/plugins" \
+    grep -q "^# plugin_dir: /usr/lib/$MA/ntm-gateway/plugins\$" /etc/ntm-gateway/gateway.yaml
 check "unit /lib/systemd/system/ntm-gateway.service" test -f /lib/systemd/system/ntm-gateway.service
 check "schema /usr/share/ntm-gateway/ntm.sync.v1.schema.json is JSON" \
     python3 -m json.tool /usr/share/ntm-gateway/ntm.sync.v1.schema.json /dev/null
