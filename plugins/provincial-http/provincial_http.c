@@ -519,7 +519,9 @@ static void flush_waiting(struct ph *ph, bool post, enum ntm_send_result r, int6
         if (op->state == OP_WAIT_TOKEN)
             op->state = OP_FLUSHING;
     for (;;) {
-        struct op *op = ph->ops; // NOLINT(clang-analyzer-unix.Malloc): freed ops are unlinked
+        struct op *op = ph->ops;
+        /* ops freed by op_complete are unlinked from ph->ops first */
+        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
         while (op != NULL && op->state != OP_FLUSHING)
             op = op->next;
         if (op == NULL)
