@@ -113,6 +113,10 @@ static void on_window_closed(void *arg, enum ntm_period p, int64_t start, int64_
 static void on_alert(void *arg, const struct ntm_alert *a)
 {
     struct ntm_daemon *d = arg;
+    /* A replayed message's alerts were stored with it, in the transaction
+     * that stored the message: raising them again would send duplicates. */
+    if (d->replaying)
+        return;
     ntm_outbox_add_alert(d->outbox, a);
     if (a->type == NTM_ALERT_ONLINE || a->type == NTM_ALERT_OFFLINE)
         ntm_store_device_state(d->store, a->device, a->type == NTM_ALERT_ONLINE, -1);
@@ -469,7 +473,9 @@ static int restore_state(struct ntm_daemon *d, char *err, size_t errlen)
     }
     free(blob);
     struct replay r = {.d = d};
+    d->replaying = true;
     ntm_store_replay(d->store, rc == 0 ? msg_id : 0, replay_one, &r);
+    d->replaying = false;
     if (r.n > 0) {
         ntm_log(&d->log, LOG_INFO,
                 "replayed %" PRIu64 " messages accepted after the last saved aggregation state",

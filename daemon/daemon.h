@@ -38,6 +38,7 @@ struct ntm_daemon {
     size_t n_uplinks;
     uv_timer_t sync_timer;
     bool snapshot_due;         /* a window closed: save the aggregation state */
+    bool replaying;            /* feeding stored messages again: their alerts are stored */
     uint64_t last_snapshot_ms; /* monotonic */
     struct ntm_ingest_opts ingest;
     struct ntm_record rec; /* reused for every message: it is 8 KiB */

@@ -214,10 +214,12 @@ static void arm_timer(struct ntm_sync *s)
                            " ORDER BY next_ms LIMIT 64",
                            -1, &q, NULL) == SQLITE_OK) {
         while (sqlite3_step(q) == SQLITE_ROW) {
-            /* an uplink no longer configured, or a send under way: not a reason to wake */
+            /* an uplink no longer configured or already full, or a send under
+             * way: not a reason to wake (waking for it would spin) */
             struct link *l = link_named(s, (const char *)sqlite3_column_text(q, 1));
-            if (!l || in_flight(l, (uint64_t)sqlite3_column_int64(q, 0)))
-                continue;
+            if (!l || l->in_flight >= l->max_in_flight ||
+                in_flight(l, (uint64_t)sqlite3_column_int64(q, 0)))
+                continue; /* a full uplink is kicked again when a send completes */
             next = sqlite3_column_int64(q, 2);
             break;
         }

@@ -107,6 +107,32 @@ class Proc:
         return self.proc.returncode
 
 
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def diagnose_stuck(d):
+    """For a daemon that stopped making progress: its CPU use over a second and,
+    when gdb is installed, a few samples of its main thread's stack."""
+    if not d.alive():
+        return f"(the daemon exited with {d.proc.returncode})"
+    pid = d.proc.pid
+    c0 = cpu_seconds(pid)
+    time.sleep(1)
+    out = [f"daemon pid {pid}: {100 * (cpu_seconds(pid) - c0):.0f}% CPU over 1 s; last STATUS "
+           f"{d.status['text'] if d.status else None!r}"]
+    if subprocess.run(["sh", "-c", "command -v gdb"], capture_output=True).returncode == 0:
+        for i in range(3):
+            p = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "bt 12"],
+                               capture_output=True, text=True, timeout=60)
+            frames = [ln for ln in p.stdout.splitlines() if ln.startswith("#")]
+            out.append(f"main thread stack, sample {i + 1}:\n  " + "\n  ".join(frames))
+            time.sleep(0.3)
+    return "\n".join(out)
+
+
 def sh(argv, check=True):
     p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if check and p.returncode != 0:
