@@ -589,13 +589,21 @@ static enum ntm_reject parse_ts(struct ctx *c, int64_t now_ms, struct ntm_record
     const cJSON *j = c->f[F_TS];
     if (j != NULL && !J_IS_NUMBER(j))
         return wrong_type(c, F_TS, "a number");
-    /* missing, never set (before 2024) or too far ahead: receive time. "Ahead"
-     * needs a gateway clock that is synchronized and set: a board without a
-     * battery boots in the past, and then the devices' clocks are the better
-     * ones. */
-    bool gateway_clock_set = c->clock_trusted && now_ms / 1000 >= NTM_TS_MIN;
-    if (j == NULL || !(j->valuedouble >= NTM_TS_MIN) ||
-        (gateway_clock_set && j->valuedouble > (double)now_ms / 1000.0 + NTM_TS_MAX_AHEAD_S)) {
+    /* missing, never set (before 2024) or too far ahead: receive time. How far
+     * is too far depends on what the gateway's own clock is worth: with a
+     * synchronized clock, the contract's 10 minutes; with a set but
+     * unsynchronized one (a board without a battery boots in the past, and
+     * then the devices' clocks are the better ones), 30 days; with one never
+     * set, up to 5 years after this daemon was built. There is always a
+     * bound: one absurd ts must not close decades of windows. */
+    double now_s = (double)now_ms / 1000.0, limit;
+    if (now_s >= NTM_TS_MIN && c->clock_trusted)
+        limit = now_s + NTM_TS_MAX_AHEAD_S;
+    else if (now_s >= NTM_TS_MIN)
+        limit = now_s + NTM_TS_UNSYNCED_AHEAD_S;
+    else
+        limit = (double)NTM_BUILD_TS + NTM_TS_UNSET_AHEAD_S;
+    if (j == NULL || !(j->valuedouble >= NTM_TS_MIN) || !(j->valuedouble <= limit)) {
         out->ts = floor_div(now_ms, 1000);
         out->flags |= NTM_REC_CLOCK_FALLBACK;
     } else {

@@ -73,5 +73,11 @@ int ntm_mac_parse(const char *s, size_t len, uint8_t mac[6]);
  * future a ts may be before the receive time is used instead. */
 #define NTM_TS_MIN 1704067200
 #define NTM_TS_MAX_AHEAD_S 600
+/* ...and the bounds when the gateway clock cannot be trusted that far */
+#define NTM_TS_UNSYNCED_AHEAD_S (30 * 86400)     /* set but not synchronized */
+#define NTM_TS_UNSET_AHEAD_S (5 * 366 * 86400LL) /* never set: from the build time */
+#ifndef NTM_BUILD_TS
+#define NTM_BUILD_TS 1795305600 /* 2026-11-22, when no build time is given */
+#endif
 
 #endif

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh: builds ntm-gateway twice (plain, and with ASan+UBSan), warnings as
-# errors, and runs the whole meson test suite on both; then, as root, the
-# Debian package test. The last line is the total: "tests: N passed, N failed"
+# errors, and runs the whole meson test suite on both; then the libFuzzer
+# targets for a fixed number of runs; then, as root, the Debian package test. The last line is the total: "tests: N passed, N failed"
 # (meson tests count one each, the package test counts its checks).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +42,16 @@ run_suite build-ci "" -Dwerror=true -Dbuildtype=debugoptimized || status=1
 echo "== build and test: ASan + UBSan (all but the suite 'slow')"
 run_suite build-asan "--no-suite slow" -Dwerror=true -Dbuildtype=debug -Db_sanitize=address,undefined \
   -Db_lundef=false || status=1
+
+# libFuzzer targets (clang): topic, payload, configuration, aggregation state;
+# a fixed number of runs each (tests/fuzz/README.md has the long run).
+echo "== fuzz: 20000 runs per target"
+fuzz_log=$(mktemp)
+tests/fuzz/run.sh 20000 2>&1 | tee "$fuzz_log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+read -r p f < <(tail -n 1 "$fuzz_log" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p')
+passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1}))
+rm -f "$fuzz_log"
 
 # The Debian package: build, lintian, install, run as the service user, purge.
 # It installs packages on this machine, so it runs as root only (CI is root);

@@ -1009,6 +1009,24 @@ static void test_time(void)
     opts.clock_trusted = false;
     CHECKW(pl(SP, HB, buf) == NTM_ACCEPT);
     CHECK(rec.ts == NOW_S + 601 && rec.flags == 0);
+    /* ...but within 30 days of it, and never without a bound */
+    snprintf(buf, sizeof buf, "{\"ts\": %lld}", (long long)(NOW_S + 29 * 86400));
+    CHECKW(pl(SP, HB, buf) == NTM_ACCEPT);
+    CHECK(rec.ts == NOW_S + 29 * 86400 && rec.flags == 0);
+    snprintf(buf, sizeof buf, "{\"ts\": %lld}", (long long)(NOW_S + 31 * 86400));
+    CHECKW(pl(SP, HB, buf) == NTM_ACCEPT);
+    CHECK(rec.ts == NOW_S && rec.flags == NTM_REC_CLOCK_FALLBACK);
+    CHECKW(pl(SP, HB, "{\"ts\": 4102444800}") == NTM_ACCEPT); /* 2100 */
+    CHECK(rec.ts == NOW_S && rec.flags == NTM_REC_CLOCK_FALLBACK);
+    CHECKW(pl(SP, HB, "{\"ts\": 1e19}") == NTM_ACCEPT);
+    CHECK(rec.ts == NOW_S && rec.flags == NTM_REC_CLOCK_FALLBACK);
+    /* a gateway clock never set (1970): device clocks up to 5 years past the build */
+    snprintf(buf, sizeof buf, "{\"ts\": %lld}", (long long)NOW_S);
+    CHECKW(pln(SP, HB, buf, strlen(buf), 86400 * 1000LL) == NTM_ACCEPT);
+    CHECK(rec.ts == NOW_S && rec.flags == 0);
+    snprintf(buf, sizeof buf, "{\"ts\": 4102444800}");
+    CHECKW(pln(SP, HB, buf, strlen(buf), 86400 * 1000LL) == NTM_ACCEPT);
+    CHECK(rec.ts == 86400 && rec.flags == NTM_REC_CLOCK_FALLBACK);
     opts.clock_trusted = true;
     CHECKW(pl(SP, HB, "{\"ts\": 1e400}") == NTM_ACCEPT);
     CHECK(rec.ts == NOW_S && rec.flags == NTM_REC_CLOCK_FALLBACK);

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# build.sh [OUTDIR]: builds the libFuzzer targets of tests/fuzz with clang
+# (-fsanitize=fuzzer,address,undefined), each from the daemon sources it tests
+# and nothing else, into OUTDIR (default: build-fuzz at the top of the tree).
+# Independent of meson: the normal (gcc) build is not touched.
+#
+#   fuzz_topic      ntm_topic_parse                 ingest.c siphash.c record.c config.c
+#   fuzz_payload    ntm_topic_parse + _payload_parse ingest.c siphash.c record.c config.c
+#   fuzz_config     ntm_config_parse                config.c record.c
+#   fuzz_agg_state  ntm_agg_load/add/tick/save      aggregate.c record.c config.c
+#
+# (config.c is in the ingest and aggregation targets for the id syntax checks
+# and the test configuration, as in daemon/meson.build.)
+# CC (default: clang, else clang-14) chooses the compiler.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+out=${1:-$root/build-fuzz}
+mkdir -p "$out"
+
+CC=${CC:-}
+if [ -z "$CC" ]; then
+  for c in clang clang-14; do command -v "$c" >/dev/null && { CC=$c; break; }; done
+fi
+[ -n "$CC" ] || { echo "build.sh: clang not found (apt-get install clang-14)" >&2; exit 1; }
+# libFuzzer's runtime comes with compiler-rt (Debian: libclang-rt-14-dev)
+if ! echo 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n){(void)d;(void)n;return 0;}' |
+    "$CC" -x c -fsanitize=fuzzer -o "$out/.probe" - 2>/dev/null; then
+  echo "build.sh: $CC cannot link -fsanitize=fuzzer (apt-get install libclang-rt-14-dev)" >&2
+  exit 1
+fi
+rm -f "$out/.probe"
+
+version=$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" "$root/meson.build" | head -1)
+CFLAGS=(-std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra
+  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+  -D_GNU_SOURCE "-DNTM_VERSION=\"$version\"" -I"$root/daemon" -I"$root/daemon/include")
+read -r -a CJSON <<<"$(pkg-config --cflags --libs libcjson)"
+read -r -a YAML <<<"$(pkg-config --cflags --libs yaml-0.1)"
+d=$root/daemon
+
+build() { # target, sources and libraries...: skipped when newer than its inputs
+  local t=$1; shift
+  local f fresh=1
+  if [ -x "$out/$t" ]; then
+    for f in "$here/$t.c" "$here/fuzz_common.h" "$0" "$@" "$d"/*.h "$d"/include/ntm/*.h; do
+      [ -f "$f" ] && [ "$f" -nt "$out/$t" ] && fresh=0
+    done
+  else
+    fresh=0
+  fi
+  [ $fresh -eq 1 ] && return 0
+  "$CC" "${CFLAGS[@]}" -o "$out/$t" "$here/$t.c" "$@" -lm
+}
+
+pids=()
+build fuzz_topic "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
+build fuzz_payload "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
+build fuzz_config "$d/config.c" "$d/record.c" "${YAML[@]}" & pids+=($!)
+build fuzz_agg_state "$d/aggregate.c" "$d/record.c" "$d/config.c" "${YAML[@]}" & pids+=($!)
+rc=0
+for p in "${pids[@]}"; do wait "$p" || rc=1; done
+[ $rc -eq 0 ] || { echo "build.sh: a fuzz target did not build" >&2; exit 1; }
+echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state in $out"

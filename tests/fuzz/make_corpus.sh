@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# make_corpus.sh: (re)makes the seed corpora under tests/fuzz/corpus/<target>/
+# from the tests' own inputs, then keeps only the inputs that add coverage
+# (libFuzzer -merge=1). Run it after changing a parser or its unit tests, and
+# commit the result; run.sh only reads the corpora.
+#
+#   fuzz_topic, fuzz_payload  every topic and payload tests/unit/test_ingest.c
+#                             parses (harvested with harvest.c and -Wl,--wrap),
+#                             and ntm-sim's valid and invalid messages of every
+#                             channel (--dry-run --count 200 --invalid 40
+#                             --villages a,b --devices 6)
+#   fuzz_config               every file tests/unit/test_config.c parses,
+#                             config/*.yaml, the contract's gateway.yaml, and the
+#                             broken files in seeds/config/ (always kept)
+#   fuzz_agg_state            every state tests/unit/test_aggregate.c saves or
+#                             tries to load (valid ones, truncated, flipped)
+#
+# Needs a built ntm-sim: $NTM_SIM, else build*/tests/tools/ntm-sim.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+out=${FUZZ_BUILD:-$root/build-fuzz}
+"$here/build.sh" "$out" >/dev/null
+
+sim=${NTM_SIM:-}
+if [ -z "$sim" ]; then
+  for b in build build-ci build-int; do
+    [ -x "$root/$b/tests/tools/ntm-sim" ] && { sim=$root/$b/tests/tools/ntm-sim; break; }
+  done
+fi
+[ -n "$sim" ] || { echo "make_corpus.sh: no ntm-sim built (meson setup build && ninja -C build)" >&2; exit 1; }
+
+raw=$(mktemp -d /tmp/ntm-fuzz-raw.XXXXXX)
+trap 'rm -rf "$raw"' EXIT
+targets=(fuzz_topic fuzz_payload fuzz_config fuzz_agg_state)
+for t in "${targets[@]}"; do mkdir -p "$raw/$t" "$raw/keep-$t"; done
+
+# 1. the unit tests, each linked with harvest.c wrapping the parsers it calls
+d=$root/daemon
+CC=${CC:-cc}
+flags=(-std=c11 -O0 -g -w -D_GNU_SOURCE -DNTM_VERSION=\"corpus\" -I"$d" -I"$d/include")
+cj=$(pkg-config --cflags --libs libcjson) ym=$(pkg-config --cflags --libs yaml-0.1)
+# shellcheck disable=SC2086
+$CC "${flags[@]}" -DHARVEST_INGEST -o "$raw/h_ingest" "$root/tests/unit/test_ingest.c" "$here/harvest.c" \
+  "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/config.c" $cj $ym -lm \
+  -Wl,--wrap=ntm_topic_parse,--wrap=ntm_payload_parse
+# shellcheck disable=SC2086
+$CC "${flags[@]}" -DHARVEST_CONFIG -o "$raw/h_config" "$root/tests/unit/test_config.c" "$here/harvest.c" \
+  "$d/config.c" "$d/record.c" $ym -lm -Wl,--wrap=ntm_config_parse,--wrap=ntm_config_load
+# shellcheck disable=SC2086
+$CC "${flags[@]}" -DHARVEST_AGG -o "$raw/h_agg" "$root/tests/unit/test_aggregate.c" "$here/harvest.c" \
+  "$d/aggregate.c" "$d/record.c" "$d/config.c" $ym -lm -Wl,--wrap=ntm_agg_load,--wrap=ntm_agg_save
+for h in h_ingest h_config h_agg; do
+  (cd "$root/tests/unit" && NTM_SOURCE_ROOT=$root NTM_HARVEST_DIR=$raw "$raw/$h" >/dev/null 2>&1) ||
+    echo "make_corpus.sh: note: $h (a unit test) reported failures; its inputs are kept anyway" >&2
+done
+
+# 2. ntm-sim's messages: valid ones of every channel and every invalid case.
+#    ts from 2026-11-22T00:00:00+07:00 on, the clock fuzz_payload uses by default.
+"$sim" --dry-run -q --count 200 --invalid 40 --villages a,b --devices 6 \
+  --start-ts 1795280400 --step-ms 1000 >"$raw/sim.txt"
+python3 - "$raw" <<'PY'
+import hashlib, os, sys
+raw = sys.argv[1]
+kinds = {"speaker": 0, "camera": 1, "wifi": 2}
+chans = {"state": 0, "heartbeat": 1, "event": 2, "stats": 3}
+seen_kc = set()
+def put(target, data, keep=False):
+    d = os.path.join(raw, ("keep-" if keep else "") + target)
+    with open(os.path.join(d, "sim-" + hashlib.sha1(data).hexdigest()[:16]), "wb") as f:
+        f.write(data)
+for line in open(os.path.join(raw, "sim.txt"), "rb").read().split(b"\n"):
+    if not line:
+        continue
+    topic, _, payload = line.partition(b" ")
+    put("fuzz_topic", topic)
+    lv = topic.split(b"/")
+    k = kinds.get(lv[3].decode("latin-1")) if len(lv) == 6 else None
+    c = chans.get(lv[5].decode("latin-1")) if len(lv) == 6 else None
+    if k is None or c is None:
+        k, c = 0, 0  # the payload of a bad topic, as a speaker state
+    # one valid payload per kind and channel is always kept, the rest by coverage
+    keep = (k, c) not in seen_kc and payload.startswith(b"{\"ts\"") and len(payload) < 2000
+    seen_kc.add((k, c))
+    put("fuzz_payload", bytes([k, c, 0]) + payload, keep)
+PY
+
+# 3. configuration files, always kept: the shipped ones, the contract, the broken seeds
+for f in "$root"/config/*.yaml "$here"/seeds/config/*.yaml; do
+  cp "$f" "$raw/keep-fuzz_config/$(basename "$f")"
+done
+contract=$root/../shared/contracts/gateway.yaml
+[ -f "$contract" ] || contract=/work/shared/contracts/gateway.yaml
+[ -f "$contract" ] && cp "$contract" "$raw/keep-fuzz_config/contract-gateway.yaml"
+
+# 4. merge: the kept seeds, then whatever else adds coverage
+for t in "${targets[@]}"; do
+  c=$here/corpus/$t
+  rm -rf "$c"
+  mkdir -p "$c"
+  cp "$raw/keep-$t"/. "$c"/ -r 2>/dev/null || true
+  "$out/$t" -merge=1 -max_len=32768 -rss_limit_mb=4096 "$c" "$raw/$t" >"$raw/merge-$t.log" 2>&1 ||
+    { echo "make_corpus.sh: merge of $t failed:" >&2; tail -30 "$raw/merge-$t.log" >&2; exit 1; }
+  printf '%-16s %4d files %6d KiB (from %d candidates)\n' "$t" "$(ls "$c" | wc -l)" \
+    "$(du -sk "$c" | cut -f1)" "$(ls "$raw/$t" | wc -l)"
+done
