@@ -535,8 +535,14 @@ int ntm_store_commit(struct ntm_store *st)
         sqlite3_bind_int64(st->s_quarantine_trim, 1, st->cfg->storage.quarantine_max);
         rc = step_done(st->s_quarantine_trim);
     }
-    if (rc == SQLITE_OK)
+    if (rc == SQLITE_OK) {
+        uint64_t t0 = uv_hrtime();
         rc = step_done(st->s_commit);
+        uint64_t ns = uv_hrtime() - t0;
+        st->stats.commit_ns_total += ns;
+        if (ns > st->stats.commit_ns_max)
+            st->stats.commit_ns_max = ns;
+    }
     if (rc != SQLITE_OK) {
         fail(st, rc, "commit");
         return -1;

@@ -121,6 +121,10 @@ def main():
         d.terminate()
         db.close()
         assert count >= n, f"the daemon stored {count} of {n}"
+        import re
+        m = re.search(r"(\d+) commits this run, ([\d.]+) ms on average, the longest ([\d.]+) ms",
+                      d.stderr_text())
+        commits = m.groups() if m else ("?", "?", "?")
         rec = h.query("SELECT sum(pgsize), (SELECT count(*) FROM messages) FROM dbstat"
                       " WHERE name = 'messages'")[0]
         record_bytes = rec[0] / rec[1]
@@ -142,6 +146,8 @@ def main():
         print(f"| disk writes per message (write_bytes) | {wb:.1f} bytes = "
               f"{wb / record_bytes:.2f} x record (aim <= 3) |")
         print(f"| write() bytes per message (wchar) | {wc:.1f} bytes |")
+        print(f"| commits (the loop is not reading meanwhile) | {commits[0]}, "
+              f"{commits[1]} ms on average, the longest {commits[2]} ms |")
     finally:
         h.cleanup()
 
