@@ -11,17 +11,7 @@
 #include "config.h"
 #include "record.h"
 
-static int passed, failed;
-
-#define CHECK(e)                                                                                   \
-    do {                                                                                           \
-        if (e) {                                                                                   \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #e);                  \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 #define CHECK_INT(a, b)                                                                            \
     do {                                                                                           \

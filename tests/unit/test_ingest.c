@@ -10,17 +10,7 @@
 #include "record.h"
 #include "siphash.h"
 
-static int passed, failed;
-
-#define CHECK(e)                                                                                   \
-    do {                                                                                           \
-        if (e) {                                                                                   \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #e);                  \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 /* CHECK with the last `why` shown on failure */
 #define CHECKW(e)                                                                                  \
