@@ -613,8 +613,9 @@ void ntm_daemon_free(struct ntm_daemon *d)
         ntm_log_emit(&d->log, LOG_INFO, NTM_MSGID_STOPPED, NULL, 0,
                      "stopped: %" PRIu64 " messages accepted in all, %" PRIu64
                      " buffered, all committed and synced; %" PRIu64
-                     " commits this run, %.3f ms on average, the longest %.3f ms",
+                     " commits this run, %.3f ms on average, the longest %.3f ms; the longest"
+                     " end of a checkpoint on the loop %.3f ms",
                      s.accepted_total, s.buffered, s.commits,
                      s.commits ? (double)s.commit_ns_total / (double)s.commits / 1e6 : 0.0,
-                     (double)s.commit_ns_max / 1e6);
+                     (double)s.commit_ns_max / 1e6, (double)s.ckpt_tail_ns_max / 1e6);
 }

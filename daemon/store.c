@@ -139,6 +139,9 @@ struct ntm_store {
     unsigned commits_since_space_check;
     uint64_t frozen_cap; /* the size at which the disk ran low; 0 when it has room */
     int last_rc;         /* of the last exec/prepare, to tell a bad file from other errors */
+    int ckpt_rc, ckpt_frames, ckpt_done; /* the last checkpoint, from the worker */
+    bool ckpt_ready;                     /* ckpt_db has read the database */
+    int wal_frames;                      /* frames in the WAL after the last commit */
     uv_timer_t recover_timer;
     struct ntm_store_hooks hooks;
     char *reserve_path; /* a small file freed to make room when the disk fills */
@@ -637,10 +640,26 @@ static void sync_work(uv_work_t *w)
             return;
         }
         sqlite3_busy_timeout(st->ckpt_db, 100);
-        /* PASSIVE never blocks the writer; it syncs the WAL, then the database. */
+        /* A connection that has not read the database yet does not know it is
+         * in WAL mode, and its checkpoint is a no-op ("-1 frames"): read once. */
+        if (!st->ckpt_ready) {
+            if (sqlite3_exec(st->ckpt_db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) !=
+                SQLITE_OK) {
+                st->sync_result = -1;
+                st->ckpt_rc = sqlite3_errcode(st->ckpt_db);
+                return;
+            }
+            st->ckpt_ready = true;
+        }
+        /* PASSIVE never blocks the writer: the bulk of the copy and both
+         * fsyncs happen here, off the loop; sync_done finishes the job. */
+        int frames = 0, done = 0;
         int rc =
-            sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &done);
         st->sync_result = rc == SQLITE_OK ? 0 : -1;
+        st->ckpt_rc = rc;
+        st->ckpt_frames = frames;
+        st->ckpt_done = done;
     } else if (st->wal_fd >= 0) {
         st->sync_result = fdatasync(st->wal_fd);
     }
@@ -653,6 +672,22 @@ static void sync_done(uv_work_t *w, int status)
     st->sync_busy = false;
     if (st->sync_result == 0)
         st->stats.syncs++;
+    if (st->sync_checkpoint && st->ckpt_rc == SQLITE_OK && !st->closing) {
+        /* With a transaction open most of the time, the WAL is never found
+         * fully copied when the next one begins, and it would grow for ever.
+         * So, on the loop: commit, and copy the few frames committed since the
+         * worker's pass; the next transaction then starts the WAL over. */
+        ntm_store_commit(st);
+        uint64_t t0 = uv_hrtime();
+        sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        uint64_t ns = uv_hrtime() - t0;
+        if (ns > st->stats.ckpt_tail_ns_max)
+            st->stats.ckpt_tail_ns_max = ns;
+    }
+    if (st->sync_checkpoint)
+        ntm_log(st->log, st->ckpt_rc == SQLITE_OK ? LOG_DEBUG : LOG_WARNING,
+                "database %s: checkpoint: %s, %d of %d WAL frames copied into the database",
+                st->cfg->storage.path, sqlite3_errstr(st->ckpt_rc), st->ckpt_done, st->ckpt_frames);
 }
 
 static uint64_t used_bytes(struct ntm_store *st)
@@ -740,8 +775,9 @@ static void on_sync_timer(uv_timer_t *t)
     if (st->sync_busy || (st->commits_since_sync == 0 && !st->stats.disk_low))
         return;
     open_wal_fd(st);
-    off_t wal_size = st->wal_fd >= 0 ? lseek(st->wal_fd, 0, SEEK_END) : 0;
-    st->sync_checkpoint = wal_size >= (off_t)checkpoint_threshold(st);
+    /* the frames in the WAL since it was last reset (the file keeps its size) */
+    uint64_t wal_bytes = (uint64_t)st->wal_frames * 4096;
+    st->sync_checkpoint = wal_bytes >= checkpoint_threshold(st);
     st->commits_since_sync = 0;
     st->sync_busy = true;
     st->sync_work.data = st;
@@ -1086,6 +1122,14 @@ static bool foreign(struct ntm_store *st, char *err, size_t errlen)
 
 /* 0 opened; 1 the file is not a usable ntm-gateway database (err says why);
  * -1 another error (err says which). */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    ((struct ntm_store *)arg)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
 static int open_db(struct ntm_store *st, char *err, size_t errlen)
 {
     /* a file that does not even start as SQLite is not opened at all */
@@ -1121,6 +1165,10 @@ static int open_db(struct ntm_store *st, char *err, size_t errlen)
              "PRAGMA journal_size_limit=8388608;",
              err, errlen) != 0)
         return is_bad(st->last_rc) ? 1 : -1;
+    /* after each commit: how big the WAL is, for the checkpoint decision. It
+     * takes the place of SQLite's autocheckpoint (same hook), which would run
+     * on the loop; so it is set after the PRAGMAs, which would reset it. */
+    sqlite3_wal_hook(st->db, on_wal_commit, st);
     if (migrate(st, err, errlen) != 0)
         return -1;
 

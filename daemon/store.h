@@ -65,6 +65,7 @@ struct ntm_store_stats {
     uint64_t late_total;
     uint64_t commits, syncs;
     uint64_t commit_ns_total, commit_ns_max; /* time the loop spent in COMMIT */
+    uint64_t ckpt_tail_ns_max;               /* the longest end of a checkpoint done on the loop */
     uint64_t db_bytes;                       /* used pages, bytes */
     int disk_full;    /* 1 while writes fail (for lack of space): ingest paused */
     int disk_low;     /* 1 while free space is below the low-water mark */
