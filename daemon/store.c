@@ -489,7 +489,8 @@ static void reload_after_rollback(struct ntm_store *st)
     memset(st->counters, 0, sizeof st->counters);
     memset(st->counter_dirty, 0, sizeof st->counter_dirty);
     load_counters(st);
-    memset(st->devs, 0, st->devs_cap * sizeof *st->devs);
+    if (st->devs)
+        memset(st->devs, 0, st->devs_cap * sizeof *st->devs);
     st->devs_len = 0;
     if (load_devices(st, err, sizeof err) != 0)
         ntm_log(st->log, LOG_ERR, "%s", err);
@@ -1220,7 +1221,8 @@ static void close_db(struct ntm_store *st)
     }
     sqlite3_close(st->db);
     st->db = NULL;
-    memset(st->devs, 0, st->devs_cap * sizeof *st->devs);
+    if (st->devs)
+        memset(st->devs, 0, st->devs_cap * sizeof *st->devs);
     st->devs_len = 0;
     memset(st->counters, 0, sizeof st->counters);
 }
@@ -1528,7 +1530,8 @@ int ntm_store_load_agg(struct ntm_store *st, int64_t *msg_id, void **blob, size_
         *len = (size_t)sqlite3_column_bytes(s, 1);
         *blob = malloc(*len ? *len : 1);
         if (*blob) {
-            memcpy(*blob, sqlite3_column_blob(s, 1), *len);
+            if (*len > 0)
+                memcpy(*blob, sqlite3_column_blob(s, 1), *len);
             result = 0;
         } else {
             result = -1;

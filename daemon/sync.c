@@ -267,7 +267,8 @@ static void send_due(struct ntm_sync *s, struct link *l)
         f->body = malloc(len ? len : 1);
         if (!f->body)
             break;
-        memcpy(f->body, sqlite3_column_blob(q, 1), len);
+        if (len > 0)
+            memcpy(f->body, sqlite3_column_blob(q, 1), len);
         f->used = true;
         f->seq = seq;
         snprintf(f->batch_id, sizeof f->batch_id, "%s:%" PRIu64, s->cfg->gateway_id, seq);

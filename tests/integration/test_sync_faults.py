@@ -250,9 +250,11 @@ def scenario(h, t, port, rx):
     t.eq(set(r.states().values()), {"delivered"}, "every delivery is recorded as delivered")
     t.eq(rx.errors, [], "every request well-formed, every body valid against the schema, "
          "a retried batch_id always with the same content")
-    # duplicates are allowed (at least once) only for a batch that was in flight at SIGTERM
-    t.ok(len(set(rx.duplicate_ids)) <= 1,
-         "at most the batch in flight at SIGTERM was sent again after being accepted",
+    # duplicates are allowed (at least once) only for batches that were in flight at
+    # SIGTERM: the server may have accepted them while the daemon stopped waiting;
+    # the uplink keeps at most 4 in flight
+    t.ok(len(set(rx.duplicate_ids)) <= 4,
+         "at most the batches in flight at SIGTERM (4) were sent again after being accepted",
          repr(rx.duplicate_ids))
 
     t.ok(1 <= rx.max_in_flight <= 4, f"at most 4 batches in flight at once (the receiver "
