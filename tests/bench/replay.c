@@ -173,8 +173,7 @@ __attribute__((noinline)) void replay_loop(struct replay *r, const struct msg *m
             ntm_agg_tick(r->agg, r->mono_ms);
     }
     ntm_store_commit(r->store);
-    sqlite3_wal_checkpoint_v2(ntm_store_db(r->store), NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
-                              NULL);
+    sqlite3_wal_checkpoint_v2(ntm_store_db(r->store), NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
 /* ---- setup ----------------------------------------------------------------------- */
@@ -270,8 +269,8 @@ int main(int argc, char **argv)
 
     replay_loop(&r, m, n);
 
-    printf("messages %zu accepted %" PRIu64 " rejected %" PRIu64 " late %" PRIu64
-           " rows %" PRIu64 " alerts %" PRIu64 " snapshots %" PRIu64 "\n",
+    printf("messages %zu accepted %" PRIu64 " rejected %" PRIu64 " late %" PRIu64 " rows %" PRIu64
+           " alerts %" PRIu64 " snapshots %" PRIu64 "\n",
            n, r.accepted, r.rejected, r.late, r.rows, r.alerts, r.snapshots);
     ntm_outbox_free(r.outbox);
     ntm_agg_free(r.agg);

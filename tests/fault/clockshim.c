@@ -58,11 +58,11 @@ static adjtimex_fn real_adjtimex;
 static clock_adjtime_fn real_clock_adjtime;
 
 static char ctl_path[4096];
-static atomic_bool active;            /* a control file was read */
-static atomic_llong offset_ns;        /* added to the wall clock */
-static atomic_int synced = 1;         /* what adjtimex reports while active */
-static atomic_llong next_read_ns;     /* CLOCK_MONOTONIC ns of the next look */
-static atomic_bool reading;           /* one reader at a time */
+static atomic_bool active;                     /* a control file was read */
+static atomic_llong offset_ns;                 /* added to the wall clock */
+static atomic_int synced = 1;                  /* what adjtimex reports while active */
+static atomic_llong next_read_ns;              /* CLOCK_MONOTONIC ns of the next look */
+static atomic_bool reading;                    /* one reader at a time */
 static atomic_llong logged_offset = LLONG_MIN; /* the last state logged */
 static atomic_int logged_synced = -1;
 
@@ -104,9 +104,9 @@ static void note(long long off, int sync)
     atomic_store(&logged_offset, off);
     atomic_store(&logged_synced, sync);
     char line[160];
-    int n = snprintf(line, sizeof line, "ntm-clockshim: wall clock %+.3f s, %s (pid %d)\n",
-                     (double)off / (double)NS, sync ? "synchronized" : "unsynchronized",
-                     (int)getpid());
+    int n =
+        snprintf(line, sizeof line, "ntm-clockshim: wall clock %+.3f s, %s (pid %d)\n",
+                 (double)off / (double)NS, sync ? "synchronized" : "unsynchronized", (int)getpid());
     if (n > 0) {
         ssize_t w = write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
         (void)w;

@@ -27,22 +27,22 @@
 /* the configuration of tests/unit/test_aggregate.c, so that the states it saves
  * (the seed corpus) load here */
 static const char config_text[] = "gateway:\n"
-                                   "  id: gw-test\n"
-                                   "commune:\n"
-                                   "  code: \"16279\"\n"
-                                   "  province_code: \"38\"\n"
-                                   "villages:\n"
-                                   "  - {id: thon-a, name: \"Thôn A\"}\n"
-                                   "  - {id: thon-b, name: \"Thôn B\"}\n"
-                                   "devices:\n"
-                                   "  - {id: spk-1, kind: speaker, village: thon-a}\n"
-                                   "  - {id: spk-2, kind: speaker, village: thon-a}\n"
-                                   "  - {id: cam-1, kind: camera, village: thon-a}\n"
-                                   "  - {id: ap-1, kind: wifi, village: thon-b}\n"
-                                   "  - {id: ap-2, kind: wifi, village: thon-b}\n"
-                                   "  - {id: cam-2, kind: camera, village: thon-b}\n"
-                                   "sync:\n"
-                                   "  grace_s: 120\n";
+                                  "  id: gw-test\n"
+                                  "commune:\n"
+                                  "  code: \"16279\"\n"
+                                  "  province_code: \"38\"\n"
+                                  "villages:\n"
+                                  "  - {id: thon-a, name: \"Thôn A\"}\n"
+                                  "  - {id: thon-b, name: \"Thôn B\"}\n"
+                                  "devices:\n"
+                                  "  - {id: spk-1, kind: speaker, village: thon-a}\n"
+                                  "  - {id: spk-2, kind: speaker, village: thon-a}\n"
+                                  "  - {id: cam-1, kind: camera, village: thon-a}\n"
+                                  "  - {id: ap-1, kind: wifi, village: thon-b}\n"
+                                  "  - {id: ap-2, kind: wifi, village: thon-b}\n"
+                                  "  - {id: cam-2, kind: camera, village: thon-b}\n"
+                                  "sync:\n"
+                                  "  grace_s: 120\n";
 
 #define HEADER_LEN 28
 #define D0 INT64_C(1795280400) /* 2026-11-22T00:00:00+07:00 */
@@ -217,7 +217,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct dev devs[8];
     size_t nd = 0;
     for (size_t i = 0; i < cfg->n_devices; i++)
-        devs[nd++] = (struct dev){cfg->devices[i].id, cfg->devices[i].village, cfg->devices[i].kind};
+        devs[nd++] =
+            (struct dev){cfg->devices[i].id, cfg->devices[i].village, cfg->devices[i].kind};
     if (ntm_agg_device_online(a, "fz-new", mono) == -1)
         devs[nd++] = (struct dev){"fz-new", 1, (uint8_t)(mode >> 1) % NTM_KIND_COUNT};
     static struct ntm_record rec;

@@ -10,7 +10,7 @@
 #define FUZZ_ASSERT(e)                                                                             \
     do {                                                                                           \
         if (!(e)) {                                                                                \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #e);             \
+            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #e);              \
             abort();                                                                               \
         }                                                                                          \
     } while (0)

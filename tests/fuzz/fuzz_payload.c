@@ -29,10 +29,10 @@
 #include "record.h"
 
 static const int64_t clocks[4] = {
-    INT64_C(1795280400123),           /* 2026-11-22T00:00:00.123+07:00 */
-    (int64_t)NTM_TS_MIN * 1000,       /* exactly the earliest believed ts */
-    0,                                /* a board without a battery, before NTP: 1970 */
-    INT64_C(4102444800000) + 999,     /* 2100-01-01 */
+    INT64_C(1795280400123),       /* 2026-11-22T00:00:00.123+07:00 */
+    (int64_t)NTM_TS_MIN * 1000,   /* exactly the earliest believed ts */
+    0,                            /* a board without a battery, before NTP: 1970 */
+    INT64_C(4102444800000) + 999, /* 2100-01-01 */
 };
 
 static int key_fails;
@@ -144,8 +144,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 .clock_trusted = (flags & 16) != 0};
 
     char topic_s[128];
-    int tl = snprintf(topic_s, sizeof topic_s, "ntm/v1/thon-dong/%s/dev-%d/%s",
-                      ntm_kind_name(kind), data[0] / 3 % 10, ntm_channel_name(channel));
+    int tl = snprintf(topic_s, sizeof topic_s, "ntm/v1/thon-dong/%s/dev-%d/%s", ntm_kind_name(kind),
+                      data[0] / 3 % 10, ntm_channel_name(channel));
     struct ntm_topic t;
     char why[256];
     enum ntm_reject tr = ntm_topic_parse(topic_s, (size_t)tl, &t, why, sizeof why);

@@ -30,8 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(t.kind < NTM_KIND_COUNT && t.channel < NTM_CH_COUNT);
         /* the topic is ntm/v1/<village>/<kind>/<device>/<channel>, nothing else */
         char back[256];
-        int n = snprintf(back, sizeof back, "ntm/v1/%s/%s/%s/%s", t.village,
-                         ntm_kind_name(t.kind), t.device, ntm_channel_name(t.channel));
+        int n = snprintf(back, sizeof back, "ntm/v1/%s/%s/%s/%s", t.village, ntm_kind_name(t.kind),
+                         t.device, ntm_channel_name(t.channel));
         FUZZ_ASSERT(n > 0 && (size_t)n == size && memcmp(back, topic, size) == 0);
     } else {
         FUZZ_ASSERT(why[0] != '\0');

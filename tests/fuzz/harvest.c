@@ -47,12 +47,12 @@ enum ntm_reject __wrap_ntm_topic_parse(const char *topic, size_t len, struct ntm
 
 enum ntm_reject __real_ntm_payload_parse(const struct ntm_topic *topic, const void *payload,
                                          size_t len, int64_t now_ms,
-                                         const struct ntm_ingest_opts *opts,
-                                         struct ntm_record *out, char *why, size_t whylen);
+                                         const struct ntm_ingest_opts *opts, struct ntm_record *out,
+                                         char *why, size_t whylen);
 enum ntm_reject __wrap_ntm_payload_parse(const struct ntm_topic *topic, const void *payload,
                                          size_t len, int64_t now_ms,
-                                         const struct ntm_ingest_opts *opts,
-                                         struct ntm_record *out, char *why, size_t whylen)
+                                         const struct ntm_ingest_opts *opts, struct ntm_record *out,
+                                         char *why, size_t whylen)
 {
     /* fuzz_payload's format: kind, channel, options (0: the default clock), payload */
     uint8_t head[3] = {topic->kind, topic->channel, 0};
