@@ -160,13 +160,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         n = self.headers.get("Content-Length")
         if n is None:
             raise ValueError("neither Content-Length nor Transfer-Encoding: chunked")
-        return self.rfile.read(int(n))
+        body = self.rfile.read(int(n))
+        if len(body) < int(n):
+            # the connection ended inside the body (a cut or lossy link): the
+            # client is gone; a real server drops it, it is no malformed request
+            raise ConnectionAbortedError(f"connection closed after {len(body)} of {n} bytes")
+        return body
 
     def do_POST(self):
         rx = self.server.receiver
         rx._ua.value = self.headers.get("User-Agent")
         try:
             body = self._read_body()
+        except ConnectionAbortedError:
+            self.close_connection = True
+            return
         except (ValueError, OSError) as e:
             rx._record(None, None, 400, f"unreadable request body: {e}", error=True)
             self._answer(400, {"error": f"unreadable request body: {e}"}, close=True)
