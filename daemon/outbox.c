@@ -49,16 +49,6 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t scalar(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-    int64_t v = 0;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
-
 int ntm_outbox_open(struct ntm_outbox **out, struct ntm_store *st, const struct ntm_config *cfg,
                     struct ntm_log *log, const char *const *uplinks, size_t n_uplinks, char *err,
                     size_t errlen)
@@ -96,10 +86,12 @@ int ntm_outbox_open(struct ntm_outbox **out, struct ntm_store *st, const struct 
             snprintf(err, errlen, "outbox: %s", sqlite3_errmsg(db));
             return -1;
         }
-    ob->waiting = (uint64_t)scalar(db, "SELECT (SELECT count(*) FROM pending_rows) +"
-                                       " (SELECT count(*) FROM alerts WHERE batch IS NULL)");
-    ob->closed_day_upto =
-        scalar(db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'closed_day_upto'), 0)");
+    ob->waiting = (uint64_t)ntm_store_scalar(ob->st,
+                                             "SELECT (SELECT count(*) FROM pending_rows) +"
+                                             " (SELECT count(*) FROM alerts WHERE batch IS NULL)",
+                                             0);
+    ob->closed_day_upto = ntm_store_scalar(
+        ob->st, "SELECT coalesce((SELECT value FROM meta WHERE key = 'closed_day_upto'), 0)", 0);
     /* an uplink added to the configuration starts after what exists: it gets
      * the batches formed from now on */
     return 0;
@@ -317,9 +309,8 @@ static char *build_body(struct ntm_outbox *ob, uint64_t seq, const struct ntm_he
 static int form_one(struct ntm_outbox *ob, const struct ntm_health *h, int64_t msg_hi)
 {
     sqlite3 *db = ntm_store_db(ob->st);
-    uint64_t seq = (uint64_t)scalar(
-                       db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'last_seq'), 0)") +
-                   1;
+    uint64_t seq =
+        (uint64_t)ntm_store_scalar(ob->st, "SELECT value FROM meta WHERE key = 'last_seq'", 0) + 1;
     int max_rows = 1000, max_alerts = 500;
     int64_t last_row, last_alert;
     int n_rows, n_alerts;

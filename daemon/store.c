@@ -1608,3 +1608,14 @@ int ntm_store_device_state(struct ntm_store *st, const char *name, int online, d
     st->pending++;
     return step_done(st->s_dev_state) == SQLITE_OK ? 0 : -1;
 }
+
+int64_t ntm_store_scalar(struct ntm_store *st, const char *sql, int64_t dflt)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t v = dflt;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}

@@ -109,6 +109,8 @@ void ntm_store_stats(const struct ntm_store *st, struct ntm_store_stats *out);
  * transaction by calling ntm_store_begin() before writing. */
 sqlite3 *ntm_store_db(struct ntm_store *st);
 int ntm_store_begin(struct ntm_store *st);
+/* The first column of the first row of a one-off query, or dflt (NULL, no row, error). */
+int64_t ntm_store_scalar(struct ntm_store *st, const char *sql, int64_t dflt);
 /* rowid of the last message appended (0 before any) */
 int64_t ntm_store_last_msg_id(const struct ntm_store *st);
 /* Calls fn for every device in the devices table. */

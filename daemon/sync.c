@@ -46,17 +46,6 @@ struct ntm_sync {
     bool freeing;
 };
 
-static int64_t scalar(sqlite3 *db, const char *sql, int64_t dflt)
-{
-    sqlite3_stmt *s = NULL;
-    int64_t v = dflt;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW &&
-        sqlite3_column_type(s, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
-
 static void on_timer(uv_timer_t *t)
 {
     ntm_sync_kick(t->data);
@@ -82,7 +71,8 @@ int ntm_sync_new(struct ntm_sync **out, uv_loop_t *loop, struct ntm_store *st,
                  "UPDATE deliveries SET next_ms = 0 WHERE state = 'pending' AND next_ms > 0"
                  " AND attempts = 0",
                  NULL, NULL, NULL);
-    s->released_upto = scalar(db, "SELECT value FROM meta WHERE key = 'released_upto'", 0);
+    s->released_upto =
+        ntm_store_scalar(s->st, "SELECT value FROM meta WHERE key = 'released_upto'", 0);
     return 0;
 }
 
@@ -146,8 +136,8 @@ static int update_delivery(struct ntm_sync *s, uint64_t seq, const char *uplink,
 static void release(struct ntm_sync *s)
 {
     sqlite3 *db = ntm_store_db(s->st);
-    int64_t first_pending =
-        scalar(db, "SELECT min(seq) FROM deliveries WHERE state = 'pending'", INT64_MAX);
+    int64_t first_pending = ntm_store_scalar(
+        s->st, "SELECT min(seq) FROM deliveries WHERE state = 'pending'", INT64_MAX);
     if (ntm_store_begin(s->st) != 0)
         return;
     char sql[256];
@@ -356,7 +346,7 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
         break;
     case NTM_SEND_RETRY:
     case NTM_SEND_RETRY_SLOW: {
-        int64_t attempts = 1 + scalar(db, "SELECT 0", 0);
+        int64_t attempts = 1;
         sqlite3_stmt *q = NULL;
         if (sqlite3_prepare_v2(db, "SELECT attempts FROM deliveries WHERE seq = ? AND uplink = ?",
                                -1, &q, NULL) == SQLITE_OK) {
@@ -395,11 +385,10 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
 
 void ntm_sync_stats(struct ntm_sync *s, struct ntm_sync_stats *out)
 {
-    sqlite3 *db = ntm_store_db(s->st);
-    s->stats.pending_batches = (uint64_t)scalar(
-        db, "SELECT count(DISTINCT seq) FROM deliveries WHERE state = 'pending'", 0);
-    s->stats.quarantined =
-        (uint64_t)scalar(db, "SELECT count(*) FROM deliveries WHERE state = 'quarantined'", 0);
+    s->stats.pending_batches = (uint64_t)ntm_store_scalar(
+        s->st, "SELECT count(DISTINCT seq) FROM deliveries WHERE state = 'pending'", 0);
+    s->stats.quarantined = (uint64_t)ntm_store_scalar(
+        s->st, "SELECT count(*) FROM deliveries WHERE state = 'quarantined'", 0);
     *out = s->stats;
 }
 

@@ -13,18 +13,6 @@
 
 #include "check.h"
 
-#define CHECK_INT(a, b)                                                                            \
-    do {                                                                                           \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
-        if (a_ == b_) {                                                                            \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld vs %lld)\n", __FILE__, __LINE__,  \
-                    #a, #b, a_, b_);                                                               \
-        }                                                                                          \
-    } while (0)
-
 #define SP NTM_KIND_SPEAKER
 #define CA NTM_KIND_CAMERA
 #define WI NTM_KIND_WIFI

@@ -22,18 +22,6 @@
         }                                                                                          \
     } while (0)
 
-#define CHECK_INT(a, b)                                                                            \
-    do {                                                                                           \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
-        if (a_ == b_) {                                                                            \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld vs %lld)\n", __FILE__, __LINE__,  \
-                    #a, #b, a_, b_);                                                               \
-        }                                                                                          \
-    } while (0)
-
 static char err[4096];
 
 static struct ntm_config *parse(const char *text)
