@@ -77,9 +77,12 @@ static void save_snapshot(struct ntm_daemon *d)
     ntm_store_each_device(d->store, write_device_state, d);
     void *blob = NULL;
     size_t len = 0;
+    int rc = -1;
     if (ntm_agg_save(d->agg, &blob, &len) == 0)
-        ntm_store_save_agg(d->store, ntm_store_last_msg_id(d->store), blob, len);
+        rc = ntm_store_save_agg(d->store, ntm_store_last_msg_id(d->store), blob, len);
     free(blob);
+    if (rc != 0)
+        return; /* due still: saved at the next message */
     d->snapshot_due = false;
     d->last_snapshot_ms = uv_now(&d->loop);
 }
@@ -495,6 +498,20 @@ static void on_store_failed(void *arg)
     ntm_mqtt_pause(d->mqtt);
 }
 
+/* The store's kept records (of a failed write, or read back from the tail
+ * journal after a crash) are taken in again as if they had just come: folded,
+ * stored, their alerts raised (none of that was committed). */
+static void feed_kept(struct ntm_daemon *d, struct ntm_record **kept, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (d->agg)
+            accept_record(d, kept[i]);
+        free(kept[i]);
+    }
+    free(kept);
+    ntm_store_commit(d->store);
+}
+
 static void on_store_recovered(void *arg)
 {
     struct ntm_daemon *d = arg;
@@ -503,13 +520,7 @@ static void on_store_recovered(void *arg)
     struct ntm_record **kept = ntm_store_take_kept(d->store, &n);
     if (restore_state(d, err, sizeof err) != 0)
         ntm_log(&d->log, LOG_ERR, "after the write failure: %s", err);
-    for (size_t i = 0; i < n; i++) {
-        if (d->agg)
-            accept_record(d, kept[i]);
-        free(kept[i]);
-    }
-    free(kept);
-    ntm_store_commit(d->store);
+    feed_kept(d, kept, n);
     ntm_mqtt_resume(d->mqtt);
 }
 
@@ -545,6 +556,9 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     ntm_store_set_hooks(d->store, &hooks);
     if (start_uplinks(d, err, errlen) != 0 || restore_state(d, err, errlen) != 0)
         return -1;
+    size_t n_kept = 0;
+    struct ntm_record **kept = ntm_store_take_kept(d->store, &n_kept);
+    feed_kept(d, kept, n_kept);
     struct ntm_store_stats s;
     ntm_store_stats(d->store, &s);
     d->last_accepted = s.accepted_total;

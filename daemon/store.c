@@ -1,7 +1,10 @@
 /* store.c: the durable buffer. Owns the daemon's one SQLite write connection,
- * its prepared statements, the open transaction (many records per commit, on a
- * timer), the periodic sync done off the loop, the size cap with oldest-first
- * eviction, the quarantine, the persisted counters and the per-day MAC keys.
+ * its prepared statements, the open transaction (many records per commit: one
+ * a second, at the sync, or every storage.commit_max records), the tail
+ * journal of the records not yet committed (written every storage.commit_ms,
+ * read back after a crash; tail.c), the periodic sync done off the loop, the
+ * size cap with oldest-first eviction, the quarantine, the persisted counters
+ * and the per-day MAC keys.
  * It must not parse messages, know MQTT, or block the loop on fsync. */
 #include "store.h"
 
@@ -17,6 +20,8 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "tail.h"
 
 /* ---- schema and migrations ------------------------------------------------ */
 
@@ -110,7 +115,7 @@ struct ntm_store {
     bool in_tx;
     uint32_t pending; /* statements in the open transaction */
     bool quarantine_added;
-    uv_timer_t commit_timer;
+    uv_timer_t tail_timer; /* writes the tail journal storage.commit_ms after an append */
     uv_timer_t sync_timer;
     uv_work_t sync_work;
     bool sync_busy;       /* a sync is running on the worker */
@@ -128,12 +133,18 @@ struct ntm_store {
 
     struct mac_key keys[3];
 
-    int64_t last_msg_id; /* rowid of the last message appended */
+    int64_t last_msg_id;      /* id of the last message inserted */
+    int64_t committed_msg_id; /* ... and of the last one committed */
+    int64_t next_id;          /* the id the next record gets in the tail journal */
 
-    /* when writes fail: the records of the open transaction, kept until they
-     * are committed, and a timer that tries to recover */
-    struct ntm_record **kept;
-    size_t n_kept, cap_kept;
+    /* The records since the last commit, in memory and in the tail journal
+     * file: read back after a crash, and handed back to the owner after a
+     * failed write. Records read back at start wait in `recovered`. */
+    struct ntm_tail *tail;
+    char *tail_path;
+    struct ntm_record **recovered;
+    size_t n_recovered;
+    struct ntm_complaint tail_complaint;
     bool failed;
     bool keys_dirty; /* cached MAC keys may be missing from the database */
     unsigned commits_since_space_check;
@@ -394,51 +405,58 @@ static void devices_committed(struct ntm_store *st)
 
 /* ---- records of the open transaction ------------------------------------------- */
 
-/* The bytes of a record that hold data: all but the unused MAC hash slots. */
-static size_t record_size(const struct ntm_record *rec)
+struct take_ctx {
+    struct ntm_store *st;
+    struct ntm_record **v;
+    size_t n, cap;
+    size_t skipped; /* of villages no longer configured */
+};
+
+/* Appends a copy of a record (village resolved against the configuration). */
+static void take_one(void *arg, int64_t id, const char *village, const struct ntm_record *rec)
 {
+    struct take_ctx *c = arg;
+    (void)id;
+    int v = ntm_config_village(c->st->cfg, village);
+    if (v < 0) {
+        c->skipped++;
+        return;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 256;
+        struct ntm_record **k = realloc(c->v, cap * sizeof *k);
+        if (!k)
+            return;
+        c->v = k;
+        c->cap = cap;
+    }
+    /* only the bytes that hold data: a record's MAC slots alone are 8 KiB */
     size_t size = offsetof(struct ntm_record, u) + sizeof rec->u.broadcast;
     if (rec->channel == NTM_CH_STATS && rec->kind == NTM_KIND_WIFI) {
         size_t wifi = offsetof(struct ntm_record, u.wifi.mac_hash) + rec->u.wifi.n_macs * 8;
         if (wifi > size)
             size = wifi;
     }
-    return size;
-}
-
-static int keep(struct ntm_store *st, const struct ntm_record *rec)
-{
-    if (st->n_kept == st->cap_kept) {
-        size_t cap = st->cap_kept ? st->cap_kept * 2 : 256;
-        struct ntm_record **k = realloc(st->kept, cap * sizeof *k);
-        if (!k)
-            return -1;
-        st->kept = k;
-        st->cap_kept = cap;
-    }
-    size_t size = record_size(rec);
     struct ntm_record *copy = malloc(size);
     if (!copy)
-        return -1;
+        return;
     memcpy(copy, rec, size);
-    st->kept[st->n_kept++] = copy;
-    return 0;
-}
-
-static void drop_kept(struct ntm_store *st)
-{
-    for (size_t i = 0; i < st->n_kept; i++)
-        free(st->kept[i]);
-    st->n_kept = 0;
+    copy->village = (uint16_t)v;
+    c->v[c->n++] = copy;
 }
 
 struct ntm_record **ntm_store_take_kept(struct ntm_store *st, size_t *n)
 {
-    struct ntm_record **k = st->kept;
-    *n = st->n_kept;
-    st->kept = NULL;
-    st->n_kept = st->cap_kept = 0;
-    return k;
+    struct take_ctx c = {
+        .st = st, .v = st->recovered, .n = st->n_recovered, .cap = st->n_recovered};
+    st->recovered = NULL;
+    st->n_recovered = 0;
+    ntm_tail_take(st->tail, take_one, &c);
+    /* fed again in the same order, they get the same ids as in the journal,
+     * which therefore never holds one record twice under two ids */
+    st->next_id = st->last_msg_id + 1;
+    *n = c.n;
+    return c.v;
 }
 
 void ntm_store_set_hooks(struct ntm_store *st, const struct ntm_store_hooks *h)
@@ -448,10 +466,19 @@ void ntm_store_set_hooks(struct ntm_store *st, const struct ntm_store_hooks *h)
 
 /* ---- transactions ----------------------------------------------------------- */
 
-static void on_commit_timer(uv_timer_t *t)
+/* The records appended in the last storage.commit_ms go to the tail journal. */
+static void on_tail_timer(uv_timer_t *t)
 {
     struct ntm_store *st = t->data;
-    ntm_store_commit(st);
+    if (ntm_tail_write(st->tail) == 0)
+        return;
+    uint64_t held = 0;
+    if (ntm_complain(&st->tail_complaint, wall_ms(), 60000, &held))
+        ntm_log(st->log, LOG_WARNING,
+                "tail journal %s: cannot write: %s; until it can, a crash loses up to the "
+                "last %d ms of accepted messages (the commit interval) instead of %d ms",
+                st->tail_path, strerror(errno), st->cfg->storage.sync_ms,
+                st->cfg->storage.commit_ms);
 }
 
 static int begin(struct ntm_store *st)
@@ -466,7 +493,6 @@ static int begin(struct ntm_store *st)
     }
     st->in_tx = true;
     st->pending = 0;
-    uv_timer_start(&st->commit_timer, on_commit_timer, (uint64_t)st->cfg->storage.commit_ms, 0);
     if (st->keys_dirty) {
         /* a rolled-back transaction may have held a new day key still in use */
         for (int i = 0; i < 3; i++) {
@@ -496,6 +522,7 @@ static void reload_after_rollback(struct ntm_store *st)
         ntm_log(st->log, LOG_ERR, "%s", err);
     st->keys_dirty = true;
     st->quarantine_added = false;
+    st->last_msg_id = st->committed_msg_id;
 }
 
 static void on_recover_timer(uv_timer_t *t);
@@ -511,7 +538,6 @@ static void fail(struct ntm_store *st, int rc, const char *what)
     if (sqlite3_get_autocommit(st->db) == 0)
         step_done(st->s_rollback);
     st->in_tx = false;
-    uv_timer_stop(&st->commit_timer);
     reload_after_rollback(st);
     if (st->failed)
         return;
@@ -521,7 +547,7 @@ static void fail(struct ntm_store *st, int rc, const char *what)
                  "database %s: %s failed: %s; ingest paused (the broker keeps new messages), "
                  "%zu received messages kept in memory; freeing the reserve, evicting the oldest "
                  "messages and retrying every second",
-                 st->cfg->storage.path, what, sqlite3_errstr(rc), st->n_kept);
+                 st->cfg->storage.path, what, sqlite3_errstr(rc), ntm_tail_count(st->tail));
     if (st->hooks.failed)
         st->hooks.failed(st->hooks.arg);
     uv_timer_start(&st->recover_timer, on_recover_timer, 1000, 1000);
@@ -531,7 +557,6 @@ int ntm_store_commit(struct ntm_store *st)
 {
     if (!st->in_tx)
         return 0;
-    uv_timer_stop(&st->commit_timer);
     int rc = write_devices(st);
     if (rc == SQLITE_OK)
         rc = write_counters(st);
@@ -551,7 +576,9 @@ int ntm_store_commit(struct ntm_store *st)
         fail(st, rc, "commit");
         return -1;
     }
-    drop_kept(st);
+    ntm_tail_committed(st->tail);
+    uv_timer_stop(&st->tail_timer);
+    st->committed_msg_id = st->last_msg_id;
     st->in_tx = false;
     /* a fast flood can fill a small disk between two sync ticks: look at the
      * free space every few commits, and act at once when it runs low */
@@ -773,6 +800,10 @@ static void on_sync_timer(uv_timer_t *t)
         return; /* the recover timer has the database */
     enforce_cap(st);
     make_reserve(st);
+    /* the commit of the records since the last tick: SQLite writes their pages
+     * to the WAL once a second instead of every few tens of ms (the tail
+     * journal covers a crash in between) */
+    ntm_store_commit(st);
     if (st->sync_busy || (st->commits_since_sync == 0 && !st->stats.disk_low))
         return;
     open_wal_fd(st);
@@ -810,15 +841,12 @@ static void on_recover_timer(uv_timer_t *t)
             bump(st, C_BUFFERED, -(int64_t)gone);
         }
         bump(st, C_ACCEPTED, 0);
-        /* the kept records are not in this transaction: commit must not drop them */
-        size_t n_kept = st->n_kept;
-        st->n_kept = 0;
+        /* the kept records are not in this transaction: a plain COMMIT, which
+         * leaves them in the tail journal */
         int rc = write_counters(st);
         if (rc == SQLITE_OK)
             rc = step_done(st->s_commit);
-        st->n_kept = n_kept;
         st->in_tx = false;
-        uv_timer_stop(&st->commit_timer);
         if (rc != SQLITE_OK) {
             if (sqlite3_get_autocommit(st->db) == 0)
                 step_done(st->s_rollback);
@@ -837,7 +865,7 @@ static void on_recover_timer(uv_timer_t *t)
                  "database %s: writes succeed again (%.1f MiB free%s%" PRIu64
                  " oldest messages evicted); ingest resumes with the %zu kept messages",
                  st->cfg->storage.path, (double)st->stats.fs_free / 1048576.0, gone ? ", " : ", ",
-                 gone, st->n_kept);
+                 gone, ntm_tail_count(st->tail));
     if (st->hooks.recovered)
         st->hooks.recovered(st->hooks.arg);
 }
@@ -867,6 +895,9 @@ int ntm_store_mac_key(void *arg, int64_t day, uint8_t key[16])
         if (step_done(st->s_key_put) != SQLITE_OK)
             return -1;
         st->pending++;
+        /* committed at once: records in the tail journal hashed with this key
+         * would be worthless after a crash without it */
+        ntm_store_commit(st);
     }
     slot->day = day;
     memcpy(key, slot->key, 16);
@@ -892,17 +923,21 @@ bool ntm_store_device_conflict(struct ntm_store *st, const struct ntm_record *re
 
 int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
 {
-    if (keep(st, rec) != 0)
+    if (!st->failed && ntm_store_device_conflict(st, rec))
+        return 1; /* device_conflict: the caller rejects */
+    const char *village = st->cfg->villages[rec->village].id;
+    int64_t id = st->next_id;
+    if (ntm_tail_add(st->tail, id, village, rec) != 0)
         return -1;
+    st->next_id++;
+    if (!uv_is_active((uv_handle_t *)&st->tail_timer))
+        uv_timer_start(&st->tail_timer, on_tail_timer, (uint64_t)st->cfg->storage.commit_ms, 0);
     if (st->failed)
         return 0; /* kept: written once the store recovers */
     bool is_new;
     struct device *d = dev_get(st, rec->device, &is_new);
     if (!d)
         return -1;
-    const char *village = st->cfg->villages[rec->village].id;
-    if (!is_new && (d->kind != rec->kind || strcmp(d->village, village) != 0))
-        return 1; /* device_conflict: the caller rejects */
     if (begin(st) != 0)
         return -1;
     int64_t now_s = rec->recv_ms / 1000;
@@ -927,6 +962,7 @@ int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
     }
 
     sqlite3_stmt *s = st->s_msg;
+    sqlite3_bind_int64(s, 24, id);
     sqlite3_bind_int64(s, 1, rec->ts);
     sqlite3_bind_int64(s, 2, rec->recv_ms);
     sqlite3_bind_int64(s, 3, d->rowid);
@@ -990,7 +1026,7 @@ int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
         bump(st, C_CLOCK_FALLBACK, 1);
     if (rec->flags & NTM_REC_LATE)
         bump(st, C_LATE, 1);
-    st->last_msg_id = sqlite3_last_insert_rowid(st->db);
+    st->last_msg_id = id;
     if (++st->pending >= (uint32_t)st->cfg->storage.commit_max)
         ntm_store_commit(st);
     return 0;
@@ -1183,9 +1219,9 @@ static int open_db(struct ntm_store *st, char *err, size_t errlen)
         {&st->s_msg,
          "INSERT INTO messages(ts, recv_ms, device, channel, event, flags, online, interval_s,"
          " uptime_s, start, duration_s, result, priority, source, program, fault, recording,"
-         " storage_free_pct, clients, new_sessions, rx_bytes, tx_bytes, mac_hashes)"
+         " storage_free_pct, clients, new_sessions, rx_bytes, tx_bytes, mac_hashes, id)"
          " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,"
-         "?22,?23)"},
+         "?22,?23,?24)"},
         {&st->s_quarantine,
          "INSERT INTO quarantine(recv_ms, topic, reason, detail, size) VALUES(?,?,?,?,?)"},
         {&st->s_quarantine_trim,
@@ -1257,6 +1293,33 @@ static int move_aside(struct ntm_store *st, const char *why, char *err, size_t e
     return 0;
 }
 
+/* Reads back the records a crash left in the tail journal (newer than the
+ * database's last message); the owner takes them with ntm_store_take_kept(). */
+static void recover_tail(struct ntm_store *st)
+{
+    struct take_ctx c = {.st = st};
+    long bad_at = -1;
+    long n = ntm_tail_recover(st->tail, st->last_msg_id, take_one, &c, &bad_at);
+    st->recovered = c.v;
+    st->n_recovered = c.n;
+    if (n > 0)
+        ntm_log(st->log, LOG_NOTICE,
+                "tail journal %s: %ld accepted messages of a run that did not stop cleanly "
+                "were not yet in the database; storing them now%s",
+                st->tail_path, n,
+                c.skipped ? " (some of villages no longer configured are dropped)" : "");
+    if (c.skipped)
+        ntm_log(st->log, LOG_WARNING,
+                "tail journal %s: %zu messages of villages no longer in the configuration "
+                "dropped",
+                st->tail_path, c.skipped);
+    if (bad_at >= 0)
+        ntm_log(st->log, LOG_WARNING,
+                "tail journal %s: unreadable from byte %ld on (cut short by a power loss, or "
+                "written by another version); what follows is ignored",
+                st->tail_path, bad_at);
+}
+
 int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_config *cfg,
                    struct ntm_log *log, char *err, size_t errlen)
 {
@@ -1276,14 +1339,16 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    uv_timer_init(loop, &st->commit_timer);
+    uv_timer_init(loop, &st->tail_timer);
     uv_timer_init(loop, &st->sync_timer);
     uv_timer_init(loop, &st->recover_timer);
-    st->commit_timer.data = st;
+    st->tail_timer.data = st;
     st->sync_timer.data = st;
     st->recover_timer.data = st;
     if (asprintf(&st->reserve_path, "%s-reserve", cfg->storage.path) < 0)
         st->reserve_path = NULL;
+    if (asprintf(&st->tail_path, "%s-tail", cfg->storage.path) < 0)
+        st->tail_path = NULL;
     *out = st;
 
     int rc = check_dir(cfg->storage.path, err, errlen);
@@ -1308,6 +1373,11 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
         sqlite3_step(q) == SQLITE_ROW)
         st->last_msg_id = sqlite3_column_int64(q, 0);
     sqlite3_finalize(q);
+    st->committed_msg_id = st->last_msg_id;
+    st->next_id = st->last_msg_id + 1;
+    if (!st->tail_path || ntm_tail_open(&st->tail, st->tail_path, err, errlen) != 0)
+        return -1;
+    recover_tail(st);
     open_wal_fd(st);
     enforce_cap(st);
     make_reserve(st);
@@ -1322,6 +1392,9 @@ int ntm_store_flush(struct ntm_store *st)
     open_wal_fd(st);
     if (st->wal_fd >= 0 && fdatasync(st->wal_fd) != 0)
         rc = -1;
+    /* all committed and durable: a clean stop leaves an empty tail journal */
+    if (rc == 0 && !st->failed && st->n_recovered == 0 && ntm_tail_count(st->tail) == 0)
+        ntm_tail_clear(st->tail);
     return rc;
 }
 
@@ -1349,7 +1422,7 @@ void ntm_store_close(struct ntm_store *st)
 {
     if (!st)
         return;
-    if (st->db) {
+    if (st->db && st->tail) {
         ntm_store_flush(st);
     }
     /* A sync still on the worker must finish before its connection goes. */
@@ -1361,15 +1434,18 @@ void ntm_store_close(struct ntm_store *st)
     if (st->wal_fd >= 0)
         close(st->wal_fd);
     explicit_bzero(st->keys, sizeof st->keys);
-    uv_close((uv_handle_t *)&st->commit_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&st->tail_timer, on_handle_closed);
     uv_close((uv_handle_t *)&st->sync_timer, on_handle_closed);
     uv_close((uv_handle_t *)&st->recover_timer, on_handle_closed);
     /* the handles live in st: run the loop until their close callbacks ran */
     uv_run(st->loop, UV_RUN_NOWAIT);
     free(st->wal_path);
     free(st->reserve_path);
-    drop_kept(st);
-    free(st->kept);
+    ntm_tail_close(st->tail);
+    free(st->tail_path);
+    for (size_t i = 0; i < st->n_recovered; i++)
+        free(st->recovered[i]);
+    free(st->recovered);
     free(st->devs);
     free(st);
 }
@@ -1500,7 +1576,9 @@ int ntm_store_replay(struct ntm_store *st, int64_t after_id,
 
 int ntm_store_save_agg(struct ntm_store *st, int64_t msg_id, const void *blob, size_t len)
 {
-    if (begin(st) != 0)
+    /* while writes fail, the state holds records the database does not: a
+     * snapshot now would count them twice after the recovery re-feeds them */
+    if (st->failed || begin(st) != 0)
         return -1;
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(st->db,

@@ -1,6 +1,8 @@
-/* store.h: the durable buffer, one SQLite database in WAL mode.
+/* store.h: the durable buffer, one SQLite database in WAL mode, and the tail
+ * journal beside it (PATH-tail, tail.h) holding what is not yet committed.
  * store.c owns the daemon's one write connection, its prepared statements, the
- * open transaction (many records per commit), the once-a-second sync, the
+ * open transaction (many records per commit, committed once a second), the
+ * tail journal written every storage.commit_ms, the once-a-second sync, the
  * size cap with oldest-first eviction, the bounded quarantine and the counters.
  * It must not parse messages or know about MQTT.
  *
@@ -82,8 +84,10 @@ struct ntm_store_hooks {
     void (*recovered)(void *arg);
 };
 void ntm_store_set_hooks(struct ntm_store *st, const struct ntm_store_hooks *h);
-/* The records kept from a failed transaction, in order (the caller frees each
- * and the array); *n gets their number. */
+/* The records not in the database: those of a failed transaction (and since),
+ * or those read back from the tail journal at open, after a crash. In order;
+ * the caller frees each and the array; *n gets their number. They are to be
+ * taken in again as new (folded, appended): nothing of them was committed. */
 struct ntm_record **ntm_store_take_kept(struct ntm_store *st, size_t *n);
 
 /* Opens (creating or migrating) the database of cfg->storage.path. */
@@ -91,8 +95,10 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
                    struct ntm_log *log, char *err, size_t errlen);
 /* True when the record's device is already known under another village or kind. */
 bool ntm_store_device_conflict(struct ntm_store *st, const struct ntm_record *rec);
-/* Adds one accepted record to the open transaction (begun on demand); the
- * commit follows within storage.commit_ms or at storage.commit_max records. */
+/* Adds one accepted record to the open transaction (begun on demand) and to
+ * the tail journal, which is written within storage.commit_ms (what a crash
+ * can lose); the commit follows at the next sync (storage.sync_ms) or at
+ * storage.commit_max records. 1 when the device is known elsewhere. */
 int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec);
 /* Counts and quarantines one rejected message (topic truncated, no payload). */
 int ntm_store_reject(struct ntm_store *st, int64_t recv_ms, const char *topic, size_t topic_len,
@@ -101,7 +107,8 @@ int ntm_store_reject(struct ntm_store *st, int64_t recv_ms, const char *topic, s
 int ntm_store_mac_key(void *store, int64_t local_day, uint8_t key[16]);
 /* Commits the open transaction now. 0 or -1. */
 int ntm_store_commit(struct ntm_store *st);
-/* Commits and makes everything durable (fsync); used at shutdown. */
+/* Commits and makes everything durable (fsync), then empties the tail
+ * journal; used at shutdown. */
 int ntm_store_flush(struct ntm_store *st);
 void ntm_store_stats(const struct ntm_store *st, struct ntm_store_stats *out);
 /* ---- for the parts that keep their own tables in the buffer ---- */
