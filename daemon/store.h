@@ -36,6 +36,9 @@
  *        seq never reused; body NULL once every uplink delivered it
  *   deliveries(seq, uplink, state pending|delivered|quarantined, attempts,
  *        next_ms, last_error, done_ms)  one delivery cursor per uplink
+ * Version 3 adds:
+ *   deliveries gains server_due_ms: the earliest next try the server asked for
+ *        (Retry-After, or the slow schedule after refused credentials); 0 = none
  */
 #ifndef NTM_STORE_H
 #define NTM_STORE_H
@@ -51,7 +54,7 @@
 #include "log.h"
 #include "record.h"
 
-#define NTM_SCHEMA_VERSION 2
+#define NTM_SCHEMA_VERSION 3
 
 struct ntm_store;
 
