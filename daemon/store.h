@@ -38,7 +38,9 @@
  *        next_ms, last_error, done_ms)  one delivery cursor per uplink
  * Version 3 adds:
  *   deliveries gains server_due_ms: the earliest next try the server asked for
- *        (Retry-After, or the slow schedule after refused credentials); 0 = none
+ *        (Retry-After, or the slow schedule after refused credentials); 0 = none.
+ *        A delivery to the uplink makes its other waiting deliveries due now,
+ *        but never before their server_due_ms (sync.c)
  */
 #ifndef NTM_STORE_H
 #define NTM_STORE_H
