@@ -69,6 +69,10 @@ static const char *const migrations[NTM_SCHEMA_VERSION] = {
     "CREATE INDEX deliveries_pending ON deliveries(uplink, seq) WHERE state = 'pending';"
     "ALTER TABLE devices ADD COLUMN online INTEGER;"
     "ALTER TABLE devices ADD COLUMN uptime_today REAL;",
+    /* 2 -> 3 */
+    /* sync.c: the earliest next try the server asked for (Retry-After, the slow
+     * schedule of refused credentials), 0 = the wait is only our back-off */
+    "ALTER TABLE deliveries ADD COLUMN server_due_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* ---- in-memory state ------------------------------------------------------ */

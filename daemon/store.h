@@ -38,6 +38,11 @@
  *        seq never reused; body NULL once every uplink delivered it
  *   deliveries(seq, uplink, state pending|delivered|quarantined, attempts,
  *        next_ms, last_error, done_ms)  one delivery cursor per uplink
+ * Version 3 adds:
+ *   deliveries gains server_due_ms: the earliest next try the server asked for
+ *        (Retry-After, or the slow schedule after refused credentials); 0 = none.
+ *        A delivery to the uplink makes its other waiting deliveries due now,
+ *        but never before their server_due_ms (sync.c)
  */
 #ifndef NTM_STORE_H
 #define NTM_STORE_H
@@ -53,7 +58,7 @@
 #include "log.h"
 #include "record.h"
 
-#define NTM_SCHEMA_VERSION 2
+#define NTM_SCHEMA_VERSION 3
 
 struct ntm_store;
 

@@ -1,5 +1,7 @@
 /* sync.c: owns the deliveries rows after a batch is formed, the in-flight
- * table per uplink, the retry timer and the release of delivered messages.
+ * table per uplink, the retry schedule and timer (our back-off, the waits the
+ * server asked for, the drain of a backlog once an uplink delivers again) and
+ * the release of delivered messages.
  * It must not form batches (outbox.c) or speak any protocol (the plugins). */
 #include "sync.h"
 
@@ -28,6 +30,7 @@ struct link {
     unsigned max_in_flight, in_flight;
     struct flight fl[MAX_FLIGHT];
     bool failing;
+    bool drained; /* a delivery since start lifted the back-offs left by the last run */
     uint64_t failures;
     struct ntm_complaint complaint;
 };
@@ -99,8 +102,11 @@ static struct link *link_of(struct ntm_sync *s, struct ntm_uplink *u)
 
 /* ---- the database side of a delivery ------------------------------------------ */
 
+/* server_due_ms: the earliest next try the server asked for (Retry-After, or
+ * the slow schedule of refused credentials), 0 when the wait is only ours. */
 static int update_delivery(struct ntm_sync *s, uint64_t seq, const char *uplink, const char *state,
-                           int64_t next_ms, bool count_attempt, const char *error)
+                           int64_t next_ms, int64_t server_due_ms, bool count_attempt,
+                           const char *error)
 {
     sqlite3 *db = ntm_store_db(s->st);
     if (ntm_store_begin(s->st) != 0)
@@ -109,7 +115,8 @@ static int update_delivery(struct ntm_sync *s, uint64_t seq, const char *uplink,
     int rc = sqlite3_prepare_v2(db,
                                 "UPDATE deliveries SET state = ?1, next_ms = ?2,"
                                 " attempts = attempts + ?3, last_error = ?4,"
-                                " done_ms = CASE WHEN ?1 = 'pending' THEN NULL ELSE ?5 END"
+                                " done_ms = CASE WHEN ?1 = 'pending' THEN NULL ELSE ?5 END,"
+                                " server_due_ms = ?8"
                                 " WHERE seq = ?6 AND uplink = ?7",
                                 -1, &q, NULL);
     if (rc == SQLITE_OK) {
@@ -121,6 +128,7 @@ static int update_delivery(struct ntm_sync *s, uint64_t seq, const char *uplink,
         sqlite3_bind_int64(q, 5, ntm_clock_wall_ms(s->clock));
         sqlite3_bind_int64(q, 6, (int64_t)seq);
         sqlite3_bind_text(q, 7, uplink, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 8, server_due_ms);
         rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
     }
     sqlite3_finalize(q);
@@ -128,6 +136,42 @@ static int update_delivery(struct ntm_sync *s, uint64_t seq, const char *uplink,
         ntm_log(s->log, LOG_ERR, "sync: recording the delivery of batch %" PRIu64 " to %s: %s", seq,
                 uplink, sqlite3_errmsg(db));
     return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* The uplink delivers: its deliveries waiting on a back-off of ours are due
+ * now, so a backlog drains at the uplink's full in-flight rate instead of each
+ * batch waiting out its own back-off. A wait the server asked for is kept:
+ * such a delivery becomes due when the server allowed, not before. */
+static void drain(struct ntm_sync *s, const char *uplink, int64_t now)
+{
+    sqlite3 *db = ntm_store_db(s->st);
+    if (ntm_store_begin(s->st) != 0)
+        return;
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "UPDATE deliveries SET next_ms = max(server_due_ms, ?1)"
+                                " WHERE uplink = ?2 AND state = 'pending' AND next_ms > ?1"
+                                " AND server_due_ms < next_ms",
+                                -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, now);
+        sqlite3_bind_text(q, 2, uplink, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_OK) {
+        ntm_log(s->log, LOG_ERR,
+                "sync: making the deliveries waiting to be retried on %s due now: %s; each is "
+                "sent when its own back-off ends",
+                uplink, sqlite3_errmsg(db));
+        return;
+    }
+    int n = sqlite3_changes(db);
+    if (n > 0)
+        ntm_log(s->log, LOG_INFO,
+                "uplink %s delivers: %d batches waiting on their retry back-off are due now "
+                "(a wait the server asked for is kept)",
+                uplink, n);
 }
 
 /* Frees what every uplink has finished with: bodies of batches all delivered,
@@ -322,9 +366,14 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
     int64_t now = ntm_clock_wall_ms(s->clock);
     switch (r) {
     case NTM_SEND_DELIVERED:
-        update_delivery(s, seq, name, "delivered", 0, true, NULL);
+        update_delivery(s, seq, name, "delivered", 0, 0, true, NULL);
         s->stats.delivered_total++;
         s->stats.last_delivered_ms = now;
+        /* back-offs of ours exist only after a failure since the last delivery,
+         * or from the last run: otherwise there is nothing to lift */
+        if (l->failing || !l->drained)
+            drain(s, name, now);
+        l->drained = true;
         if (l->failing) {
             ntm_log_emit(s->log, LOG_NOTICE, NTM_MSGID_UPLINK_DELIVERED, fields, 2,
                          "uplink %s delivers again (batch %s) after %" PRIu64 " failed attempts",
@@ -337,7 +386,7 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
         }
         break;
     case NTM_SEND_REJECT:
-        update_delivery(s, seq, name, "quarantined", 0, true, reason);
+        update_delivery(s, seq, name, "quarantined", 0, 0, true, reason);
         ntm_log_emit(s->log, LOG_ERR, NTM_MSGID_BATCH_QUARANTINED, fields, 2,
                      "uplink %s will never accept batch %s: %s; it is quarantined (`ntmctl "
                      "batches` lists it, `ntmctl requeue %" PRIu64 "` sends it again), going on "
@@ -357,9 +406,18 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
         }
         sqlite3_finalize(q);
         int64_t delay = r == NTM_SEND_RETRY_SLOW ? NTM_RETRY_SLOW_MS : backoff_ms(attempts);
-        if (retry_after_ms > delay)
-            delay = retry_after_ms < MAX_WAIT_MS ? retry_after_ms : MAX_WAIT_MS;
-        update_delivery(s, seq, name, "pending", now + delay, true, reason);
+        /* what the server asked for is kept apart: a drain (a delivery of
+         * another batch) may shorten our back-off, never the server's wait */
+        int64_t server_due = 0;
+        if (retry_after_ms > 0) {
+            int64_t after = retry_after_ms < MAX_WAIT_MS ? retry_after_ms : MAX_WAIT_MS;
+            server_due = now + after;
+            if (after > delay)
+                delay = after;
+        }
+        if (r == NTM_SEND_RETRY_SLOW)
+            server_due = now + delay;
+        update_delivery(s, seq, name, "pending", now + delay, server_due, true, reason);
         l->failures++;
         uint64_t held = 0;
         bool first = !l->failing;

@@ -1,7 +1,7 @@
 """sync_support.py: what the sync tests (test_sync_e2e, test_sync_faults,
-test_plugin_errors) add to harness.py, without changing it: a gateway YAML with
-uplinks and a sync section, the build directory's plugins, the test receiver
-(tests/tools/receiver.py), a tiny MQTT 3.1.1 publisher that sends a scripted
+test_sync_drain, test_plugin_errors) add to harness.py, without changing it: a
+gateway YAML with uplinks and a sync section, the build directory's plugins, the
+test receiver (tests/tools/receiver.py), a tiny MQTT 3.1.1 publisher that sends a scripted
 list of messages in order with QoS 1, and local-time helpers.
 Python standard library (plus jsonschema, through the receiver)."""
 
