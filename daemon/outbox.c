@@ -88,7 +88,7 @@ int ntm_outbox_open(struct ntm_outbox **out, struct ntm_store *st, const struct 
         }
     ob->waiting = (uint64_t)ntm_store_scalar(ob->st,
                                              "SELECT (SELECT count(*) FROM pending_rows) +"
-                                             " (SELECT count(*) FROM alerts WHERE batch IS NULL)",
+                                             " (SELECT count(*) FROM alerts)",
                                              0);
     ob->closed_day_upto = ntm_store_scalar(
         ob->st, "SELECT coalesce((SELECT value FROM meta WHERE key = 'closed_day_upto'), 0)", 0);
@@ -284,7 +284,7 @@ static char *build_body(struct ntm_outbox *ob, uint64_t seq, const struct ntm_he
     *n_alerts = 0;
     sqlite3_prepare_v2(db,
                        "SELECT id, ts, village, kind, device, type, detail FROM alerts"
-                       " WHERE batch IS NULL ORDER BY id LIMIT ?",
+                       " ORDER BY id LIMIT ?",
                        -1, &s, NULL);
     sqlite3_bind_int(s, 1, max_alerts);
     while (sqlite3_step(s) == SQLITE_ROW) {
@@ -357,9 +357,9 @@ static int form_one(struct ntm_outbox *ob, const struct ntm_health *h, int64_t m
     if (rc == SQLITE_OK) {
         snprintf(sql, sizeof sql,
                  "DELETE FROM pending_rows WHERE id <= %" PRId64 ";"
-                 "UPDATE alerts SET batch = %" PRIu64 " WHERE batch IS NULL AND id <= %" PRId64 ";"
+                 "DELETE FROM alerts WHERE id <= %" PRId64 ";"
                  "INSERT OR REPLACE INTO meta VALUES('last_seq', %" PRIu64 ");",
-                 last_row, seq, last_alert, seq);
+                 last_row, last_alert, seq);
         rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     }
     if (rc == SQLITE_OK && sqlite3_prepare_v2(db,

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <stddef.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,6 +74,28 @@ static const char *const migrations[NTM_SCHEMA_VERSION] = {
     /* sync.c: the earliest next try the server asked for (Retry-After, the slow
      * schedule of refused credentials), 0 = the wait is only our back-off */
     "ALTER TABLE deliveries ADD COLUMN server_due_ms INTEGER NOT NULL DEFAULT 0;",
+    /* 3 -> 4: messages without AUTOINCREMENT: the store numbers them itself
+     * (its sqlite_sequence update on every insert cost 4,300 instructions and
+     * a page per commit), and meta 'msg_id_floor', written with every delete,
+     * keeps ids from ever going back. Alerts leave their table in the
+     * transaction that puts them in a batch (its body holds them): they no
+     * longer pile up, and the index of waiting ones is not needed. */
+    "INSERT OR REPLACE INTO meta(key, value)"
+    " SELECT 'msg_id_floor', seq FROM sqlite_sequence WHERE name = 'messages';"
+    "CREATE TABLE messages_v4(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+    " recv_ms INTEGER NOT NULL, device INTEGER NOT NULL, channel INTEGER NOT NULL,"
+    " event INTEGER NOT NULL, flags INTEGER NOT NULL,"
+    " online INTEGER, interval_s INTEGER, uptime_s INTEGER,"
+    " start INTEGER, duration_s REAL, result INTEGER, priority INTEGER, source INTEGER,"
+    " program TEXT, fault INTEGER, recording INTEGER, storage_free_pct REAL,"
+    " clients INTEGER, new_sessions INTEGER, rx_bytes INTEGER, tx_bytes INTEGER,"
+    " mac_hashes BLOB);"
+    "INSERT INTO messages_v4 SELECT * FROM messages;"
+    "DROP TABLE messages;"
+    "ALTER TABLE messages_v4 RENAME TO messages;"
+    "DELETE FROM sqlite_sequence WHERE name = 'messages';"
+    "DELETE FROM alerts WHERE batch IS NOT NULL;"
+    "DROP INDEX alerts_pending;",
 };
 
 /* ---- in-memory state ------------------------------------------------------ */
@@ -113,7 +136,7 @@ struct ntm_store {
     sqlite3_stmt *s_begin, *s_commit, *s_rollback;
     sqlite3_stmt *s_msg, *s_quarantine, *s_quarantine_trim;
     sqlite3_stmt *s_counter, *s_dev_insert, *s_dev_update;
-    sqlite3_stmt *s_key_get, *s_key_put, *s_evict;
+    sqlite3_stmt *s_key_get, *s_key_put, *s_evict, *s_floor;
     sqlite3_stmt *s_dev_state; /* prepared on first use */
 
     bool in_tx;
@@ -722,7 +745,8 @@ static void sync_done(uv_work_t *w, int status)
                 st->cfg->storage.path, sqlite3_errstr(st->ckpt_rc), st->ckpt_done, st->ckpt_frames);
 }
 
-static uint64_t used_bytes(struct ntm_store *st)
+/* Bytes in used pages; *file_bytes gets all pages (free ones included). */
+static uint64_t used_bytes(struct ntm_store *st, uint64_t *file_bytes)
 {
     sqlite3_stmt *s = NULL;
     uint64_t pages = 0, free_pages = 0, page_size = 4096;
@@ -737,7 +761,16 @@ static uint64_t used_bytes(struct ntm_store *st)
         page_size = (uint64_t)sqlite3_column_int64(s, 2);
     }
     sqlite3_finalize(s);
+    *file_bytes = pages * page_size;
     return (pages - free_pages) * page_size;
+}
+
+/* Messages are about to be deleted: the highest id so far is kept, so that ids
+ * never go back even when every message is gone (in the same transaction). */
+static void write_floor(struct ntm_store *st)
+{
+    sqlite3_bind_int64(st->s_floor, 1, st->last_msg_id);
+    step_done(st->s_floor);
 }
 
 /* Evicts the oldest messages while the buffer is over its cap, or while the
@@ -746,7 +779,8 @@ static uint64_t used_bytes(struct ntm_store *st)
 static void enforce_cap(struct ntm_store *st)
 {
     uint64_t cap = (uint64_t)st->cfg->storage.max_mb << 20;
-    uint64_t used = used_bytes(st);
+    uint64_t file_bytes = 0;
+    uint64_t used = used_bytes(st, &file_bytes);
     st->stats.db_bytes = used;
     check_space(st);
     bool low = st->fs_size > 0 && st->stats.fs_free < low_water(st);
@@ -758,12 +792,18 @@ static void enforce_cap(struct ntm_store *st)
                          : "database %s: the disk has room again (%.1f MiB free)",
                      st->cfg->storage.path, (double)st->stats.fs_free / 1048576.0);
     }
-    /* Low on disk: the buffer may not grow any more. Its size when the disk
-     * went low becomes the cap (evicting frees pages inside the file, which new
-     * rows reuse; it gives nothing back to the filesystem, so shrinking further
-     * would only throw data away while someone else holds the space). */
-    if (low && st->frozen_cap == 0)
-        st->frozen_cap = used;
+    /* Low on disk: the buffer may not grow any more. Its footprint when the
+     * disk went low (the file, free pages included, and the WAL, which the
+     * checkpoints and recovery shrink) becomes the cap: free pages are filled
+     * first, then evicting frees pages inside the file, which new rows reuse;
+     * it gives nothing back to the filesystem, so shrinking further would only
+     * throw data away while someone else holds the space. */
+    if (low && st->frozen_cap == 0) {
+        /* our footprint: the database's pages and the WAL beside them */
+        struct stat wal;
+        uint64_t wal_bytes = stat(st->wal_path, &wal) == 0 ? (uint64_t)wal.st_size : 0;
+        st->frozen_cap = (file_bytes > used ? file_bytes : used) + wal_bytes;
+    }
     if (!low)
         st->frozen_cap = 0;
     if (st->frozen_cap && st->frozen_cap < cap)
@@ -775,6 +815,7 @@ static void enforce_cap(struct ntm_store *st)
     uint64_t n = (used - cap + cap / 100) / per_row + 1;
     if (begin(st) != 0)
         return;
+    write_floor(st);
     sqlite3_bind_int64(st->s_evict, 1, (int64_t)n);
     int rc = step_done(st->s_evict);
     uint64_t gone = rc == SQLITE_OK ? (uint64_t)sqlite3_changes(st->db) : 0;
@@ -838,6 +879,7 @@ static void on_recover_timer(uv_timer_t *t)
     if (begin(st) == 0) {
         if (short_of_space && st->counters[C_BUFFERED] > 0) {
             uint64_t n = st->counters[C_BUFFERED] / 20 + 100;
+            write_floor(st);
             sqlite3_bind_int64(st->s_evict, 1, (int64_t)n);
             if (step_done(st->s_evict) == SQLITE_OK)
                 gone = (uint64_t)sqlite3_changes(st->db);
@@ -1239,6 +1281,7 @@ static int open_db(struct ntm_store *st, char *err, size_t errlen)
         {&st->s_key_put, "INSERT OR IGNORE INTO mac_keys(day, key) VALUES(?,?)"},
         {&st->s_evict,
          "DELETE FROM messages WHERE id IN (SELECT id FROM messages ORDER BY id LIMIT ?)"},
+        {&st->s_floor, "INSERT OR REPLACE INTO meta(key, value) VALUES('msg_id_floor', ?)"},
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         if (prepare(st, stmts[i].s, stmts[i].sql, err, errlen) != 0)
@@ -1250,11 +1293,11 @@ static int open_db(struct ntm_store *st, char *err, size_t errlen)
 
 static void close_db(struct ntm_store *st)
 {
-    sqlite3_stmt **all[] = {&st->s_begin,    &st->s_commit,     &st->s_rollback,
-                            &st->s_msg,      &st->s_quarantine, &st->s_quarantine_trim,
-                            &st->s_counter,  &st->s_dev_insert, &st->s_dev_update,
-                            &st->s_key_get,  &st->s_key_put,    &st->s_evict,
-                            &st->s_dev_state};
+    sqlite3_stmt **all[] = {&st->s_begin,   &st->s_commit,     &st->s_rollback,
+                            &st->s_msg,     &st->s_quarantine, &st->s_quarantine_trim,
+                            &st->s_counter, &st->s_dev_insert, &st->s_dev_update,
+                            &st->s_key_get, &st->s_key_put,    &st->s_evict,
+                            &st->s_floor,   &st->s_dev_state};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;
@@ -1371,12 +1414,14 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
     }
     if (rc != 0)
         return -1;
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(st->db, "SELECT seq FROM sqlite_sequence WHERE name = 'messages'", -1,
-                           &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW)
-        st->last_msg_id = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
+    /* ids are never reused: the next is above every message, every message
+     * ever deleted (the floor) and the aggregation snapshot's */
+    st->last_msg_id =
+        ntm_store_scalar(st,
+                         "SELECT max(coalesce((SELECT max(id) FROM messages), 0),"
+                         " coalesce((SELECT value FROM meta WHERE key = 'msg_id_floor'), 0),"
+                         " coalesce((SELECT msg_id FROM agg_state WHERE id = 1), 0))",
+                         0);
     st->committed_msg_id = st->last_msg_id;
     st->next_id = st->last_msg_id + 1;
     if (!st->tail_path || ntm_tail_open(&st->tail, st->tail_path, err, errlen) != 0)
@@ -1571,7 +1616,6 @@ int ntm_store_replay(struct ntm_store *st, int64_t after_id,
             break;
         }
         fn(arg, rec, sqlite3_column_int64(s, 0));
-        st->last_msg_id = sqlite3_column_int64(s, 0);
     }
     free(rec);
     sqlite3_finalize(s);
@@ -1647,6 +1691,7 @@ int64_t ntm_store_release(struct ntm_store *st, int64_t msg_hi, int64_t ts_befor
 {
     if (begin(st) != 0)
         return -1;
+    write_floor(st);
     sqlite3_stmt *s = NULL;
     int64_t n = -1;
     if (sqlite3_prepare_v2(st->db, "DELETE FROM messages WHERE id <= ? AND ts < ?", -1, &s, NULL) ==

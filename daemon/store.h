@@ -43,6 +43,14 @@
  *        (Retry-After, or the slow schedule after refused credentials); 0 = none.
  *        A delivery to the uplink makes its other waiting deliveries due now,
  *        but never before their server_due_ms (sync.c)
+ * Version 4:
+ *   messages(id INTEGER PRIMARY KEY, ...) without AUTOINCREMENT: the store
+ *        gives each message its id (above max(id), meta 'msg_id_floor' and
+ *        agg_state.msg_id), so ids are still never reused
+ *   meta 'msg_id_floor'    the highest id when messages were last deleted
+ *   alerts rows are deleted in the transaction that puts them in a batch (the
+ *        batch body holds them); the alerts_pending index is gone, and the
+ *        batch column stays NULL
  */
 #ifndef NTM_STORE_H
 #define NTM_STORE_H
@@ -58,7 +66,7 @@
 #include "log.h"
 #include "record.h"
 
-#define NTM_SCHEMA_VERSION 3
+#define NTM_SCHEMA_VERSION 4
 
 struct ntm_store;
 

@@ -1079,7 +1079,7 @@ class Bench:
             con = self.h.db(db)
             try:
                 return con.execute("SELECT (SELECT count(*) FROM pending_rows) + (SELECT count(*)"
-                                   " FROM alerts WHERE batch IS NULL)").fetchone()[0] == 0
+                                   " FROM alerts)").fetchone()[0] == 0
             finally:
                 con.close()
         S.wait_for(formed, 180, "the week's batches formed", poll=0.5)
