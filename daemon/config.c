@@ -1017,7 +1017,7 @@ static bool set_defaults(struct ntm_config *cfg, const char *name)
     cfg->storage.path = copy_str("/var/lib/ntm-gateway/buffer.db");
     cfg->storage.max_mb = 512;
     cfg->storage.commit_ms = 50;
-    cfg->storage.commit_max = 1000;
+    cfg->storage.commit_max = 4000;
     cfg->storage.sync_ms = 1000;
     cfg->storage.quarantine_max = 1000;
     cfg->sync.interval_s = 10;

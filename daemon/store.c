@@ -1340,6 +1340,28 @@ static int move_aside(struct ntm_store *st, const char *why, char *err, size_t e
     return 0;
 }
 
+/* Where the tail journal lives: under systemd, in the service's runtime
+ * directory ($RUNTIME_DIRECTORY, a tmpfs: RuntimeDirectory= with
+ * RuntimeDirectoryPreserve=yes in the unit), where it survives a crash or a
+ * kill -9 of the daemon and costs the SD card nothing; it need not survive a
+ * reboot (a clean stop commits everything; a power cut is the database's
+ * storage.sync_ms window). Elsewhere, beside the database: PATH-tail. */
+static char *tail_path_for(const char *db_path)
+{
+    const char *run = getenv("RUNTIME_DIRECTORY");
+    char *p = NULL;
+    if (run && run[0] == '/') {
+        size_t dir_len = strcspn(run, ":"); /* the first of several */
+        const char *base = strrchr(db_path, '/');
+        base = base ? base + 1 : db_path;
+        if (asprintf(&p, "%.*s/%s-tail", (int)dir_len, run, base) < 0)
+            p = NULL;
+    } else if (asprintf(&p, "%s-tail", db_path) < 0) {
+        p = NULL;
+    }
+    return p;
+}
+
 /* Reads back the records a crash left in the tail journal (newer than the
  * database's last message); the owner takes them with ntm_store_take_kept(). */
 static void recover_tail(struct ntm_store *st)
@@ -1394,8 +1416,7 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
     st->recover_timer.data = st;
     if (asprintf(&st->reserve_path, "%s-reserve", cfg->storage.path) < 0)
         st->reserve_path = NULL;
-    if (asprintf(&st->tail_path, "%s-tail", cfg->storage.path) < 0)
-        st->tail_path = NULL;
+    st->tail_path = tail_path_for(cfg->storage.path);
     *out = st;
 
     int rc = check_dir(cfg->storage.path, err, errlen);
@@ -1426,6 +1447,9 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
     st->next_id = st->last_msg_id + 1;
     if (!st->tail_path || ntm_tail_open(&st->tail, st->tail_path, err, errlen) != 0)
         return -1;
+    ntm_log(st->log, LOG_INFO,
+            "database %s: messages not yet committed are journalled in %s every %d ms",
+            cfg->storage.path, st->tail_path, cfg->storage.commit_ms);
     recover_tail(st);
     open_wal_fd(st);
     enforce_cap(st);
