@@ -70,7 +70,7 @@ struct ntm_config {
         char *path;         /* default /var/lib/ntm-gateway/buffer.db */
         int max_mb;         /* default 512 */
         int commit_ms;      /* default 50: longest a message waits uncommitted */
-        int commit_max;     /* default 1000 records per transaction */
+        int commit_max;     /* default 4000 records per transaction */
         int sync_ms;        /* default 1000: how often commits are made durable */
         int quarantine_max; /* default 1000 rejected messages kept */
     } storage;

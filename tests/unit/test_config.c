@@ -173,7 +173,7 @@ static void check_contract_values(const struct ntm_config *cfg, const char *path
     CHECK_STR(cfg->storage.path, "/var/lib/ntm-gateway/buffer.db");
     CHECK_INT(cfg->storage.max_mb, 512);
     CHECK_INT(cfg->storage.commit_ms, 50);
-    CHECK_INT(cfg->storage.commit_max, 1000);
+    CHECK_INT(cfg->storage.commit_max, 4000);
     CHECK_INT(cfg->storage.sync_ms, 1000);
     CHECK_INT(cfg->storage.quarantine_max, 1000);
     CHECK_INT(cfg->sync.interval_s, 10);
@@ -341,7 +341,7 @@ static void test_defaults(void)
     CHECK_STR(cfg->storage.path, "/var/lib/ntm-gateway/buffer.db");
     CHECK_INT(cfg->storage.max_mb, 512);
     CHECK_INT(cfg->storage.commit_ms, 50);
-    CHECK_INT(cfg->storage.commit_max, 1000);
+    CHECK_INT(cfg->storage.commit_max, 4000);
     CHECK_INT(cfg->storage.sync_ms, 1000);
     CHECK_INT(cfg->storage.quarantine_max, 1000);
     CHECK_INT(cfg->sync.interval_s, 10);
