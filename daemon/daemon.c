@@ -89,6 +89,8 @@ static void save_snapshot(struct ntm_daemon *d)
 
 static void maybe_snapshot(struct ntm_daemon *d)
 {
+    if (!ntm_store_snapshot_ok(d->store))
+        return; /* due still: saved at a later message */
     if (d->snapshot_due || uv_now(&d->loop) - d->last_snapshot_ms >= 60000)
         save_snapshot(d);
 }

@@ -172,6 +172,15 @@ struct ntm_store {
     struct ntm_record **recovered;
     size_t n_recovered;
     struct ntm_complaint tail_complaint;
+    /* While the worker checkpoints, new records wait in the tail journal
+     * instead of opening a transaction: if nothing reads or writes the
+     * database meanwhile, the WAL is found fully copied and starts over at the
+     * next commit, with no checkpoint step (and no fsync) on the loop. */
+    bool hold;        /* records are being held */
+    bool hold_broken; /* something began a transaction meanwhile */
+    bool releasing;   /* the held records are being inserted: no commit */
+    size_t held_mark; /* where the held records start in the tail's memory */
+    uint32_t held;
     bool failed;
     bool keys_dirty; /* cached MAC keys may be missing from the database */
     unsigned commits_since_space_check;
@@ -479,6 +488,8 @@ struct ntm_record **ntm_store_take_kept(struct ntm_store *st, size_t *n)
     st->recovered = NULL;
     st->n_recovered = 0;
     ntm_tail_take(st->tail, take_one, &c);
+    st->held = 0;
+    st->held_mark = 0;
     /* fed again in the same order, they get the same ids as in the journal,
      * which therefore never holds one record twice under two ids */
     st->next_id = st->last_msg_id + 1;
@@ -512,6 +523,8 @@ static int begin(struct ntm_store *st)
 {
     if (st->in_tx)
         return 0;
+    if (st->hold && !st->releasing)
+        st->hold_broken = true;
     int rc = step_done(st->s_begin);
     if (rc != SQLITE_OK) {
         ntm_log(st->log, LOG_ERR, "database %s: cannot begin a transaction: %s",
@@ -566,6 +579,8 @@ static void fail(struct ntm_store *st, int rc, const char *what)
         step_done(st->s_rollback);
     st->in_tx = false;
     reload_after_rollback(st);
+    st->hold = false; /* the held records are in the tail, handed back on recovery */
+    st->held = 0;
     if (st->failed)
         return;
     st->failed = true;
@@ -580,8 +595,16 @@ static void fail(struct ntm_store *st, int rc, const char *what)
     uv_timer_start(&st->recover_timer, on_recover_timer, 1000, 1000);
 }
 
+static void release_hold(struct ntm_store *st);
+
 int ntm_store_commit(struct ntm_store *st)
 {
+    if (st->releasing)
+        return 0; /* after the held records, not amid them */
+    if (st->hold) {
+        st->hold_broken = true; /* the tail is emptied at the commit: insert them first */
+        release_hold(st);
+    }
     if (!st->in_tx)
         return 0;
     int rc = write_devices(st);
@@ -727,11 +750,17 @@ static void sync_done(uv_work_t *w, int status)
     st->sync_busy = false;
     if (st->sync_result == 0)
         st->stats.syncs++;
-    if (st->sync_checkpoint && st->ckpt_rc == SQLITE_OK && !st->closing) {
-        /* With a transaction open most of the time, the WAL is never found
-         * fully copied when the next one begins, and it would grow for ever.
-         * So, on the loop: commit, and copy the few frames committed since the
-         * worker's pass; the next transaction then starts the WAL over. */
+    /* Nothing touched the database while the worker copied the WAL (the new
+     * records were held): all of it is in the database file, and the next
+     * commit starts the WAL over. */
+    bool clean = st->hold && !st->hold_broken && !st->in_tx && st->commits_since_sync == 0 &&
+                 st->ckpt_done == st->ckpt_frames;
+    if (st->sync_checkpoint && st->ckpt_rc == SQLITE_OK && !st->closing && !clean) {
+        /* Otherwise (a transaction was open, or some part wrote meanwhile) the
+         * WAL is never found fully copied when the next one begins, and it would
+         * grow for ever. So, on the loop: commit, and copy the few frames
+         * committed since the worker's pass; the next transaction then starts
+         * the WAL over. */
         ntm_store_commit(st);
         uint64_t t0 = uv_hrtime();
         sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -739,10 +768,14 @@ static void sync_done(uv_work_t *w, int status)
         if (ns > st->stats.ckpt_tail_ns_max)
             st->stats.ckpt_tail_ns_max = ns;
     }
-    if (st->sync_checkpoint)
+    if (st->sync_checkpoint) {
+        st->stats.ckpt_clean += clean;
         ntm_log(st->log, st->ckpt_rc == SQLITE_OK ? LOG_DEBUG : LOG_WARNING,
-                "database %s: checkpoint: %s, %d of %d WAL frames copied into the database",
-                st->cfg->storage.path, sqlite3_errstr(st->ckpt_rc), st->ckpt_done, st->ckpt_frames);
+                "database %s: checkpoint: %s, %d of %d WAL frames copied into the database%s",
+                st->cfg->storage.path, sqlite3_errstr(st->ckpt_rc), st->ckpt_done, st->ckpt_frames,
+                clean ? " (nothing written meanwhile: no step on the loop)" : "");
+    }
+    release_hold(st);
 }
 
 /* Bytes in used pages; *file_bytes gets all pages (free ones included). */
@@ -858,8 +891,16 @@ static void on_sync_timer(uv_timer_t *t)
     st->commits_since_sync = 0;
     st->sync_busy = true;
     st->sync_work.data = st;
-    if (uv_queue_work(st->loop, &st->sync_work, sync_work, sync_done) != 0)
+    if (uv_queue_work(st->loop, &st->sync_work, sync_work, sync_done) != 0) {
         st->sync_busy = false;
+        return;
+    }
+    if (st->sync_checkpoint && !st->in_tx) {
+        st->hold = true;
+        st->hold_broken = false;
+        st->held = 0;
+        st->held_mark = ntm_tail_mark(st->tail);
+    }
 }
 
 /* Tries to write again after a failure: frees the reserve, checkpoints the
@@ -967,6 +1008,43 @@ bool ntm_store_device_conflict(struct ntm_store *st, const struct ntm_record *re
            (d->kind != rec->kind || strcmp(d->village, st->cfg->villages[rec->village].id) != 0);
 }
 
+static int insert_record(struct ntm_store *st, struct device *d, int64_t id,
+                         const struct ntm_record *rec);
+
+/* A held record goes to the database (its device is known in memory). */
+static void insert_held(void *arg, int64_t id, const char *village, const struct ntm_record *rec)
+{
+    struct ntm_store *st = arg;
+    if (st->failed)
+        return; /* kept in the tail, handed back on recovery */
+    bool is_new;
+    struct device *d = dev_get(st, rec->device, &is_new);
+    if (!d)
+        return;
+    if (is_new) {
+        snprintf(d->village, sizeof d->village, "%s", village);
+        d->kind = rec->kind;
+    }
+    insert_record(st, d, id, rec);
+}
+
+/* The checkpoint is done (or something must write now): the held records are
+ * inserted, in order, under the ids they have in the tail journal. */
+static void release_hold(struct ntm_store *st)
+{
+    if (!st->hold)
+        return;
+    st->hold = false;
+    if (st->held == 0)
+        return;
+    st->releasing = true;
+    ntm_tail_each_from(st->tail, st->held_mark, insert_held, st);
+    st->releasing = false;
+    st->held = 0;
+    if (st->pending >= (uint32_t)st->cfg->storage.commit_max)
+        ntm_store_commit(st);
+}
+
 /* Puts a record in the tail journal under the next id. */
 static int add_to_tail(struct ntm_store *st, const char *village, const struct ntm_record *rec)
 {
@@ -999,19 +1077,33 @@ int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
     } else if (d->kind != rec->kind || strcmp(d->village, village) != 0) {
         return 1; /* device_conflict: the caller rejects */
     }
+    int64_t id = st->next_id;
+    if (add_to_tail(st, village, rec) != 0)
+        return -1;
+    if (st->hold) {
+        if (++st->held < (uint32_t)st->cfg->storage.commit_max)
+            return 0; /* inserted when the checkpoint is done */
+        st->hold_broken = true;
+        release_hold(st);
+        return 0;
+    }
+    return insert_record(st, d, id, rec);
+}
+
+/* Writes one record (already in the tail journal) to the open transaction. */
+static int insert_record(struct ntm_store *st, struct device *d, int64_t id,
+                         const struct ntm_record *rec)
+{
     if (begin(st) != 0)
         return -1;
     if (d->rowid == 0) { /* new, or its row not written yet */
         int drc = dev_insert_row(st, d, false);
         if (drc != SQLITE_OK) {
-            fail(st, drc, "adding a device");     /* reloads the devices from the database */
-            return add_to_tail(st, village, rec); /* kept */
+            fail(st, drc, "adding a device"); /* reloads the devices from the database */
+            return 0;                         /* kept */
         }
         st->pending++;
     }
-    int64_t id = st->next_id;
-    if (add_to_tail(st, village, rec) != 0)
-        return -1;
     int64_t now_s = rec->recv_ms / 1000;
     if (d->first_seen == 0) {
         d->first_seen = now_s;
@@ -1658,11 +1750,16 @@ int ntm_store_replay(struct ntm_store *st, int64_t after_id,
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+bool ntm_store_snapshot_ok(const struct ntm_store *st)
+{
+    return !st->failed && !st->hold;
+}
+
 int ntm_store_save_agg(struct ntm_store *st, int64_t msg_id, const void *blob, size_t len)
 {
-    /* while writes fail, the state holds records the database does not: a
-     * snapshot now would count them twice after the recovery re-feeds them */
-    if (st->failed || begin(st) != 0)
+    /* while writes fail, or records are held, the state holds records the
+     * database does not: a snapshot now would count them twice after a crash */
+    if (st->failed || st->hold || begin(st) != 0)
         return -1;
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(st->db,

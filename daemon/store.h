@@ -81,6 +81,7 @@ struct ntm_store_stats {
     uint64_t commits, syncs;
     uint64_t commit_ns_total, commit_ns_max; /* time the loop spent in COMMIT */
     uint64_t ckpt_tail_ns_max;               /* the longest end of a checkpoint done on the loop */
+    uint64_t ckpt_clean;                     /* checkpoints that needed no step on the loop */
     uint64_t db_bytes;                       /* used pages, bytes */
     int disk_full;    /* 1 while writes fail (for lack of space): ingest paused */
     int disk_low;     /* 1 while free space is below the low-water mark */
@@ -141,7 +142,10 @@ void ntm_store_each_device(struct ntm_store *st,
  * the config index; messages of villages no longer configured are skipped). */
 int ntm_store_replay(struct ntm_store *st, int64_t after_id,
                      void (*fn)(void *arg, const struct ntm_record *rec, int64_t id), void *arg);
-/* The aggregation snapshot, saved in the open transaction. */
+/* False while the database lacks records the aggregation has folded (writes
+ * fail, or records are held during a checkpoint): no snapshot then. */
+bool ntm_store_snapshot_ok(const struct ntm_store *st);
+/* The aggregation snapshot, saved in the open transaction; -1 when not ok. */
 int ntm_store_save_agg(struct ntm_store *st, int64_t msg_id, const void *blob, size_t len);
 /* 0 with a malloc'd blob, 1 when there is none, -1 on error. */
 int ntm_store_load_agg(struct ntm_store *st, int64_t *msg_id, void **blob, size_t *len);

@@ -258,6 +258,29 @@ void ntm_tail_committed(struct ntm_tail *t)
     }
 }
 
+size_t ntm_tail_mark(const struct ntm_tail *t)
+{
+    return t->len;
+}
+
+void ntm_tail_each_from(struct ntm_tail *t, size_t mark,
+                        void (*fn)(void *arg, int64_t id, const char *village,
+                                   const struct ntm_record *rec),
+                        void *arg)
+{
+    struct ntm_record *rec = malloc(sizeof *rec);
+    char village[NTM_VILLAGE_ID_MAX + 1];
+    for (size_t off = mark; rec && off < t->len;) {
+        int64_t id;
+        long n = decode(t->key, t->buf + off, t->len - off, &id, village, rec);
+        if (n <= 0)
+            break; /* cannot happen: the bytes are our own */
+        fn(arg, id, village, rec);
+        off += (size_t)n;
+    }
+    free(rec);
+}
+
 void ntm_tail_take(struct ntm_tail *t,
                    void (*fn)(void *arg, int64_t id, const char *village,
                               const struct ntm_record *rec),

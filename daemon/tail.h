@@ -49,6 +49,14 @@ void ntm_tail_take(struct ntm_tail *t,
                    void (*fn)(void *arg, int64_t id, const char *village,
                               const struct ntm_record *rec),
                    void *arg);
+/* Where the next entry will go in memory, for ntm_tail_each_from(). */
+size_t ntm_tail_mark(const struct ntm_tail *t);
+/* Calls fn for each entry in memory from `mark` on, in order, keeping them.
+ * fn must not add, write, take or commit. */
+void ntm_tail_each_from(struct ntm_tail *t, size_t mark,
+                        void (*fn)(void *arg, int64_t id, const char *village,
+                                   const struct ntm_record *rec),
+                        void *arg);
 /* Reads the file: fn gets each entry with an id above after_id, ids
  * increasing. Returns how many were handed over; *bad_at gets the offset of
  * an entry that did not check (-1 when the file ended cleanly). */
