@@ -504,10 +504,19 @@ void ntm_store_set_hooks(struct ntm_store *st, const struct ntm_store_hooks *h)
 
 /* ---- transactions ----------------------------------------------------------- */
 
-/* The records appended in the last storage.commit_ms go to the tail journal. */
+/* Every storage.commit_ms while records come in: those of the last interval go
+ * to the tail journal. An interval with none means the burst is over: it is
+ * committed now rather than at the next sync tick (readers see it at once, and
+ * a steady stream still commits once a second). */
 static void on_tail_timer(uv_timer_t *t)
 {
     struct ntm_store *st = t->data;
+    if (ntm_tail_unwritten(st->tail) == 0) {
+        if (!st->failed && (st->in_tx || st->held > 0))
+            ntm_store_commit(st);
+        return;
+    }
+    uv_timer_start(&st->tail_timer, on_tail_timer, (uint64_t)st->cfg->storage.commit_ms, 0);
     if (ntm_tail_write(st->tail) == 0)
         return;
     uint64_t held = 0;
