@@ -176,11 +176,11 @@ struct ntm_store {
      * instead of opening a transaction: if nothing reads or writes the
      * database meanwhile, the WAL is found fully copied and starts over at the
      * next commit, with no checkpoint step (and no fsync) on the loop. */
+    size_t held_mark; /* where the held records start in the tail's memory */
+    uint32_t held;
     bool hold;        /* records are being held */
     bool hold_broken; /* something began a transaction meanwhile */
     bool releasing;   /* the held records are being inserted: no commit */
-    size_t held_mark; /* where the held records start in the tail's memory */
-    uint32_t held;
     bool failed;
     bool keys_dirty; /* cached MAC keys may be missing from the database */
     unsigned commits_since_space_check;

@@ -75,7 +75,8 @@ static uint64_t get_u64(const uint8_t *p)
  * check, and is not read. */
 static void layout_key(uint8_t key[16])
 {
-    memcpy(key, "ntm-tail", 8);
+    static const uint8_t tag[8] = {'n', 't', 'm', '-', 't', 'a', 'i', 'l'};
+    memcpy(key, tag, sizeof tag);
     put_u32(key + 8, TAIL_VERSION);
     put_u32(key + 12, (uint32_t)sizeof(struct ntm_record));
 }
