@@ -287,17 +287,7 @@ void ntm_tail_take(struct ntm_tail *t,
                               const struct ntm_record *rec),
                    void *arg)
 {
-    struct ntm_record *rec = malloc(sizeof *rec);
-    char village[NTM_VILLAGE_ID_MAX + 1];
-    for (size_t off = 0; rec && off < t->len;) {
-        int64_t id;
-        long n = decode(t->key, t->buf + off, t->len - off, &id, village, rec);
-        if (n <= 0)
-            break; /* cannot happen: the bytes are our own */
-        fn(arg, id, village, rec);
-        off += (size_t)n;
-    }
-    free(rec);
+    ntm_tail_each_from(t, 0, fn, arg);
     ntm_tail_write(t); /* the file keeps them until the next commit */
     t->base += t->len;
     t->len = t->written = t->count = 0;

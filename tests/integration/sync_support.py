@@ -2,7 +2,8 @@
 test_sync_drain, test_plugin_errors) add to harness.py, without changing it: a
 gateway YAML with uplinks and a sync section, the build directory's plugins, the
 test receiver (tests/tools/receiver.py), a tiny MQTT 3.1.1 publisher that sends a scripted
-list of messages in order with QoS 1, and local-time helpers.
+list of messages in order with QoS 1, local-time helpers, and HourlyRun (a daemon fed
+one scripted hour per step).
 Python standard library (plus jsonschema, through the receiver)."""
 
 import datetime
@@ -244,3 +245,32 @@ def wait_for(pred, timeout, what, poll=0.1, daemon=None):
 
 def row_key(r):
     return (r["village"], r["kind"], r["period"], r["start"], r["name"])
+
+
+class HourlyRun:
+    """A daemon fed one scripted hour per step, for the sync tests (sync ticks
+    every second, so a step gap over 1 s gives a batch per step).
+    hour_step(hh) returns the script of hour hh (publish_script's format)."""
+
+    def __init__(self, h, port, rx, cfg, hour_step, client_prefix, gap=1.3):
+        self.h, self.port, self.rx, self.cfg = h, port, rx, cfg
+        self.hour_step, self.client_prefix, self.gap = hour_step, client_prefix, gap
+        self.next_hour = 0
+        self.d = None
+        self.published = 0
+
+    def start(self):
+        self.d = self.h.start_daemon(self.cfg)
+        return self.d
+
+    def step(self, n=1):
+        for _ in range(n):
+            hh = self.next_hour
+            self.published += publish_script(self.port, self.hour_step(hh),
+                                              client_id=f"{self.client_prefix}-{hh}")
+            self.next_hour += 1
+            time.sleep(self.gap)
+
+    def formed(self):
+        """seqs in the daemon's batches table (read-only)."""
+        return [s for (s,) in self.h.query("SELECT seq FROM batches ORDER BY seq")]

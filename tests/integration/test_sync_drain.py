@@ -68,24 +68,9 @@ def now_ms():
     return int(time.time() * 1000)
 
 
-class Run:
+class Run(S.HourlyRun):
     def __init__(self, h, port, rx, cfg):
-        self.h, self.port, self.rx, self.cfg = h, port, rx, cfg
-        self.next_hour = 0
-        self.d = None
-
-    def start(self):
-        self.d = self.h.start_daemon(self.cfg)
-
-    def step(self, n=1):
-        for _ in range(n):
-            hh = self.next_hour
-            S.publish_script(self.port, hour_step(hh), client_id=f"ntm-drain-pub-{hh}")
-            self.next_hour += 1
-            time.sleep(STEP_GAP)
-
-    def formed(self):
-        return [s for (s,) in self.h.query("SELECT seq FROM batches ORDER BY seq")]
+        super().__init__(h, port, rx, cfg, hour_step, "ntm-drain-pub", gap=STEP_GAP)
 
     def rows(self):
         """seq -> (state, attempts, next_ms, done_ms, server_due_ms)"""

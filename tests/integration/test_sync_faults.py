@@ -63,28 +63,10 @@ def hour_step(hh):
     ]
 
 
-class Run:
+class Run(S.HourlyRun):
     def __init__(self, h, t, port, rx, cfg):
-        self.h, self.t, self.port, self.rx, self.cfg = h, t, port, rx, cfg
-        self.next_hour = 0
-        self.d = None
-        self.published = 0
-
-    def start(self):
-        self.d = self.h.start_daemon(self.cfg)
-        return self.d
-
-    def step(self, n=1):
-        for _ in range(n):
-            hh = self.next_hour
-            self.published += S.publish_script(self.port, hour_step(hh),
-                                               client_id=f"ntm-faults-pub-{hh}")
-            self.next_hour += 1
-            time.sleep(STEP_GAP)
-
-    def formed(self):
-        """seqs in the daemon's batches table (read-only)."""
-        return [s for (s,) in self.h.query("SELECT seq FROM batches ORDER BY seq")]
+        super().__init__(h, port, rx, cfg, hour_step, "ntm-faults-pub", gap=STEP_GAP)
+        self.t = t
 
     def states(self):
         return dict(self.h.query("SELECT seq, state FROM deliveries"))
