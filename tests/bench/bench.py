@@ -23,6 +23,7 @@ Sections (each one's failure is reported in the table, the others still run):
 Usage: bench.py --build DIR [--quick] [--only SECTION,...] [--out FILE]
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -757,6 +758,21 @@ class Bench:
         self.t.profile.append("\n".join(lines))
         print("\n".join(lines), flush=True)
 
+    @contextlib.contextmanager
+    def under_callgrind(self, out, *options):
+        """Daemons started inside run under callgrind, writing to `out`."""
+        wrapper = out + ".sh"
+        real = os.environ["NTM_GATEWAYD"]
+        with open(wrapper, "w") as f:
+            f.write(f"#!/bin/sh\nexec valgrind --tool=callgrind {' '.join(options)} "
+                    f"--callgrind-out-file={out} {real} \"$@\"\n")
+        os.chmod(wrapper, 0o755)
+        os.environ["NTM_GATEWAYD"] = wrapper
+        try:
+            yield
+        finally:
+            os.environ["NTM_GATEWAYD"] = real
+
     def daemon_callgrind(self):
         """The daemon itself under callgrind consuming a backlog: what on_message
         costs there, and what the MQTT read path (libmosquitto) adds."""
@@ -767,19 +783,10 @@ class Bench:
         d.terminate()
         self.publish(n, int(time.time()) - 1200)
         out = os.path.join(self.h.tmp, "daemon.cg")
-        wrapper = os.path.join(self.h.tmp, "gatewayd-callgrind.sh")
-        real = os.environ["NTM_GATEWAYD"]
-        with open(wrapper, "w") as f:
-            f.write(f"#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file={out} "
-                    f"{real} \"$@\"\n")
-        os.chmod(wrapper, 0o755)
-        os.environ["NTM_GATEWAYD"] = wrapper
-        try:
+        with self.under_callgrind(out):
             d = self.h.start_daemon(cfg, ready=False)
-            self.wait_accepted(db, n, d, timeout=900, poll=0.2)
-            d.terminate(timeout=120)
-        finally:
-            os.environ["NTM_GATEWAYD"] = real
+        self.wait_accepted(db, n, d, timeout=900, poll=0.2)
+        d.terminate(timeout=120)
         inc = cg_functions(out, inclusive=True)
 
         def get(file_part, fn):
@@ -967,17 +974,8 @@ class Bench:
         db = self.db_path("idle-cg.db")
         cfg = self.config(db, "bench-gw-idle-cg")
         out = os.path.join(self.h.tmp, "idle.cg")
-        wrapper = os.path.join(self.h.tmp, "gatewayd-idle-cg.sh")
-        real = os.environ["NTM_GATEWAYD"]
-        with open(wrapper, "w") as f:
-            f.write(f"#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no "
-                    f"--callgrind-out-file={out} {real} \"$@\"\n")
-        os.chmod(wrapper, 0o755)
-        os.environ["NTM_GATEWAYD"] = wrapper
-        try:
+        with self.under_callgrind(out, "--instr-atstart=no"):
             d = self.h.start_daemon(cfg, timeout=120)
-        finally:
-            os.environ["NTM_GATEWAYD"] = real
         self.publish(2000, self.quiet_ts(), step_ms=100)
         self.wait_accepted(db, 2000, d, timeout=300, poll=0.2)
         silent = [S.Publisher(self.port, client_id=f"silent-cg-{i:03d}") for i in range(N_DEVICES)]

@@ -133,6 +133,16 @@ def asan_env_for_rss():
 ASAN_EXTRA_SLACK = 14 * MiB
 
 
+
+def prepare_asan(gatewayd):
+    """True when the daemon is an ASan build; then ASAN_OPTIONS is set for an RSS
+    measurement (asan_env_for_rss) and said on stdout."""
+    if not is_asan(gatewayd):
+        return False
+    os.environ["ASAN_OPTIONS"] = asan_env_for_rss()
+    print(f"(ASan build: ASAN_OPTIONS={os.environ['ASAN_OPTIONS']})")
+    return True
+
 def write_config(h, villages, devices, storage=None, sync=None, plugin_dir=None, uplinks=""):
     """harness.write_config (unchanged) with a sync section, plugin_dir and
     uplinks (raw YAML of the section's entries) put in place of its 'uplinks: []'."""

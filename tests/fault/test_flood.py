@@ -19,8 +19,8 @@ import os
 import threading
 import time
 
-from flood_soak_support import (ASAN_EXTRA_SLACK, MiB, RssSampler, asan_env_for_rss,
-                                flat_rss, fmt_mib, harness, is_asan, rss_timeline)
+from flood_soak_support import (ASAN_EXTRA_SLACK, MiB, RssSampler, prepare_asan,
+                                flat_rss, fmt_mib, harness, rss_timeline)
 
 VILLAGES = ["a", "b"]
 N_DEVICES = 6
@@ -79,10 +79,7 @@ def add(dicts):
 
 def main(h, t):
     gatewayd = harness.gatewayd_path()
-    asan = is_asan(gatewayd)
-    if asan:
-        os.environ["ASAN_OPTIONS"] = asan_env_for_rss()
-        print(f"(ASan build: ASAN_OPTIONS={os.environ['ASAN_OPTIONS']})")
+    asan = prepare_asan(gatewayd)
     h.start_broker()
     devices = h.sim_devices(VILLAGES, N_DEVICES)
     t.require(len(devices) == N_DEVICES, f"the simulator gives {N_DEVICES} devices")

@@ -25,8 +25,8 @@ import json
 import os
 import time
 
-from flood_soak_support import (ASAN_EXTRA_SLACK, MiB, RssSampler, asan_env_for_rss,
-                                build_plugin_dir, flat_rss, fmt_mib, harness, is_asan,
+from flood_soak_support import (ASAN_EXTRA_SLACK, MiB, RssSampler, prepare_asan,
+                                build_plugin_dir, flat_rss, fmt_mib, harness,
                                 rss_timeline, write_config)
 
 HOURS = int(os.environ.get("NTM_SOAK_HOURS", "1"))
@@ -164,10 +164,7 @@ def delivered_rows(batches):
 
 def main(h, t):
     gatewayd = harness.gatewayd_path()
-    asan = is_asan(gatewayd)
-    if asan:
-        os.environ["ASAN_OPTIONS"] = asan_env_for_rss()
-        print(f"(ASan build: ASAN_OPTIONS={os.environ['ASAN_OPTIONS']})")
+    asan = prepare_asan(gatewayd)
     start, step_ms, n, midnight = plan(t)
     span = HOURS * 3600
     # closed during the run: every hour ending (plus grace) before the last ts,
