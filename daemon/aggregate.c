@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "aggregate.h"
+#include "hash.h"
 
 /*
  * How it works
@@ -256,19 +257,11 @@ static struct acc *hour_accs(const struct ntm_agg *a, int64_t h)
 
 /* ---- devices ---- */
 
-static uint32_t str_hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
 static struct dev *dev_find(const struct ntm_agg *a, const char *id)
 {
     if (a->idx_cap == 0)
         return NULL;
-    size_t mask = a->idx_cap - 1, j = str_hash(id) & mask;
+    size_t mask = a->idx_cap - 1, j = ntm_hash_str(id) & mask;
     for (; a->idx[j] != 0; j = (j + 1) & mask) {
         struct dev *d = &a->devs[a->idx[j] - 1];
         if (strcmp(d->id, id) == 0)
@@ -277,38 +270,13 @@ static struct dev *dev_find(const struct ntm_agg *a, const char *id)
     return NULL;
 }
 
-static bool valid_device_id(const char *s, size_t len)
-{
-    if (len < 1 || len > NTM_DEVICE_ID_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
-static bool valid_village_id(const char *s, size_t len)
-{
-    if (len < 1 || len > NTM_VILLAGE_ID_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 static bool idx_rebuild(struct ntm_agg *a, size_t cap)
 {
     uint32_t *idx = calloc(cap, sizeof *idx);
     if (idx == NULL)
         return false;
     for (size_t i = 0; i < a->n_devs; i++) {
-        size_t j = str_hash(a->devs[i].id) & (cap - 1);
+        size_t j = ntm_hash_str(a->devs[i].id) & (cap - 1);
         while (idx[j] != 0)
             j = (j + 1) & (cap - 1);
         idx[j] = (uint32_t)(i + 1);
@@ -345,7 +313,7 @@ static struct dev *dev_get(struct ntm_agg *a, const char *id, uint16_t village, 
     d->kind = kind;
     d->st = ST_NEVER;
     d->interval_s = DEFAULT_INTERVAL_S;
-    size_t mask = a->idx_cap - 1, j = str_hash(id) & mask;
+    size_t mask = a->idx_cap - 1, j = ntm_hash_str(id) & mask;
     while (a->idx[j] != 0)
         j = (j + 1) & mask;
     a->idx[j] = (uint32_t)a->n_devs;
@@ -643,7 +611,7 @@ struct ntm_agg *ntm_agg_new(const struct ntm_config *cfg, const struct ntm_agg_s
     for (size_t i = 0; i < cfg->n_devices; i++) {
         const struct ntm_device_decl *dd = &cfg->devices[i];
         if (dd->village < a->nv && dd->kind < K &&
-            valid_device_id(dd->id, strnlen(dd->id, sizeof dd->id)) &&
+            ntm_valid_device_id(dd->id, strnlen(dd->id, sizeof dd->id)) &&
             dev_get(a, dd->id, dd->village, dd->kind) == NULL && dev_find(a, dd->id) == NULL) {
             ntm_agg_free(a);
             return NULL;
@@ -671,7 +639,7 @@ void ntm_agg_free(struct ntm_agg *a)
 int ntm_agg_add_device(struct ntm_agg *a, const char *device, uint16_t village, uint8_t kind)
 {
     if (a == NULL || device == NULL || village >= a->nv || kind >= K ||
-        !valid_device_id(device, strnlen(device, NTM_DEVICE_ID_MAX + 1)))
+        !ntm_valid_device_id(device, strnlen(device, NTM_DEVICE_ID_MAX + 1)))
         return -1;
     return dev_get(a, device, village, kind) != NULL ? 0 : -1;
 }
@@ -761,7 +729,7 @@ static void fold(struct ntm_agg *a, const struct ntm_record *rec, int64_t wm)
 bool ntm_agg_add(struct ntm_agg *a, const struct ntm_record *rec, int64_t mono_ms)
 {
     if (a == NULL || rec == NULL || rec->village >= a->nv || rec->kind >= K ||
-        !valid_device_id(rec->device, strnlen(rec->device, sizeof rec->device)))
+        !ntm_valid_device_id(rec->device, strnlen(rec->device, sizeof rec->device)))
         return false; /* not a record of this configuration: ignored */
     int64_t ts = rec->ts;
     if (ts < TS_MIN || ts >= TS_LIMIT) {
@@ -971,14 +939,6 @@ static void w_window(struct wbuf *b, uint8_t period, int64_t number, const struc
     }
 }
 
-static uint64_t fnv64(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h;
-}
-
 int ntm_agg_save(const struct ntm_agg *a, void **blob, size_t *len)
 {
     if (a == NULL || blob == NULL || len == NULL)
@@ -1028,7 +988,7 @@ int ntm_agg_save(const struct ntm_agg *a, void **blob, size_t *len)
         free(b.p);
         return -1;
     }
-    uint64_t body = b.n - HEADER_LEN, sum = fnv64(b.p + HEADER_LEN, body);
+    uint64_t body = b.n - HEADER_LEN, sum = ntm_hash64(b.p + HEADER_LEN, body);
     for (int i = 0; i < 8; i++) {
         b.p[12 + i] = (uint8_t)(body >> (8 * i));
         b.p[20 + i] = (uint8_t)(sum >> (8 * i));
@@ -1171,7 +1131,7 @@ int ntm_agg_load(struct ntm_agg *a, const void *blob, size_t len, int64_t mono_m
     for (uint32_t v = 0; v < nv && !b.err; v++) {
         char id[NTM_VILLAGE_ID_MAX + 1];
         size_t n = r_str(&b, id, NTM_VILLAGE_ID_MAX);
-        if (b.err || !r_check(&b, valid_village_id(id, n), 1, 1))
+        if (b.err || !r_check(&b, ntm_valid_village_id(id, n), 1, 1))
             break;
         vmap[v] = -1;
         for (size_t c = 0; c < a->nv; c++) {
@@ -1230,7 +1190,7 @@ int ntm_agg_load(struct ntm_agg *a, const void *blob, size_t len, int64_t mono_m
         const int64_t tmax = TS_LIMIT + 3 * (int64_t)MAX_INTERVAL_S;
         if (!r_check(&b, today, 0, TS_LIMIT / DAY_S + 1) || !r_check(&b, day_on, 0, DAY_S))
             break;
-        if (!r_check(&b, valid_device_id(id, n), 1, 1) || !r_check(&b, v, 0, nv - 1) ||
+        if (!r_check(&b, ntm_valid_device_id(id, n), 1, 1) || !r_check(&b, v, 0, nv - 1) ||
             !r_check(&b, k, 0, K - 1) || !r_check(&b, st, ST_NEVER, ST_OFFLINE) ||
             !r_check(&b, has_seg, 0, 1) || !r_check(&b, iv, 1, MAX_INTERVAL_S) ||
             !r_check(&b, s0, 0, tmax) || !r_check(&b, s1, s0, tmax) || !r_check(&b, fl, 0, tmax) ||
@@ -1285,7 +1245,7 @@ int ntm_agg_load(struct ntm_agg *a, const void *blob, size_t len, int64_t mono_m
     }
     free(vmap);
     free(loaded);
-    if (b.err || b.off != b.n || fnv64(p + HEADER_LEN, len - HEADER_LEN) != sum) {
+    if (b.err || b.off != b.n || ntm_hash64(p + HEADER_LEN, len - HEADER_LEN) != sum) {
         ntm_agg_free(t);
         return -1;
     }

@@ -13,6 +13,11 @@ static int64_t read_ms(clockid_t id)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t ntm_clock_mono_ms(void)
+{
+    return read_ms(CLOCK_MONOTONIC);
+}
+
 void ntm_clock_init(struct ntm_clock *c)
 {
     c->last_wall_ms = read_ms(CLOCK_REALTIME);

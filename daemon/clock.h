@@ -19,6 +19,9 @@ struct ntm_clock {
 void ntm_clock_init(struct ntm_clock *c);
 /* Unix ms; never less than the previous call's value. */
 int64_t ntm_clock_wall_ms(struct ntm_clock *c);
+/* CLOCK_MONOTONIC in ms: for intervals (rate limits, timeouts), never for
+ * times that are stored or sent. */
+int64_t ntm_clock_mono_ms(void);
 /* Re-reads the synchronized state (adjtimex); returns it. */
 bool ntm_clock_refresh_synced(struct ntm_clock *c);
 

@@ -408,36 +408,7 @@ static bool get_digits(struct ctx *c, const yaml_node_t *n, const char *path, si
     return true;
 }
 
-/* ---- ids ---- */
-
-static bool id_chars(const char *s, size_t len, size_t max, bool upper, bool dot_underscore)
-{
-    if (s == NULL || len < 1 || len > max)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-                  (upper && ch >= 'A' && ch <= 'Z') || (dot_underscore && (ch == '_' || ch == '.'));
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-bool ntm_valid_village_id(const char *s, size_t len)
-{
-    return id_chars(s, len, NTM_VILLAGE_ID_MAX, false, false);
-}
-
-bool ntm_valid_device_id(const char *s, size_t len)
-{
-    return id_chars(s, len, NTM_DEVICE_ID_MAX, true, true);
-}
-
-static bool valid_gateway_id(const char *s, size_t len)
-{
-    return id_chars(s, len, 64, true, true);
-}
+/* ---- ids (the rules are record.c's) ---- */
 
 static bool valid_plugin_name(const char *s, size_t len)
 {
@@ -505,7 +476,7 @@ static void parse_gateway(struct ctx *c, yaml_node_t *n)
     if (v[0] == NULL)
         missing(c, n, "gateway", "id", "the gateway's unique id");
     else
-        get_id(c, v[0], "gateway.id", valid_gateway_id, RULE_DEVICE_ID, c->cfg->gateway_id);
+        get_id(c, v[0], "gateway.id", ntm_valid_gateway_id, RULE_DEVICE_ID, c->cfg->gateway_id);
 }
 
 static void parse_commune(struct ctx *c, yaml_node_t *n)

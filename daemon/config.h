@@ -111,8 +111,4 @@ bool ntm_conf_option_bool(const struct ntm_conf_option *o, bool *out);
 bool ntm_conf_option_int(const struct ntm_conf_option *o, long long min, long long max,
                          long long *out);
 
-/* id syntax checks shared with ingest */
-bool ntm_valid_village_id(const char *s, size_t len); /* [a-z0-9-]{1,32} */
-bool ntm_valid_device_id(const char *s, size_t len);  /* [A-Za-z0-9_.-]{1,64} */
-
 #endif

@@ -11,13 +11,6 @@
 
 #define REJECT_LOG_INTERVAL_MS 60000
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A topic as it may appear in a log line: printable ASCII, bounded. */
 static void printable(char *dst, size_t dstlen, const char *src)
 {
@@ -42,7 +35,7 @@ static void reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
 {
     ntm_store_reject(d->store, now_ms, topic, strlen(topic), r, why, len);
     uint64_t held = 0;
-    if (!ntm_complain(&d->reject_complaint[r], now_ms, REJECT_LOG_INTERVAL_MS, &held))
+    if (!ntm_complain(&d->reject_complaint[r], REJECT_LOG_INTERVAL_MS, &held))
         return;
     char shown[160];
     printable(shown, sizeof shown, topic);
@@ -248,12 +241,12 @@ static void on_status_timer(uv_timer_t *t)
     status_line(d, buf, sizeof buf, rate);
     ntm_notify_status(&d->notify, buf);
     /* a flood that stopped still gets its summary line */
-    int64_t now = wall_ms();
+    int64_t now = ntm_clock_mono_ms();
     for (int r = 0; r < NTM_REJ_COUNT; r++) {
         struct ntm_complaint *c = &d->reject_complaint[r];
         if (c->suppressed > 0 && now - c->last_ms >= REJECT_LOG_INTERVAL_MS) {
             uint64_t held = 0;
-            if (ntm_complain(c, now, REJECT_LOG_INTERVAL_MS, &held)) {
+            if (ntm_complain(c, REJECT_LOG_INTERVAL_MS, &held)) {
                 c->last_ms = 0; /* the next rejection logs in full again */
                 log_reject_summary(d, (enum ntm_reject)r, held);
             }
@@ -453,7 +446,8 @@ static int restore_state(struct ntm_daemon *d, char *err, size_t errlen)
         return -1;
     for (size_t i = 0; i < d->n_uplinks; i++)
         names[i] = ntm_uplink_name(d->uplinks[i]);
-    int rc = ntm_outbox_open(&d->outbox, d->store, cfg, &d->log, names, d->n_uplinks, err, errlen);
+    int rc = ntm_outbox_open(&d->outbox, d->store, cfg, &d->log, &d->clock, names, d->n_uplinks,
+                             err, errlen);
     free(names);
     if (rc != 0)
         return -1;
@@ -547,7 +541,7 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     }
     d->start_ms = uv_now(&d->loop);
 
-    if (ntm_store_open(&d->store, &d->loop, cfg, &d->log, err, errlen) != 0)
+    if (ntm_store_open(&d->store, &d->loop, cfg, &d->log, &d->clock, err, errlen) != 0)
         return -1;
     d->ingest.max_payload = (size_t)cfg->mqtt.max_payload;
     d->ingest.mac_key = ntm_store_mac_key;

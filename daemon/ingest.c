@@ -71,27 +71,6 @@ static const char *echo(char buf[ECHO_BUF], const char *s, size_t len)
 
 /* ---- topic ---------------------------------------------------------------- */
 
-/* Character classes of ids as 256-bit sets: bit c & 63 of word c >> 6. */
-#define BIT(c) (UINT64_C(1) << ((c)&63))
-#define RANGE(lo, hi) (((UINT64_C(2) << ((hi)&63)) - 1) & ~(BIT(lo) - 1)) /* same word */
-static const uint64_t village_set[4] = {RANGE('0', '9') | BIT('-'), RANGE('a', 'z'), 0, 0};
-static const uint64_t device_set[4] = {RANGE('0', '9') | BIT('-') | BIT('.'),
-                                       RANGE('a', 'z') | RANGE('A', 'Z') | BIT('_'), 0, 0};
-
-static inline bool in_set(const uint64_t set[4], unsigned char c)
-{
-    return (set[c >> 6] >> (c & 63) & 1) != 0;
-}
-
-/* Length of the leading run of s[0..len) in `set`. */
-static size_t span(const uint64_t set[4], const char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len && in_set(set, (unsigned char)s[i]))
-        i++;
-    return i;
-}
-
 /* Whether a kind has a channel (devices.md: a speaker has no stats, a wifi
  * access point no event). Bit c set = channel c exists. */
 static const uint8_t kind_channels[NTM_KIND_COUNT] = {
@@ -204,7 +183,7 @@ enum ntm_reject ntm_topic_parse(const char *topic, size_t len, struct ntm_topic 
     if (plen[2] > NTM_VILLAGE_ID_MAX)
         return fail(why, whylen, NTM_REJ_TOPIC, "village id is %zu characters, more than %d",
                     plen[2], NTM_VILLAGE_ID_MAX);
-    if (span(village_set, part[2], plen[2]) != plen[2])
+    if (ntm_village_id_span(part[2], plen[2]) != plen[2])
         return fail(why, whylen, NTM_REJ_TOPIC, "village id '%s' has a character outside [a-z0-9-]",
                     echo(e, part[2], plen[2]));
 
@@ -220,7 +199,7 @@ enum ntm_reject ntm_topic_parse(const char *topic, size_t len, struct ntm_topic 
     if (plen[4] > NTM_DEVICE_ID_MAX)
         return fail(why, whylen, NTM_REJ_TOPIC, "device id is %zu characters, more than %d",
                     plen[4], NTM_DEVICE_ID_MAX);
-    if (span(device_set, part[4], plen[4]) != plen[4])
+    if (ntm_device_id_span(part[4], plen[4]) != plen[4])
         return fail(why, whylen, NTM_REJ_TOPIC,
                     "device id '%s' has a character outside [A-Za-z0-9_.-]",
                     echo(e, part[4], plen[4]));

@@ -3,6 +3,8 @@
  * stderr otherwise. Owns the rate-limited complaints; holds no other state. */
 #include "log.h"
 
+#include "clock.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,9 +136,9 @@ void ntm_log_emit(struct ntm_log *log, int level, const char *msgid,
         emit_plain(level, fields, n, msg);
 }
 
-bool ntm_complain(struct ntm_complaint *c, int64_t now_ms, int64_t interval_ms,
-                  uint64_t *suppressed)
+bool ntm_complain(struct ntm_complaint *c, int64_t interval_ms, uint64_t *suppressed)
 {
+    int64_t now_ms = ntm_clock_mono_ms();
     if (c->last_ms != 0 && now_ms - c->last_ms < interval_ms && now_ms >= c->last_ms) {
         c->suppressed++;
         return false;

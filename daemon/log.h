@@ -53,8 +53,8 @@ struct ntm_complaint {
     uint64_t suppressed; /* occurrences since then that did not log */
 };
 /* Returns true when the caller should log now; *suppressed gets how many were
- * held back since the last line (and is reset). */
-bool ntm_complain(struct ntm_complaint *c, int64_t now_ms, int64_t interval_ms,
-                  uint64_t *suppressed);
+ * held back since the last line (and is reset). Times on the monotonic clock
+ * (clock.h), read here: a step of the wall clock neither floods nor mutes. */
+bool ntm_complain(struct ntm_complaint *c, int64_t interval_ms, uint64_t *suppressed);
 
 #endif

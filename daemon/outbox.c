@@ -8,13 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/timex.h>
 #include <time.h>
 
 struct ntm_outbox {
     struct ntm_store *st;
     const struct ntm_config *cfg;
     struct ntm_log *log;
+    struct ntm_clock *clock;
     char **uplinks;
     size_t n_uplinks;
     sqlite3_stmt *s_row, *s_latest, *s_alert;
@@ -33,25 +33,9 @@ void ntm_iso_local(int64_t unix_s, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%S+07:00", &tm);
 }
 
-int ntm_clock_synced(void)
-{
-    struct timex tx;
-    memset(&tx, 0, sizeof tx);
-    int state = adjtimex(&tx);
-    /* -1 (e.g. refused by a seccomp filter) says nothing: not synchronized */
-    return state >= 0 && state != TIME_ERROR && !(tx.status & STA_UNSYNC);
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int ntm_outbox_open(struct ntm_outbox **out, struct ntm_store *st, const struct ntm_config *cfg,
-                    struct ntm_log *log, const char *const *uplinks, size_t n_uplinks, char *err,
-                    size_t errlen)
+                    struct ntm_log *log, struct ntm_clock *clock, const char *const *uplinks,
+                    size_t n_uplinks, char *err, size_t errlen)
 {
     struct ntm_outbox *ob = calloc(1, sizeof *ob);
     *out = ob;
@@ -62,6 +46,7 @@ int ntm_outbox_open(struct ntm_outbox **out, struct ntm_store *st, const struct 
     ob->st = st;
     ob->cfg = cfg;
     ob->log = log;
+    ob->clock = clock;
     ob->uplinks = calloc(n_uplinks + 1, sizeof *ob->uplinks);
     if (!ob->uplinks)
         return -1;
@@ -172,7 +157,7 @@ void ntm_outbox_add_alert(struct ntm_outbox *ob, const struct ntm_alert *a)
     /* each alert goes upstream; the log gets at most one line per type each
      * 6 s, so a flapping device cannot flood the journal */
     uint64_t held = 0;
-    if (!ntm_complain(&ob->alert_complaint[a->type], wall_ms(), 6000, &held))
+    if (!ntm_complain(&ob->alert_complaint[a->type], 6000, &held))
         return;
     char ts[40];
     ntm_iso_local(a->ts, ts, sizeof ts);
@@ -247,7 +232,7 @@ static char *build_body(struct ntm_outbox *ob, uint64_t seq, const struct ntm_he
     const struct ntm_config *cfg = ob->cfg;
     char batch_id[96], created[40];
     snprintf(batch_id, sizeof batch_id, "%s:%" PRIu64, cfg->gateway_id, seq);
-    ntm_iso_local(wall_ms() / 1000, created, sizeof created);
+    ntm_iso_local(ntm_clock_wall_ms(ob->clock) / 1000, created, sizeof created);
 
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "schema", "ntm.sync.v1");
@@ -256,7 +241,7 @@ static char *build_body(struct ntm_outbox *ob, uint64_t seq, const struct ntm_he
     cJSON *gw = cJSON_AddObjectToObject(root, "gateway");
     cJSON_AddStringToObject(gw, "id", cfg->gateway_id);
     cJSON_AddStringToObject(gw, "version", NTM_VERSION);
-    cJSON_AddBoolToObject(gw, "clock_synced", ntm_clock_synced());
+    cJSON_AddBoolToObject(gw, "clock_synced", ob->clock->synced);
     cJSON *commune = cJSON_AddObjectToObject(root, "commune");
     cJSON_AddStringToObject(commune, "code", cfg->commune_code);
     cJSON_AddStringToObject(commune, "province_code", cfg->province_code);
@@ -342,7 +327,7 @@ static int form_one(struct ntm_outbox *ob, const struct ntm_health *h, int64_t m
                                 -1, &s, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(s, 1, (int64_t)seq);
-        sqlite3_bind_int64(s, 2, wall_ms());
+        sqlite3_bind_int64(s, 2, ntm_clock_wall_ms(ob->clock));
         sqlite3_bind_blob(s, 3, body, (int)strlen(body), SQLITE_STATIC);
         sqlite3_bind_int(s, 4, n_rows);
         sqlite3_bind_int(s, 5, n_alerts);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "aggregate.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "store.h"
@@ -22,9 +23,11 @@ struct ntm_health {
 };
 
 /* `uplinks` are the delivery cursors' names (one deliveries row per batch each). */
+/* Batch times (created_at, batches.created_ms) and clock_synced come from `clock`,
+ * the daemon's one clock, which the caller refreshes. */
 int ntm_outbox_open(struct ntm_outbox **out, struct ntm_store *st, const struct ntm_config *cfg,
-                    struct ntm_log *log, const char *const *uplinks, size_t n_uplinks, char *err,
-                    size_t errlen);
+                    struct ntm_log *log, struct ntm_clock *clock, const char *const *uplinks,
+                    size_t n_uplinks, char *err, size_t errlen);
 void ntm_outbox_free(struct ntm_outbox *ob);
 
 /* aggregate sink targets: rows and alerts join the open transaction */
@@ -41,7 +44,5 @@ int ntm_outbox_form(struct ntm_outbox *ob, const struct ntm_health *h, int64_t m
 
 /* ISO 8601 with the +07:00 offset: "2026-11-22T15:00:07+07:00" */
 void ntm_iso_local(int64_t unix_s, char *buf, size_t len);
-/* The kernel's view of the clock (adjtimex): synchronized or not. */
-int ntm_clock_synced(void);
 
 #endif

@@ -1,5 +1,6 @@
-/* record.c: the stable names of the record enums (as devices.md spells them)
- * and the local (UTC+07:00) day number of a Unix time. */
+/* record.c: the stable names of the record enums (as the device contract
+ * spells them), the id rules, and the local (UTC+07:00) day number of a Unix
+ * time. Pure functions; no allocation. */
 #include <string.h>
 
 #include "record.h"
@@ -74,4 +75,44 @@ int64_t ntm_local_day(int64_t unix_s)
     if (rem + NTM_TZ_OFFSET_S >= 86400)
         day++;
     return day;
+}
+
+/* Character classes of ids as 256-bit sets: bit c & 63 of word c >> 6. */
+#define BIT(c) (UINT64_C(1) << ((c)&63))
+#define RANGE(lo, hi) (((UINT64_C(2) << ((hi)&63)) - 1) & ~(BIT(lo) - 1)) /* same word */
+static const uint64_t village_chars[4] = {RANGE('0', '9') | BIT('-'), RANGE('a', 'z'), 0, 0};
+static const uint64_t device_chars[4] = {RANGE('0', '9') | BIT('-') | BIT('.'),
+                                         RANGE('a', 'z') | RANGE('A', 'Z') | BIT('_'), 0, 0};
+
+static size_t span(const uint64_t set[4], const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (set[(unsigned char)s[i] >> 6] >> ((unsigned char)s[i] & 63) & 1) != 0)
+        i++;
+    return i;
+}
+
+size_t ntm_village_id_span(const char *s, size_t len)
+{
+    return s ? span(village_chars, s, len) : 0;
+}
+
+size_t ntm_device_id_span(const char *s, size_t len)
+{
+    return s ? span(device_chars, s, len) : 0;
+}
+
+bool ntm_valid_village_id(const char *s, size_t len)
+{
+    return len >= 1 && len <= NTM_VILLAGE_ID_MAX && ntm_village_id_span(s, len) == len;
+}
+
+bool ntm_valid_device_id(const char *s, size_t len)
+{
+    return len >= 1 && len <= NTM_DEVICE_ID_MAX && ntm_device_id_span(s, len) == len;
+}
+
+bool ntm_valid_gateway_id(const char *s, size_t len)
+{
+    return len >= 1 && len <= NTM_GATEWAY_ID_MAX && ntm_device_id_span(s, len) == len;
 }

@@ -5,6 +5,7 @@
 #define NTM_RECORD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define NTM_VILLAGE_ID_MAX 32
@@ -100,6 +101,17 @@ const char *ntm_result_name(enum ntm_result r);
 const char *ntm_priority_name(enum ntm_priority p);
 const char *ntm_source_name(enum ntm_source s);
 const char *ntm_fault_name(enum ntm_fault f);
+
+/* The id rules, in one place: a village id is [a-z0-9-]{1,32}; a device id and
+ * the gateway id are [A-Za-z0-9_.-]{1,64}. */
+#define NTM_GATEWAY_ID_MAX 64
+bool ntm_valid_village_id(const char *s, size_t len);
+bool ntm_valid_device_id(const char *s, size_t len);
+bool ntm_valid_gateway_id(const char *s, size_t len);
+/* Length of the leading run of s[0..len) made of a village (device) id's
+ * characters, whatever its length: for error messages that say which rule broke. */
+size_t ntm_village_id_span(const char *s, size_t len);
+size_t ntm_device_id_span(const char *s, size_t len);
 
 /* Local (UTC+07:00) day number of a Unix time: floor((t + 7h) / 86400). */
 int64_t ntm_local_day(int64_t unix_s);

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "tail.h"
 
 /* ---- schema and migrations ------------------------------------------------ */
@@ -129,6 +130,7 @@ struct ntm_store {
     uv_loop_t *loop;
     const struct ntm_config *cfg;
     struct ntm_log *log;
+    struct ntm_clock *clock; /* the daemon's one clock: the times the store writes */
     sqlite3 *db;
     char *wal_path;
     int wal_fd; /* for fdatasync off the loop; -1 until the WAL exists */
@@ -216,13 +218,6 @@ static const char *counter_name(enum counter c, char *buf, size_t len)
     }
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void bump(struct ntm_store *st, enum counter c, int64_t by)
 {
     st->counters[c] = (uint64_t)((int64_t)st->counters[c] + by);
@@ -269,18 +264,10 @@ static int step_done(sqlite3_stmt *s)
 
 /* ---- devices ---------------------------------------------------------------- */
 
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
-}
-
 static struct device *dev_slot(struct ntm_store *st, const char *name)
 {
     size_t mask = st->devs_cap - 1;
-    for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask) {
+    for (size_t i = ntm_hash_str(name) & mask;; i = (i + 1) & mask) {
         struct device *d = &st->devs[i];
         if (d->name[0] == '\0' || strcmp(d->name, name) == 0)
             return d;
@@ -520,7 +507,7 @@ static void on_tail_timer(uv_timer_t *t)
     if (ntm_tail_write(st->tail) == 0)
         return;
     uint64_t held = 0;
-    if (ntm_complain(&st->tail_complaint, wall_ms(), 60000, &held))
+    if (ntm_complain(&st->tail_complaint, 60000, &held))
         ntm_log(st->log, LOG_WARNING,
                 "tail journal %s: cannot write: %s; until it can, a crash loses up to the "
                 "last %d ms of accepted messages (the commit interval) instead of %d ms",
@@ -866,7 +853,7 @@ static void enforce_cap(struct ntm_store *st)
     if (ntm_store_commit(st) != 0)
         return;
     uint64_t held = 0;
-    if (ntm_complain(&st->cap_complaint, wall_ms(), 60000, &held))
+    if (ntm_complain(&st->cap_complaint, 60000, &held))
         ntm_log_emit(st->log, LOG_WARNING, NTM_MSGID_BUFFER_CAP, NULL, 0,
                      "buffer %s is %s: evicted the %" PRIu64 " oldest messages (%" PRIu64
                      " dropped in all); the uplink is behind",
@@ -1241,7 +1228,7 @@ static int migrate(struct ntm_store *st, char *err, size_t errlen)
         snprintf(meta, sizeof meta,
                  "INSERT OR REPLACE INTO meta VALUES('schema_version', %d);"
                  "INSERT OR IGNORE INTO meta VALUES('created_at', %" PRId64 ");",
-                 version + 1, wall_ms() / 1000);
+                 version + 1, ntm_clock_wall_ms(st->clock) / 1000);
         if (exec(st, meta, err, errlen) != 0 || exec(st, "COMMIT", err, errlen) != 0) {
             exec(st, "ROLLBACK", NULL, 0);
             return -1;
@@ -1503,7 +1490,7 @@ static void recover_tail(struct ntm_store *st)
 }
 
 int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_config *cfg,
-                   struct ntm_log *log, char *err, size_t errlen)
+                   struct ntm_log *log, struct ntm_clock *clock, char *err, size_t errlen)
 {
     struct ntm_store *st = calloc(1, sizeof *st);
     if (!st) {
@@ -1513,6 +1500,7 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
     st->loop = loop;
     st->cfg = cfg;
     st->log = log;
+    st->clock = clock;
     st->wal_fd = -1;
     for (int i = 0; i < 3; i++)
         st->keys[i].day = INT64_MIN;
@@ -1777,7 +1765,7 @@ int ntm_store_save_agg(struct ntm_store *st, int64_t msg_id, const void *blob, s
                                 -1, &s, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(s, 1, msg_id);
-        sqlite3_bind_int64(s, 2, wall_ms());
+        sqlite3_bind_int64(s, 2, ntm_clock_wall_ms(st->clock));
         sqlite3_bind_blob(s, 3, blob, (int)len, SQLITE_STATIC);
         rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(st->db);
     }

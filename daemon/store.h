@@ -61,6 +61,7 @@
 #include <sqlite3.h>
 #include <uv.h>
 
+#include "clock.h"
 #include "config.h"
 #include "ingest.h"
 #include "log.h"
@@ -106,7 +107,7 @@ struct ntm_record **ntm_store_take_kept(struct ntm_store *st, size_t *n);
 
 /* Opens (creating or migrating) the database of cfg->storage.path. */
 int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_config *cfg,
-                   struct ntm_log *log, char *err, size_t errlen);
+                   struct ntm_log *log, struct ntm_clock *clock, char *err, size_t errlen);
 /* True when the record's device is already known under another village or kind. */
 bool ntm_store_device_conflict(struct ntm_store *st, const struct ntm_record *rec);
 /* Adds one accepted record to the open transaction (begun on demand) and to

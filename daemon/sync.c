@@ -424,7 +424,7 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
         l->failing = true;
         if (first)
             l->complaint.last_ms = 0;
-        if (ntm_complain(&l->complaint, now, 60000, &held))
+        if (ntm_complain(&l->complaint, 60000, &held))
             ntm_log_emit(s->log, r == NTM_SEND_RETRY_SLOW ? LOG_ERR : LOG_WARNING,
                          NTM_MSGID_UPLINK_FAILING, fields, 2,
                          "uplink %s: batch %s not delivered: %s; %s in %.1f s (%" PRIu64

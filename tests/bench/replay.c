@@ -52,17 +52,11 @@ struct replay {
     struct ntm_ingest_opts ingest;
     struct ntm_record rec;
     int64_t mono_ms;
+    struct ntm_clock clock;
     bool snapshot_due;
     int64_t last_snapshot_ms;
     uint64_t accepted, rejected, late, rows, alerts, snapshots;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- as daemon.c ---------------------------------------------------------------- */
 
@@ -131,7 +125,7 @@ static void accept_record(struct replay *r, struct ntm_record *rec)
 
 static void on_message(struct replay *r, const char *topic, const void *payload, size_t len)
 {
-    int64_t now_ms = wall_ms();
+    int64_t now_ms = ntm_clock_wall_ms(&r->clock);
     char why[256] = "";
     struct ntm_topic t;
     memset(&t, 0, sizeof t);
@@ -224,8 +218,9 @@ int main(int argc, char **argv)
         return 1;
     }
     uv_loop_init(&r.loop);
+    ntm_clock_init(&r.clock);
     ntm_log_init(&r.log, "ntm-replay", LOG_WARNING);
-    if (ntm_store_open(&r.store, &r.loop, r.cfg, &r.log, err, sizeof err) != 0) {
+    if (ntm_store_open(&r.store, &r.loop, r.cfg, &r.log, &r.clock, err, sizeof err) != 0) {
         fprintf(stderr, "ntm-replay: %s\n", err);
         return 1;
     }
@@ -234,7 +229,8 @@ int main(int argc, char **argv)
     r.ingest.clock_trusted = true;
     r.ingest.mac_key_arg = r.store;
     const char *names[] = {"bench"};
-    if (ntm_outbox_open(&r.outbox, r.store, r.cfg, &r.log, names, 1, err, sizeof err) != 0) {
+    if (ntm_outbox_open(&r.outbox, r.store, r.cfg, &r.log, &r.clock, names, 1, err, sizeof err) !=
+        0) {
         fprintf(stderr, "ntm-replay: %s\n", err);
         return 1;
     }

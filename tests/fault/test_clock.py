@@ -51,6 +51,8 @@ Checked:
 - delivery: the batch waiting for its retry when the clock stepped back 2 h is
   delivered within a few seconds of the step (not 2 h later);
 - every request is valid for the receiver, no batch is sent twice, seqs 1..N;
+- a batch's created_at (and batches.created_ms) never goes back from one seq to the
+  next: the step back of phase C does not reach the times the daemon writes;
 - the daemon stays up and exits 0 on SIGTERM.
 
 Figures (messages per phase, fallbacks, late, batches per phase, the stall) are
@@ -297,6 +299,9 @@ def scenario(h, t, port, rx, shim):
     stall["jump"] = time.monotonic()
     print(f"   batch {stall['id']} refused (503, Retry-After: 3) just before the step back; "
           f"the receiver accepts everything from now on")
+    # an alert: a batch formed while the clock is 2 h back, whose created_at must not
+    # go back (the daemon's one clock carries on from where it was)
+    feed.send("cam-b1", "event", "tamper", {"type": "tamper"})
     c_end = W(clock) - MIDNIGHT + C_LEN
     feed.until_world(c_end, d, every=watch_stall)
     c_stats = phase_stats(h, first_c)
@@ -406,6 +411,16 @@ def check_all(h, t, rx, clock, feed, stall, a_rows, stats):
     t.eq(bad_sync, [], "clock_synced is false in every batch formed before the clock was "
                        "synchronized (phase A), true in every one after"
          + ("" if C_SYNCED else " (except during the step back, unsynchronized)"))
+
+    # ---- the daemon's times never go back: every time it writes comes from its one
+    # clock (clock.c), which carries on by the monotonic time after a step back
+    created = [(b["seq"], unix(b["created_at"])) for b in sorted(rx.batches, key=lambda x: x["seq"])]
+    back = [(a, b) for a, b in zip(created, created[1:]) if b[1] < a[1]]
+    t.eq(back, [], "a batch's created_at is never earlier than the one before it, also after "
+                   "the gateway clock stepped back 2 h")
+    stored = h.query("SELECT seq, created_ms FROM batches ORDER BY seq")
+    back = [(a, b) for a, b in zip(stored, stored[1:]) if b[1] < a[1]]
+    t.eq(back, [], "batches.created_ms never goes back from one seq to the next")
 
     # ---- rows: sane values and windows; health never goes back
     rows = rx.rows()

@@ -54,10 +54,10 @@ build() { # target, sources and libraries...: skipped when newer than its inputs
 }
 
 pids=()
-build fuzz_topic "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
-build fuzz_payload "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
-build fuzz_config "$d/config.c" "$d/record.c" "${YAML[@]}" & pids+=($!)
-build fuzz_agg_state "$d/aggregate.c" "$d/record.c" "$d/config.c" "${YAML[@]}" & pids+=($!)
+build fuzz_topic "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
+build fuzz_payload "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
+build fuzz_config "$d/config.c" "$d/record.c" "$d/hash.c" "${YAML[@]}" & pids+=($!)
+build fuzz_agg_state "$d/aggregate.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${YAML[@]}" & pids+=($!)
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 [ $rc -eq 0 ] || { echo "build.sh: a fuzz target did not build" >&2; exit 1; }
