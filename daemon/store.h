@@ -1,57 +1,20 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* store.h: the durable buffer, one SQLite database in WAL mode, and the tail
  * journal beside it (PATH-tail, tail.h) holding what is not yet committed.
- * store.c owns the daemon's one write connection, its prepared statements, the
- * open transaction (many records per commit, committed once a second), the
+ * The store owns the daemon's one write connection, its prepared statements,
+ * the open transaction (many records per commit, committed once a second), the
  * tail journal written every storage.commit_ms, the once-a-second sync, the
- * size cap with oldest-first eviction, the bounded quarantine and the counters.
- * It must not parse messages or know about MQTT.
+ * size cap with oldest-first eviction, the bounded quarantine, the counters,
+ * the device cache and the per-day MAC keys. It must not parse messages or
+ * know about MQTT. This is its whole interface; store_impl.h is private.
  *
- * Schema (version 1; ntmctl and the tests read it, so it is an interface):
- *   meta(key TEXT PRIMARY KEY, value)          schema_version, created_at, gateway_id
- *   devices(id INTEGER PRIMARY KEY, name TEXT UNIQUE, village TEXT, kind TEXT,
- *           declared INTEGER, first_seen INTEGER, last_seen INTEGER,
- *           last_ts INTEGER, messages INTEGER)  times: Unix s, gateway clock
- *   messages(id INTEGER PRIMARY KEY AUTOINCREMENT, -- acceptance order, never reused
- *           ts, recv_ms, device -> devices.id, channel, event, flags,
- *           online, interval_s, uptime_s,                  state / heartbeat
- *           start, duration_s, result, priority, source, program,   broadcast
- *           fault,                                          speaker fault
- *           recording, storage_free_pct,                    camera stats
- *           clients, new_sessions, rx_bytes, tx_bytes, mac_hashes)  wifi stats
- *        enums stored as the integers of record.h; mac_hashes is n x 8 bytes
- *        (little-endian keyed hashes), never a raw MAC.
- *   quarantine(id INTEGER PRIMARY KEY, recv_ms, topic, reason, detail, size)
- *        the newest storage.quarantine_max rejected messages; no payload bytes
- *        are kept (they may hold MACs, credentials or images).
- *   counters(name TEXT PRIMARY KEY, value INTEGER)
- *        accepted, clock_fallback, dropped, rejected.<reason>
- *   mac_keys(day INTEGER PRIMARY KEY, key BLOB)  the secret of each local day
- * Version 2 adds (aggregate.c, outbox.c and sync.c keep their rows here):
- *   devices gains online, uptime_today (as of the last aggregation snapshot)
- *   agg_state(id = 1, msg_id, saved_ms, state)  the aggregation snapshot and the
- *        last message folded into it; messages after it are replayed at start
- *   pending_rows(...)      indicator rows of closed windows not yet in a batch
- *   latest_rows(...)       the newest row per village/kind/period/name (ntmctl)
- *   alerts(id AUTOINCREMENT, ts, village, kind, device, type, detail, batch)
- *        batch NULL = not yet in a batch; id is the alert's stable number
- *   batches(seq, created_ms, body, n_rows, n_alerts, msg_hi, closed_upto)
- *        seq never reused; body NULL once every uplink delivered it
- *   deliveries(seq, uplink, state pending|delivered|quarantined, attempts,
- *        next_ms, last_error, done_ms)  one delivery cursor per uplink
- * Version 3 adds:
- *   deliveries gains server_due_ms: the earliest next try the server asked for
- *        (Retry-After, or the slow schedule after refused credentials); 0 = none.
- *        A delivery to the uplink makes its other waiting deliveries due now,
- *        but never before their server_due_ms (sync.c)
- * Version 4:
- *   messages(id INTEGER PRIMARY KEY, ...) without AUTOINCREMENT: the store
- *        gives each message its id (above max(id), meta 'msg_id_floor' and
- *        agg_state.msg_id), so ids are still never reused
- *   meta 'msg_id_floor'    the highest id when messages were last deleted
- *   alerts rows are deleted in the transaction that puts them in a batch (the
- *        batch body holds them); the alerts_pending index is gone, and the
- *        batch column stays NULL
- */
+ * Its files: store.c (open, close, hooks, figures), store_schema.c (every
+ * table, index and meta key, the schema version, the migrations), store_open.c
+ * (the file), store_append.c (the transaction, appends, the tail journal, the
+ * kept records), store_devices.c (devices and counters), store_sync.c (the
+ * fsync and checkpoints off the loop), store_space.c (free space, the reserve,
+ * the size cap), store_keys.c (MAC keys), store_query.c (what the other parts
+ * ask of it). */
 #ifndef NTM_STORE_H
 #define NTM_STORE_H
 
@@ -67,7 +30,7 @@
 #include "log.h"
 #include "record.h"
 
-#define NTM_SCHEMA_VERSION 4
+#define NTM_SCHEMA_VERSION 4 /* the tables of each version: store_schema.c */
 
 struct ntm_store;
 
@@ -76,7 +39,7 @@ struct ntm_store_stats {
     uint64_t accepted_total; /* ever accepted */
     uint64_t rejected_total;
     uint64_t rejected[NTM_REJ_COUNT];
-    uint64_t dropped_total; /* evicted by the size cap */
+    uint64_t dropped_total; /* evicted by the size cap, or not stored (no memory) */
     uint64_t clock_fallback_total;
     uint64_t late_total;
     uint64_t commits, syncs;
@@ -113,7 +76,10 @@ bool ntm_store_device_conflict(struct ntm_store *st, const struct ntm_record *re
 /* Adds one accepted record to the open transaction (begun on demand) and to
  * the tail journal, which is written within storage.commit_ms (what a crash
  * can lose); the commit follows at the next sync (storage.sync_ms) or at
- * storage.commit_max records. 1 when the device is known elsewhere. */
+ * storage.commit_max records. 0 stored (or kept after a failed write, see
+ * the hooks); 1 not stored: the device is known under another village or
+ * kind (the caller rejects it as device_conflict); -1 not stored for lack of
+ * memory (counted as dropped). */
 int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec);
 /* Counts and quarantines one rejected message (topic truncated, no payload). */
 int ntm_store_reject(struct ntm_store *st, int64_t recv_ms, const char *topic, size_t topic_len,
@@ -131,6 +97,25 @@ void ntm_store_stats(const struct ntm_store *st, struct ntm_store_stats *out);
  * transaction by calling ntm_store_begin() before writing. */
 sqlite3 *ntm_store_db(struct ntm_store *st);
 int ntm_store_begin(struct ntm_store *st);
+/* The keys of the meta table, each declared once: its name is in
+ * store_schema.c, and every value is an integer. Read and written only with
+ * the accessors below. */
+enum ntm_meta {
+    NTM_META_SCHEMA_VERSION,  /* the store, at each migration: as PRAGMA user_version */
+    NTM_META_CREATED_AT,      /* the store, when it made the file: Unix s */
+    NTM_META_MSG_ID_FLOOR,    /* the store, with every delete: the highest message id then */
+    NTM_META_LAST_SEQ,        /* outbox.c: the seq of the last batch formed */
+    NTM_META_CLOSED_DAY_UPTO, /* outbox.c: the end of the last local day closed */
+    NTM_META_RELEASED_UPTO,   /* sync.c: the closed_upto of the last release */
+    NTM_META_COUNT
+};
+/* The key's name in the table ("last_seq"), NULL when out of range. */
+const char *ntm_store_meta_name(enum ntm_meta k);
+/* The value, or dflt when there is none (or on error). */
+int64_t ntm_store_meta_get(struct ntm_store *st, enum ntm_meta k, int64_t dflt);
+/* Sets the value in the open transaction (begun on demand); committed with
+ * it. 0, or -1 (logged). */
+int ntm_store_meta_set(struct ntm_store *st, enum ntm_meta k, int64_t value);
 /* The first column of the first row of a one-off query, or dflt (NULL, no row, error). */
 int64_t ntm_store_scalar(struct ntm_store *st, const char *sql, int64_t dflt);
 /* rowid of the last message appended (0 before any) */

@@ -726,14 +726,14 @@ class Bench:
             ("  of which cJSON_ParseWithLengthOpts", None, "cJSON_ParseWithLengthOpts"),
             ("  of which cJSON_Delete", None, "cJSON_Delete"),
             ("  of which strtod", None, "strtod"),
-            ("ntm_store_device_conflict", "store.c", "ntm_store_device_conflict"),
+            ("ntm_store_device_conflict", "store_devices.c", "ntm_store_device_conflict"),
             ("ntm_agg_add (all of it)", "aggregate.c", "ntm_agg_add"),
             ("  of which ntm_outbox_add_alert (alerts into the alerts table)", "outbox.c",
              "ntm_outbox_add_alert"),
             ("  of which ntm_outbox_add_row (indicator rows)", "outbox.c", "ntm_outbox_add_row"),
-            ("ntm_store_append (all of it)", "store.c", "ntm_store_append"),
+            ("ntm_store_append (all of it)", "store_append.c", "ntm_store_append"),
             ("  of which sqlite3_step (all statements in it)", None, "sqlite3_step"),
-            ("  of which ntm_store_commit (every storage.commit_max records)", "store.c",
+            ("  of which ntm_store_commit (every storage.commit_max records)", "store_append.c",
              "ntm_store_commit"),
             ("  of which sqlite3_clear_bindings", None, "sqlite3_clear_bindings"),
             ("save_snapshot (aggregation state)", "replay.c", "save_snapshot"),
@@ -744,7 +744,7 @@ class Bench:
             v = pick(inc, f, fn)
             lines.append(f"| {label} | {v / n:,.0f} |")
         # the INSERT statement's step inside ntm_store_append
-        calls = cg_callees(out, "store.c", "ntm_store_append")
+        calls = cg_callees(out, "store_append.c", "ntm_store_append")
         step = calls.get("sqlite3_step", 0)
         if step:
             lines.append(f"| sqlite3_step called from ntm_store_append (the INSERT) | "

@@ -2,7 +2,7 @@
 in place at start, and nothing in it is lost or renumbered.
 
 The version-3 database is built here from the daemon's own migration steps
-(read out of daemon/store.c, steps 0 to 2), then filled as a running gateway
+(read out of daemon/store_schema.c, steps 0 to 2), then filled as a running gateway
 leaves it: messages whose oldest and newest were already released (so
 sqlite_sequence is above max(id)), alerts already in a batch and one still
 waiting. After the daemon starts: schema version 4; the remaining messages
@@ -16,11 +16,11 @@ import subprocess
 
 from harness import run
 
-SRC = os.path.join(os.environ.get("NTM_SOURCE_ROOT", "."), "daemon", "store.c")
+SRC = os.path.join(os.environ.get("NTM_SOURCE_ROOT", "."), "daemon", "store_schema.c")
 
 
 def migration_steps():
-    """The C string literals of `migrations[]` in store.c, one SQL text per step."""
+    """The C string literals of `migrations[]` in store_schema.c, one SQL text per step."""
     with open(SRC, encoding="utf-8") as f:
         text = f.read()
     body = text[text.index("migrations[NTM_SCHEMA_VERSION] = {"):]
@@ -40,7 +40,7 @@ def migration_steps():
 
 def main(h, t):
     steps = migration_steps()
-    t.ok(len(steps) >= 4, f"store.c has the migration steps ({len(steps)})")
+    t.ok(len(steps) >= 4, f"store_schema.c has the migration steps ({len(steps)})")
     db = sqlite3.connect(h.db_path)
     for sql in steps[:3]:
         db.executescript(sql)
