@@ -75,8 +75,7 @@ int ntm_outbox_open(struct ntm_outbox **out, struct ntm_store *st, const struct 
                                              "SELECT (SELECT count(*) FROM pending_rows) +"
                                              " (SELECT count(*) FROM alerts)",
                                              0);
-    ob->closed_day_upto = ntm_store_scalar(
-        ob->st, "SELECT coalesce((SELECT value FROM meta WHERE key = 'closed_day_upto'), 0)", 0);
+    ob->closed_day_upto = ntm_store_meta_get(ob->st, NTM_META_CLOSED_DAY_UPTO, 0);
     /* an uplink added to the configuration starts after what exists: it gets
      * the batches formed from now on */
     return 0;
@@ -179,10 +178,15 @@ void ntm_outbox_day_closed(struct ntm_outbox *ob, int64_t day_end)
     if (day_end <= ob->closed_day_upto || ntm_store_begin(ob->st) != 0)
         return;
     ob->closed_day_upto = day_end;
-    char sql[128];
-    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta VALUES('closed_day_upto', %" PRId64 ")",
-             day_end);
-    sqlite3_exec(ntm_store_db(ob->st), sql, NULL, NULL, NULL);
+    if (ntm_store_meta_set(ob->st, NTM_META_CLOSED_DAY_UPTO, day_end) != 0) {
+        char end[40];
+        ntm_iso_local(day_end, end, sizeof end);
+        ntm_log(ob->log, LOG_ERR,
+                "outbox: recording the close of the day ending %s failed; this run's batches "
+                "carry it, but after a restart its messages are released only when the next "
+                "day closes",
+                end);
+    }
 }
 
 /* ---- forming one batch ------------------------------------------------------- */
@@ -291,11 +295,23 @@ static char *build_body(struct ntm_outbox *ob, uint64_t seq, const struct ntm_he
     return body;
 }
 
+/* Runs a DELETE with one bound id: SQLITE_OK or the error. */
+static int delete_upto(sqlite3 *db, const char *sql, int64_t id)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, id);
+        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
 static int form_one(struct ntm_outbox *ob, const struct ntm_health *h, int64_t msg_hi)
 {
     sqlite3 *db = ntm_store_db(ob->st);
-    uint64_t seq =
-        (uint64_t)ntm_store_scalar(ob->st, "SELECT value FROM meta WHERE key = 'last_seq'", 0) + 1;
+    uint64_t seq = (uint64_t)ntm_store_meta_get(ob->st, NTM_META_LAST_SEQ, 0) + 1;
     int max_rows = 1000, max_alerts = 500;
     int64_t last_row, last_alert;
     int n_rows, n_alerts;
@@ -338,15 +354,13 @@ static int form_one(struct ntm_outbox *ob, const struct ntm_health *h, int64_t m
     sqlite3_finalize(s);
     size_t body_len = strlen(body);
     free(body);
-    char sql[256];
-    if (rc == SQLITE_OK) {
-        snprintf(sql, sizeof sql,
-                 "DELETE FROM pending_rows WHERE id <= %" PRId64 ";"
-                 "DELETE FROM alerts WHERE id <= %" PRId64 ";"
-                 "INSERT OR REPLACE INTO meta VALUES('last_seq', %" PRIu64 ");",
-                 last_row, last_alert, seq);
-        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    }
+    /* what the batch holds leaves the waiting tables in the same transaction */
+    if (rc == SQLITE_OK)
+        rc = delete_upto(db, "DELETE FROM pending_rows WHERE id <= ?", last_row);
+    if (rc == SQLITE_OK)
+        rc = delete_upto(db, "DELETE FROM alerts WHERE id <= ?", last_alert);
+    if (rc == SQLITE_OK && ntm_store_meta_set(ob->st, NTM_META_LAST_SEQ, (int64_t)seq) != 0)
+        rc = SQLITE_ERROR;
     if (rc == SQLITE_OK && sqlite3_prepare_v2(db,
                                               "INSERT INTO deliveries(seq, uplink, state)"
                                               " VALUES(?, ?, 'pending')",

@@ -12,6 +12,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "outbox.h"
+
 #define MAX_FLIGHT 8
 /* No wait is longer than this (Retry-After is capped to it): a due time further
  * away means the wall clock jumped back, and the delivery is due now. */
@@ -70,12 +72,17 @@ int ntm_sync_new(struct ntm_sync **out, uv_loop_t *loop, struct ntm_store *st,
     s->timer.data = s;
     sqlite3 *db = ntm_store_db(st);
     /* leases of a run that ended while sending are void: due again now */
-    sqlite3_exec(db,
-                 "UPDATE deliveries SET next_ms = 0 WHERE state = 'pending' AND next_ms > 0"
-                 " AND attempts = 0",
-                 NULL, NULL, NULL);
-    s->released_upto =
-        ntm_store_scalar(s->st, "SELECT value FROM meta WHERE key = 'released_upto'", 0);
+    char *msg = NULL;
+    if (sqlite3_exec(db,
+                     "UPDATE deliveries SET next_ms = 0 WHERE state = 'pending' AND next_ms > 0"
+                     " AND attempts = 0",
+                     NULL, NULL, &msg) != SQLITE_OK)
+        ntm_log(log, LOG_ERR,
+                "sync: making the sends cut short by the last stop due again failed: %s; each "
+                "is sent when its old due time comes",
+                msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    s->released_upto = ntm_store_meta_get(s->st, NTM_META_RELEASED_UPTO, 0);
     return 0;
 }
 
@@ -184,13 +191,23 @@ static void release(struct ntm_sync *s)
         s->st, "SELECT min(seq) FROM deliveries WHERE state = 'pending'", INT64_MAX);
     if (ntm_store_begin(s->st) != 0)
         return;
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "UPDATE batches SET body = NULL WHERE body IS NOT NULL AND seq < %" PRId64
-             " AND seq NOT IN (SELECT seq FROM deliveries WHERE state != 'delivered')",
-             first_pending);
-    sqlite3_exec(db, sql, NULL, NULL, NULL);
     sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "UPDATE batches SET body = NULL WHERE body IS NOT NULL AND seq < ?"
+                                " AND seq NOT IN (SELECT seq FROM deliveries"
+                                " WHERE state != 'delivered')",
+                                -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, first_pending);
+        rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (rc != SQLITE_OK)
+        ntm_log(s->log, LOG_ERR,
+                "sync: freeing the bodies of delivered batches failed: %s; they stay in the "
+                "buffer until the next delivery tries again",
+                sqlite3_errstr(rc));
     int64_t msg_hi = -1, closed_upto = 0;
     if (sqlite3_prepare_v2(db,
                            "SELECT msg_hi, closed_upto FROM batches WHERE seq < ?"
@@ -209,9 +226,14 @@ static void release(struct ntm_sync *s)
     if (n < 0)
         return;
     s->released_upto = closed_upto;
-    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta VALUES('released_upto', %" PRId64 ")",
-             closed_upto);
-    sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (ntm_store_meta_set(s->st, NTM_META_RELEASED_UPTO, closed_upto) != 0) {
+        char upto[40];
+        ntm_iso_local(closed_upto, upto, sizeof upto);
+        ntm_log(s->log, LOG_ERR,
+                "sync: the release of the messages before %s is not recorded; after a restart "
+                "it is done again (and finds nothing more to delete)",
+                upto);
+    }
     ntm_log(s->log, LOG_INFO,
             "released %" PRId64 " buffered messages of closed days: every batch with their "
             "indicators is delivered",
