@@ -120,6 +120,46 @@ static void on_alert(void *arg, const struct ntm_alert *a)
         ntm_store_device_state(d->store, a->device, a->type == NTM_ALERT_ONLINE, -1);
 }
 
+/* A record rejected after its topic was parsed (a kept record whose device is
+ * now known elsewhere): the topic it came on, rebuilt. */
+static void reject_record(struct ntm_daemon *d, const struct ntm_record *rec, enum ntm_reject r,
+                          const char *why)
+{
+    struct ntm_topic t = {.kind = rec->kind, .channel = rec->channel};
+    snprintf(t.village, sizeof t.village, "%s", d->cfg->villages[rec->village].id);
+    snprintf(t.device, sizeof t.device, "%s", rec->device);
+    char topic[256];
+    snprintf(topic, sizeof topic, "ntm/v1/%s/%s/%s/%s", t.village, ntm_kind_name(rec->kind),
+             t.device, ntm_channel_name(rec->channel));
+    reject(d, rec->recv_ms, topic, &t, r, why, 0);
+}
+
+/* The store did not take an accepted record: it is said, and counted (as a
+ * rejection, or by the store as dropped), never lost silently. */
+static void not_stored(struct ntm_daemon *d, const struct ntm_record *rec, int rc)
+{
+    if (rc == 1) {
+        char why[256];
+        snprintf(why, sizeof why, "device '%s' is already known in another village or kind",
+                 rec->device);
+        reject_record(d, rec, NTM_REJ_DEVICE, why);
+        return;
+    }
+    uint64_t held = 0;
+    if (!ntm_complain(&d->store_complaint, 60000, &held))
+        return;
+    struct ntm_store_stats s;
+    ntm_store_stats(d->store, &s);
+    const char *village = d->cfg->villages[rec->village].id;
+    struct ntm_log_field f[] = {
+        {"VILLAGE", village}, {"DEVICE", rec->device}, {"KIND", ntm_kind_name(rec->kind)}};
+    ntm_log_emit(&d->log, LOG_ERR, NULL, f, 3,
+                 "a message of device %s in village %s was accepted but could not be stored "
+                 "(out of memory): it is lost and counted as dropped (%" PRIu64
+                 " dropped in all, %" PRIu64 " more such messages since the last line)",
+                 rec->device, village, s.dropped_total, held);
+}
+
 /* An accepted record: folded into the windows (which decides whether it is
  * late), then stored with that flag. */
 static void accept_record(struct ntm_daemon *d, struct ntm_record *rec)
@@ -128,7 +168,9 @@ static void accept_record(struct ntm_daemon *d, struct ntm_record *rec)
         rec->flags |= NTM_REC_LATE;
     else
         rec->flags &= (uint8_t)~NTM_REC_LATE;
-    ntm_store_append(d->store, rec);
+    int rc = ntm_store_append(d->store, rec);
+    if (rc != 0)
+        not_stored(d, rec, rc);
     maybe_snapshot(d);
 }
 
@@ -500,7 +542,11 @@ static void on_store_failed(void *arg)
 static void feed_kept(struct ntm_daemon *d, struct ntm_record **kept, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (d->agg)
+        /* the configuration may have moved its device since (a restart after
+         * a crash): rejected before anything counts it, as a new message is */
+        if (d->agg && ntm_store_device_conflict(d->store, kept[i]))
+            not_stored(d, kept[i], 1);
+        else if (d->agg)
             accept_record(d, kept[i]);
         free(kept[i]);
     }

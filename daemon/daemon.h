@@ -51,6 +51,7 @@ struct ntm_daemon {
     bool stopping;
 
     struct ntm_complaint reject_complaint[NTM_REJ_COUNT];
+    struct ntm_complaint store_complaint; /* accepted messages the store could not take */
     uint64_t reject_held[NTM_REJ_COUNT];
 };
 
