@@ -161,6 +161,9 @@ char *ntm_st_tail_path(const char *db_path);
 int ntm_st_schema_check(struct ntm_store *st, int *version, char *err, size_t errlen);
 /* Takes the file from `version` to NTM_SCHEMA_VERSION, a transaction a step. */
 int ntm_st_migrate(struct ntm_store *st, int version, char *err, size_t errlen);
+/* The SQL of the migration step from `version` to version + 1 (NULL out of
+ * range): for the unit test, which builds files of the older versions. */
+const char *ntm_st_migration(int version);
 /* The meta statements, once the schema is current. */
 int ntm_st_schema_prepare(struct ntm_store *st, char *err, size_t errlen);
 

@@ -138,6 +138,11 @@ static const char *const meta_names[NTM_META_COUNT] = {
     [NTM_META_CLOSED_DAY_UPTO] = "closed_day_upto", [NTM_META_RELEASED_UPTO] = "released_upto",
 };
 
+const char *ntm_st_migration(int version)
+{
+    return version >= 0 && version < NTM_SCHEMA_VERSION ? migrations[version] : NULL;
+}
+
 #define META_GET_SQL "SELECT value FROM meta WHERE key = ?"
 #define META_SET_SQL "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)"
 

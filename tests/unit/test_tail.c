@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "records.h"
 #include "tail.h"
 
 struct got {
@@ -25,70 +26,6 @@ static void collect(void *arg, int64_t id, const char *village, const struct ntm
     snprintf(g->villages[g->n], sizeof g->villages[0], "%s", village);
     g->recs[g->n] = *rec;
     g->n++;
-}
-
-static void make(struct ntm_record *r, int i)
-{
-    memset(r, 0, sizeof *r);
-    r->ts = 1760000000 + i;
-    r->recv_ms = (1760000000LL + i) * 1000 + 7;
-    snprintf(r->device, sizeof r->device, "dev-%02d", i);
-    switch (i % 4) {
-    case 0:
-        r->kind = NTM_KIND_SPEAKER;
-        r->channel = NTM_CH_EVENT;
-        r->event = NTM_EV_BROADCAST;
-        r->u.broadcast.start = r->ts - 60;
-        r->u.broadcast.duration_s = 59.5;
-        r->u.broadcast.priority = NTM_PRIO_EMERGENCY;
-        snprintf(r->u.broadcast.program, sizeof r->u.broadcast.program, "Bản tin %d", i);
-        break;
-    case 1:
-        r->kind = NTM_KIND_WIFI;
-        r->channel = NTM_CH_STATS;
-        r->u.wifi.clients = i;
-        r->u.wifi.rx_bytes = 123456789;
-        r->u.wifi.n_macs = (uint32_t)i;
-        for (int k = 0; k < i; k++)
-            r->u.wifi.mac_hash[k] = 0x1122334455667788ull + (uint64_t)k;
-        break;
-    case 2:
-        r->kind = NTM_KIND_CAMERA;
-        r->channel = NTM_CH_HEARTBEAT;
-        r->u.heartbeat.interval_s = 60;
-        r->u.heartbeat.uptime_s = 3600 + i;
-        break;
-    default:
-        r->kind = NTM_KIND_CAMERA;
-        r->channel = NTM_CH_STATE;
-        r->flags = NTM_REC_CLOCK_FALLBACK;
-        r->u.state.online = true;
-        break;
-    }
-}
-
-static bool same(const struct ntm_record *a, const struct ntm_record *b)
-{
-    if (a->ts != b->ts || a->recv_ms != b->recv_ms || a->kind != b->kind ||
-        a->channel != b->channel || a->event != b->event || a->flags != b->flags ||
-        strcmp(a->device, b->device) != 0)
-        return false;
-    switch (a->channel) {
-    case NTM_CH_EVENT:
-        return a->u.broadcast.start == b->u.broadcast.start &&
-               a->u.broadcast.duration_s == b->u.broadcast.duration_s &&
-               a->u.broadcast.priority == b->u.broadcast.priority &&
-               strcmp(a->u.broadcast.program, b->u.broadcast.program) == 0;
-    case NTM_CH_STATS:
-        return a->u.wifi.clients == b->u.wifi.clients && a->u.wifi.rx_bytes == b->u.wifi.rx_bytes &&
-               a->u.wifi.n_macs == b->u.wifi.n_macs &&
-               memcmp(a->u.wifi.mac_hash, b->u.wifi.mac_hash, a->u.wifi.n_macs * 8) == 0;
-    case NTM_CH_HEARTBEAT:
-        return a->u.heartbeat.interval_s == b->u.heartbeat.interval_s &&
-               a->u.heartbeat.uptime_s == b->u.heartbeat.uptime_s;
-    default:
-        return a->u.state.online == b->u.state.online;
-    }
 }
 
 /* Reads the file with a fresh handle, as a restarted daemon does. */
@@ -119,7 +56,7 @@ int main(void)
 
     /* 1. ten records written, then a "crash": all ten come back, exactly */
     for (int i = 0; i < 10; i++) {
-        make(&r, i);
+        sample_record(&r, i);
         CHECK(ntm_tail_add(t, 100 + i, i % 2 ? "thon-tay" : "thon-dong", &r) == 0);
     }
     CHECK_INT(ntm_tail_unwritten(t) > 0, 1);
@@ -129,9 +66,9 @@ int main(void)
     CHECK_INT(g->n, 10);
     CHECK_INT(bad, -1);
     for (int i = 0; i < g->n; i++) {
-        make(&r, i);
+        sample_record(&r, i);
         CHECK_INT(g->ids[i], 100 + i);
-        CHECK(same(&g->recs[i], &r));
+        CHECK(same_record(&g->recs[i], &r));
         CHECK(strcmp(g->villages[i], i % 2 ? "thon-tay" : "thon-dong") == 0);
     }
     /* only what the database lacks: ids above its last message */
@@ -143,7 +80,7 @@ int main(void)
      * the start, the stale rest (ids <= 109) is skipped */
     ntm_tail_committed(t);
     for (int i = 0; i < 3; i++) {
-        make(&r, 20 + i);
+        sample_record(&r, 20 + i);
         CHECK(ntm_tail_add(t, 110 + i, "thon-dong", &r) == 0);
     }
     CHECK(ntm_tail_write(t) == 0);
@@ -161,7 +98,7 @@ int main(void)
     CHECK_INT(ntm_tail_count(t), 0);
     for (int i = 0; i < taken.n; i++)
         CHECK(ntm_tail_add(t, taken.ids[i], taken.villages[i], &taken.recs[i]) == 0);
-    make(&r, 30);
+    sample_record(&r, 30);
     CHECK(ntm_tail_add(t, 113, "thon-dong", &r) == 0);
     CHECK(ntm_tail_write(t) == 0);
     g = reopen(path, 109, &bad);
@@ -172,12 +109,12 @@ int main(void)
      * back, reading stops there and says where */
     ntm_tail_committed(t);
     for (int i = 0; i < 3; i++) {
-        make(&r, 40 + i);
+        sample_record(&r, 40 + i);
         CHECK(ntm_tail_add(t, 200 + i, "thon-dong", &r) == 0);
     }
     CHECK(ntm_tail_write(t) == 0);
     uint8_t one[16384];
-    make(&r, 40);
+    sample_record(&r, 40);
     size_t first = ntm_tail_encode(one, sizeof one, 200, "thon-dong", &r);
     CHECK(first > 0);
     int fd = open(path, O_RDWR);
@@ -199,7 +136,7 @@ int main(void)
 
     /* 6. a record too big for the buffer grows it; a file of other bytes is
      * not read as entries */
-    make(&r, 1);
+    sample_record(&r, 1);
     r.u.wifi.n_macs = NTM_MACS_MAX;
     CHECK(ntm_tail_add(t, 300, "thon-dong", &r) == 0);
     CHECK(ntm_tail_write(t) == 0);
