@@ -33,6 +33,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -142,6 +143,27 @@ class Checks:
         """Like ok(), but stops the test when it fails."""
         if not self.ok(cond, what, detail):
             raise TestFailure(what)
+
+
+TAIL_MAGIC = 0x544d544e  # daemon/tail.c
+
+
+def tail_journal_entries(path):
+    """Entries at the start of a tail journal file, up to its end marker (0 when
+    there is no file)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return 0
+    n, off = 0, 0
+    while off + 24 <= len(data):
+        magic, length = struct.unpack_from("<II", data, off)
+        if magic != TAIL_MAGIC:
+            break
+        n += 1
+        off += 24 + length
+    return n
 
 
 def _short(v, n=600):

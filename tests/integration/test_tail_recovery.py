@@ -13,31 +13,12 @@ names a directory, and the journal must be there (on a tmpfs in production),
 not beside the database."""
 import os
 import re
-import struct
 import time
 
-from harness import run
+from harness import run, tail_journal_entries
 
 N = 3000
 VILLAGES = ["a", "b", "c"]
-MAGIC = 0x544d544e  # daemon/tail.c
-
-
-def journal_entries(path):
-    """Entries at the start of the tail journal, up to the end marker."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return 0
-    n, off = 0, 0
-    while off + 24 <= len(data):
-        magic, length = struct.unpack_from("<II", data, off)
-        if magic != MAGIC:
-            break
-        n += 1
-        off += 24 + length
-    return n
 
 
 def main(h, t):
@@ -57,7 +38,7 @@ def main(h, t):
     deadline = time.monotonic() + 30
     in_journal = committed = 0
     while time.monotonic() < deadline:
-        in_journal = journal_entries(tail)
+        in_journal = tail_journal_entries(tail)
         committed = h.query("SELECT COUNT(*) FROM messages")[0][0]
         if in_journal > 0 and in_journal + committed >= N:
             break
