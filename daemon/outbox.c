@@ -295,19 +295,6 @@ static char *build_body(struct ntm_outbox *ob, uint64_t seq, const struct ntm_he
     return body;
 }
 
-/* Runs a DELETE with one bound id: SQLITE_OK or the error. */
-static int delete_upto(sqlite3 *db, const char *sql, int64_t id)
-{
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, id);
-        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-    }
-    sqlite3_finalize(s);
-    return rc;
-}
-
 static int form_one(struct ntm_outbox *ob, const struct ntm_health *h, int64_t msg_hi)
 {
     sqlite3 *db = ntm_store_db(ob->st);
@@ -355,10 +342,10 @@ static int form_one(struct ntm_outbox *ob, const struct ntm_health *h, int64_t m
     size_t body_len = strlen(body);
     free(body);
     /* what the batch holds leaves the waiting tables in the same transaction */
-    if (rc == SQLITE_OK)
-        rc = delete_upto(db, "DELETE FROM pending_rows WHERE id <= ?", last_row);
-    if (rc == SQLITE_OK)
-        rc = delete_upto(db, "DELETE FROM alerts WHERE id <= ?", last_alert);
+    if (rc == SQLITE_OK &&
+        (ntm_store_run(ob->st, "DELETE FROM pending_rows WHERE id <= ?", last_row) < 0 ||
+         ntm_store_run(ob->st, "DELETE FROM alerts WHERE id <= ?", last_alert) < 0))
+        rc = SQLITE_ERROR;
     if (rc == SQLITE_OK && ntm_store_meta_set(ob->st, NTM_META_LAST_SEQ, (int64_t)seq) != 0)
         rc = SQLITE_ERROR;
     if (rc == SQLITE_OK && sqlite3_prepare_v2(db,

@@ -118,6 +118,10 @@ int64_t ntm_store_meta_get(struct ntm_store *st, enum ntm_meta k, int64_t dflt);
 int ntm_store_meta_set(struct ntm_store *st, enum ntm_meta k, int64_t value);
 /* The first column of the first row of a one-off query, or dflt (NULL, no row, error). */
 int64_t ntm_store_scalar(struct ntm_store *st, const char *sql, int64_t dflt);
+/* Runs one statement whose one parameter (?1) is `arg`, in the open
+ * transaction (begun on demand): the rows it changed, or -1 (the connection's
+ * error says why). */
+int64_t ntm_store_run(struct ntm_store *st, const char *sql, int64_t arg);
 /* rowid of the last message appended (0 before any) */
 int64_t ntm_store_last_msg_id(const struct ntm_store *st);
 /* Calls fn for every device in the devices table. */

@@ -20,6 +20,22 @@ int64_t ntm_store_scalar(struct ntm_store *st, const char *sql, int64_t dflt)
     return v;
 }
 
+int64_t ntm_store_run(struct ntm_store *st, const char *sql, int64_t arg)
+{
+    if (ntm_st_begin(st) != SQLITE_OK)
+        return -1;
+    sqlite3_stmt *s = NULL;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, arg);
+        if (sqlite3_step(s) == SQLITE_DONE)
+            n = sqlite3_changes(st->db);
+    }
+    sqlite3_finalize(s);
+    st->pending++;
+    return n;
+}
+
 /* The columns of a row of the replay query that the record's channel uses. */
 static void read_record(sqlite3_stmt *s, struct ntm_record *rec)
 {

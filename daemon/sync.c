@@ -191,23 +191,15 @@ static void release(struct ntm_sync *s)
         s->st, "SELECT min(seq) FROM deliveries WHERE state = 'pending'", INT64_MAX);
     if (ntm_store_begin(s->st) != 0)
         return;
-    sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "UPDATE batches SET body = NULL WHERE body IS NOT NULL AND seq < ?"
-                                " AND seq NOT IN (SELECT seq FROM deliveries"
-                                " WHERE state != 'delivered')",
-                                -1, &q, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_int64(q, 1, first_pending);
-        rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-    }
-    sqlite3_finalize(q);
-    q = NULL;
-    if (rc != SQLITE_OK)
+    if (ntm_store_run(s->st,
+                      "UPDATE batches SET body = NULL WHERE body IS NOT NULL AND seq < ?"
+                      " AND seq NOT IN (SELECT seq FROM deliveries WHERE state != 'delivered')",
+                      first_pending) < 0)
         ntm_log(s->log, LOG_ERR,
                 "sync: freeing the bodies of delivered batches failed: %s; they stay in the "
                 "buffer until the next delivery tries again",
-                sqlite3_errstr(rc));
+                sqlite3_errmsg(db));
+    sqlite3_stmt *q = NULL;
     int64_t msg_hi = -1, closed_upto = 0;
     if (sqlite3_prepare_v2(db,
                            "SELECT msg_hi, closed_upto FROM batches WHERE seq < ?"

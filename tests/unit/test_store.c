@@ -70,14 +70,30 @@ static void env_free(struct env *e)
     ntm_config_free(e->cfg);
 }
 
+/* Opens the store of e (a check: a failure is counted and printed). */
 static struct ntm_store *open_store(struct env *e)
 {
     struct ntm_store *st = NULL;
     if (ntm_store_open(&st, &e->loop, e->cfg, &e->log, &e->clock, e->err, sizeof e->err) != 0) {
+        failed++;
         fprintf(stderr, "open %s: %s\n", e->path, e->err);
         ntm_store_close(st);
         return NULL;
     }
+    passed++;
+    return st;
+}
+
+/* A store on a file of its own; NULL (with e freed) when it cannot be had. */
+static struct ntm_store *start(struct env *e, const char *name, struct opts o)
+{
+    if (!env_init(e, name, o)) {
+        failed++;
+        return NULL;
+    }
+    struct ntm_store *st = open_store(e);
+    if (!st)
+        env_free(e);
     return st;
 }
 
@@ -215,7 +231,6 @@ static void test_fresh_and_reopen(void)
         return;
     CHECK(!exists(e.path));
     struct ntm_store *st = open_store(&e);
-    CHECK(st != NULL);
     if (!st)
         return;
     CHECK(exists(e.path));
@@ -232,7 +247,6 @@ static void test_fresh_and_reopen(void)
     CHECK_INT(peek(e.path, "SELECT count(*) FROM messages", -1), 2);
 
     st = open_store(&e);
-    CHECK(st != NULL);
     if (st) {
         CHECK_INT(ntm_store_last_msg_id(st), 2);
         CHECK_INT(ntm_store_meta_get(st, NTM_META_CREATED_AT, -1), created);
@@ -253,7 +267,6 @@ static void test_fresh_and_reopen(void)
         return;
     close(open(e.path, O_WRONLY | O_CREAT, 0600));
     st = open_store(&e);
-    CHECK(st != NULL);
     ntm_store_close(st);
     char bad[600];
     find_bad("empty.db", bad, sizeof bad);
@@ -311,7 +324,6 @@ static void test_migrations(void)
                         " (3, 'thon-a', 'speaker', 'spk-1', 'offline', NULL);"
                         "INSERT INTO deliveries(seq, uplink, state) VALUES(1, 'up', 'pending');"));
         struct ntm_store *st = open_store(&e);
-        CHECK(st != NULL);
         if (!st) {
             env_free(&e);
             continue;
@@ -358,10 +370,7 @@ static void test_migrations(void)
 static void test_append_replay(void)
 {
     struct env e;
-    if (!env_init(&e, "replay.db", (struct opts){0}))
-        return;
-    struct ntm_store *st = open_store(&e);
-    CHECK(st != NULL);
+    struct ntm_store *st = start(&e, "replay.db", (struct opts){0});
     if (!st)
         return;
     enum { N = 14 };
@@ -385,7 +394,6 @@ static void test_append_replay(void)
         if (pass == 0) {
             ntm_store_close(st);
             st = open_store(&e);
-            CHECK(st != NULL);
             if (!st)
                 break;
         }
@@ -402,10 +410,7 @@ static void test_append_replay(void)
 static void test_device_conflict(void)
 {
     struct env e;
-    if (!env_init(&e, "devices.db", (struct opts){0}))
-        return;
-    struct ntm_store *st = open_store(&e);
-    CHECK(st != NULL);
+    struct ntm_store *st = start(&e, "devices.db", (struct opts){0});
     if (!st)
         return;
     struct ntm_record r;
@@ -444,7 +449,6 @@ static void test_device_conflict(void)
     CHECK_INT(peek(e.path, "SELECT declared FROM devices WHERE name = 'spk-1'", -1), 1);
 
     st = open_store(&e);
-    CHECK(st != NULL);
     if (st) {
         CHECK(ntm_store_device_conflict(st, &r));
         r.village = 1;
@@ -459,10 +463,7 @@ static void test_device_conflict(void)
 static void test_quarantine(void)
 {
     struct env e;
-    if (!env_init(&e, "quarantine.db", (struct opts){.quarantine_max = 5}))
-        return;
-    struct ntm_store *st = open_store(&e);
-    CHECK(st != NULL);
+    struct ntm_store *st = start(&e, "quarantine.db", (struct opts){.quarantine_max = 5});
     if (!st)
         return;
     for (int i = 0; i < 12; i++) {
@@ -516,10 +517,7 @@ static void test_quarantine(void)
 static void test_counters_survive(void)
 {
     struct env e;
-    if (!env_init(&e, "counters.db", (struct opts){.quarantine_max = 10}))
-        return;
-    struct ntm_store *st = open_store(&e);
-    CHECK(st != NULL);
+    struct ntm_store *st = start(&e, "counters.db", (struct opts){.quarantine_max = 10});
     if (!st)
         return;
     struct ntm_record *r = samples(SAMPLE_SHAPES); /* one clock fallback, one late */
@@ -534,7 +532,6 @@ static void test_counters_survive(void)
     CHECK_INT(peek(e.path, "SELECT value FROM counters WHERE name = 'rejected.bad_value'", -1), 2);
 
     st = open_store(&e);
-    CHECK(st != NULL);
     if (st) {
         struct ntm_store_stats s;
         ntm_store_stats(st, &s);
@@ -561,10 +558,7 @@ static void test_counters_survive(void)
 static void test_size_cap(void)
 {
     struct env e;
-    if (!env_init(&e, "cap.db", (struct opts){.max_mb = 1}))
-        return;
-    struct ntm_store *st = open_store(&e);
-    CHECK(st != NULL);
+    struct ntm_store *st = start(&e, "cap.db", (struct opts){.max_mb = 1});
     if (!st)
         return;
     enum { N = 300 };
@@ -582,7 +576,6 @@ static void test_size_cap(void)
                0) > (2 << 20));
 
     st = open_store(&e); /* the cap is enforced at open, and at every sync tick */
-    CHECK(st != NULL);
     if (!st)
         return;
     struct ntm_store_stats s;
@@ -615,10 +608,7 @@ static bool same_key(const uint8_t a[16], const uint8_t b[16])
 static void test_mac_keys(void)
 {
     struct env e;
-    if (!env_init(&e, "keys.db", (struct opts){0}))
-        return;
-    struct ntm_store *st = open_store(&e);
-    CHECK(st != NULL);
+    struct ntm_store *st = start(&e, "keys.db", (struct opts){0});
     if (!st)
         return;
     const int64_t d1 = 20400, d2 = 20401, d3 = 20402;
@@ -633,7 +623,6 @@ static void test_mac_keys(void)
     ntm_store_close(st);
 
     st = open_store(&e);
-    CHECK(st != NULL);
     if (!st)
         return;
     CHECK_INT(ntm_store_mac_key(st, d1, k1b), 0);
@@ -660,10 +649,7 @@ static void test_meta(void)
     CHECK(ntm_store_meta_name(NTM_META_COUNT) == NULL);
     CHECK(strcmp(ntm_store_meta_name(NTM_META_LAST_SEQ), "last_seq") == 0);
     struct env e;
-    if (!env_init(&e, "meta.db", (struct opts){0}))
-        return;
-    struct ntm_store *st = open_store(&e);
-    CHECK(st != NULL);
+    struct ntm_store *st = start(&e, "meta.db", (struct opts){0});
     if (!st)
         return;
     CHECK_INT(ntm_store_meta_get(st, NTM_META_LAST_SEQ, -7), -7);
@@ -678,12 +664,28 @@ static void test_meta(void)
     ntm_store_close(st);
     CHECK_INT(peek(e.path, "SELECT value FROM meta WHERE key = 'closed_day_upto'", -1), 1760054400);
     st = open_store(&e);
-    CHECK(st != NULL);
     if (st) {
         CHECK_INT(ntm_store_meta_get(st, NTM_META_RELEASED_UPTO, 0), 1760000000);
         CHECK_INT(ntm_store_meta_get(st, NTM_META_LAST_SEQ, 0), 42);
         ntm_store_close(st);
     }
+    env_free(&e);
+}
+
+/* ntm_store_run: one statement, one bound integer, in the open transaction. */
+static void test_run(void)
+{
+    struct env e;
+    struct ntm_store *st = start(&e, "run.db", (struct opts){0});
+    if (!st)
+        return;
+    CHECK_INT(ntm_store_run(st, "UPDATE devices SET messages = ?1 WHERE declared = 1", 9), 2);
+    CHECK_INT(ntm_store_run(st, "UPDATE devices SET messages = 0 WHERE id > ?1", 99), 0);
+    CHECK_INT(ntm_store_run(st, "UPDATE no_such_table SET x = ?1", 1), -1);
+    CHECK_INT(peek(e.path, "SELECT sum(messages) FROM devices", -1), 0); /* not committed */
+    CHECK_INT(ntm_store_commit(st), 0);
+    CHECK_INT(peek(e.path, "SELECT sum(messages) FROM devices", -1), 18);
+    ntm_store_close(st);
     env_free(&e);
 }
 
@@ -705,7 +707,6 @@ static void check_moved_aside(const char *name, const char *content, size_t len,
     size_t before_len = 0, after_len = 0;
     char *before = slurp(e.path, &before_len);
     struct ntm_store *st = open_store(&e);
-    CHECK(st != NULL);
     ntm_store_close(st);
     char bad[600];
     find_bad(name, bad, sizeof bad);
@@ -809,7 +810,6 @@ static void test_tail_after_crash(void)
         return;
     CHECK_INT(peek(e.path, "SELECT count(*) FROM messages", -1), 3);
     struct ntm_store *st = open_store(&e);
-    CHECK(st != NULL);
     if (!st)
         return;
     size_t n = 0;
@@ -836,7 +836,6 @@ static void test_tail_after_crash(void)
     struct stat sb;
     CHECK(stat(tail, &sb) == 0 && sb.st_size == 0); /* a clean stop empties it */
     st = open_store(&e);
-    CHECK(st != NULL);
     if (st) {
         n = 9;
         kept = ntm_store_take_kept(st, &n);
@@ -885,6 +884,7 @@ int main(void)
     test_size_cap();
     test_mac_keys();
     test_meta();
+    test_run();
     test_bad_files();
     test_newer_schema();
     test_tail_after_crash();
