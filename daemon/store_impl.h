@@ -216,10 +216,6 @@ void ntm_st_sync_stop(struct ntm_store *st);
 /* ---- store_space.c ---------------------------------------------------------- */
 
 int ntm_st_space_prepare(struct ntm_store *st, char *err, size_t errlen);
-/* Free space on the database's filesystem (stats.fs_free, fs_size). */
-void ntm_st_check_space(struct ntm_store *st);
-/* True when the free space is below the low-water mark. */
-bool ntm_st_space_low(const struct ntm_store *st);
 /* Makes the reserve file when there is room for it. */
 void ntm_st_make_reserve(struct ntm_store *st);
 /* Evicts the oldest messages while over the cap or low on disk. */

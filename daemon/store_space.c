@@ -25,7 +25,7 @@ int ntm_st_space_prepare(struct ntm_store *st, char *err, size_t errlen)
 /* Free space on the database's filesystem; the low-water mark below which the
  * oldest messages are evicted as if the cap were reached (1/16 of the
  * filesystem, between 1 and 64 MiB), and the reserve file's size. */
-void ntm_st_check_space(struct ntm_store *st)
+static void check_space(struct ntm_store *st)
 {
     struct statvfs v;
     char *dir = strdup(st->cfg->storage.path);
@@ -47,7 +47,7 @@ static uint64_t low_water(const struct ntm_store *st)
     return lw < (1u << 20) ? (1u << 20) : lw > (64u << 20) ? (64u << 20) : lw;
 }
 
-bool ntm_st_space_low(const struct ntm_store *st)
+static bool space_low(const struct ntm_store *st)
 {
     return st->fs_size > 0 && st->stats.fs_free < low_water(st);
 }
@@ -120,8 +120,8 @@ void ntm_st_enforce_cap(struct ntm_store *st)
     uint64_t file_bytes = 0;
     uint64_t used = used_bytes(st, &file_bytes);
     st->stats.db_bytes = used;
-    ntm_st_check_space(st);
-    bool low = ntm_st_space_low(st);
+    check_space(st);
+    bool low = space_low(st);
     if (low != (bool)st->stats.disk_low) {
         st->stats.disk_low = low;
         ntm_log_emit(st->log, low ? LOG_WARNING : LOG_NOTICE, NTM_MSGID_DISK_FULL, NULL, 0,
@@ -175,7 +175,7 @@ void ntm_st_on_recover_timer(uv_timer_t *t)
         return;
     unlink(st->reserve_path);
     sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-    ntm_st_check_space(st);
+    check_space(st);
     st->failed = false; /* let begin/commit run; ntm_st_fail sets it again */
     bool short_of_space = st->stats.fs_free < low_water(st);
     uint64_t gone = 0;
@@ -219,8 +219,8 @@ void ntm_st_space_after_commit(struct ntm_store *st)
     if (++st->commits_since_space_check < 8)
         return;
     st->commits_since_space_check = 0;
-    ntm_st_check_space(st);
-    if (ntm_st_space_low(st))
+    check_space(st);
+    if (space_low(st))
         uv_timer_start(&st->sync_timer, ntm_st_on_sync_timer, 0,
                        (uint64_t)st->cfg->storage.sync_ms);
 }

@@ -604,7 +604,8 @@ static bool same_key(const uint8_t a[16], const uint8_t b[16])
 }
 
 /* One secret key a local day: made on first use and committed at once, the
- * same all day (also after a restart), destroyed by forget. */
+ * same all day (also after a restart), destroyed by forget; one that cannot be
+ * stored is not used, and spoils no other. */
 static void test_mac_keys(void)
 {
     struct env e;
@@ -633,6 +634,21 @@ static void test_mac_keys(void)
     CHECK_INT(ntm_store_mac_key(st, d1, k1c), 0); /* gone: a new one */
     CHECK(!same_key(k1, k1c));
     CHECK_INT(peek(e.path, "SELECT count(*) FROM mac_keys", -1), 1);
+
+    /* A key that cannot be stored (another writer holds the file past the
+     * busy timeout) is refused, and the cached key of the day that shares its
+     * slot (d1 + 3) is left as it was. */
+    sqlite3 *other = NULL;
+    CHECK(sqlite3_open(e.path, &other) == SQLITE_OK &&
+          sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK_INT(ntm_store_mac_key(st, d1 + 3, k2), -1);
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+    CHECK_INT(ntm_store_mac_key(st, d1, k1b), 0);
+    CHECK(same_key(k1b, k1c));
+    CHECK_INT(ntm_store_mac_key(st, d1 + 3, k2), 0); /* and made once the file is free */
+    CHECK(!same_key(k2, k1c));
+    CHECK_INT(peek(e.path, "SELECT count(*) FROM mac_keys", -1), 2);
     ntm_store_close(st);
     env_free(&e);
 }
@@ -786,12 +802,15 @@ static int crash_child(const struct ntm_record *r)
         if (ntm_store_append(st, &r[i]) != 0)
             return 6;
     /* the tail timer (storage.commit_ms) writes the journal; the commit
-     * would follow one interval later */
+     * would follow one interval later. UV_RUN_NOWAIT runs the timers that are
+     * due once, so the loop stops between the two however late it runs. */
     char tail[600];
     snprintf(tail, sizeof tail, "%s-tail", e.path);
     struct stat sb;
-    for (int i = 0; i < 50 && (stat(tail, &sb) != 0 || sb.st_size == 0); i++)
-        uv_run(&e.loop, UV_RUN_ONCE);
+    for (int i = 0; i < 2000 && (stat(tail, &sb) != 0 || sb.st_size == 0); i++) {
+        nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    }
     return stat(tail, &sb) == 0 && sb.st_size > 0 ? 0 : 7;
 }
 
