@@ -151,8 +151,24 @@ static int add_to_tail(struct ntm_store *st, const char *village, const struct n
 
 /* ---- the transaction ------------------------------------------------------------ */
 
+/* True (after failing) when SQLite rolled the open transaction back by
+ * itself, as it may after a full disk or an I/O error in any statement: what
+ * it held is gone, and the statements that follow would each commit alone. */
+static bool rolled_back_under_us(struct ntm_store *st)
+{
+    if (!st->in_tx || !sqlite3_get_autocommit(st->db))
+        return false;
+    int rc = sqlite3_extended_errcode(st->db), primary = rc & 0xff;
+    if (primary == SQLITE_OK || primary == SQLITE_ROW || primary == SQLITE_DONE)
+        rc = SQLITE_ABORT; /* the error that did it is no longer known */
+    ntm_st_fail(st, rc, "a write in the open transaction");
+    return true;
+}
+
 int ntm_st_begin(struct ntm_store *st)
 {
+    if (rolled_back_under_us(st))
+        return SQLITE_ABORT;
     if (st->in_tx)
         return SQLITE_OK;
     if (st->hold && !st->releasing)
@@ -214,6 +230,8 @@ int ntm_store_commit(struct ntm_store *st)
     }
     if (!st->in_tx)
         return 0;
+    if (rolled_back_under_us(st))
+        return -1;
     int rc = ntm_st_devices_write(st);
     if (rc == SQLITE_OK && st->quarantine_added) {
         sqlite3_bind_int64(st->stmt[ST_QUARANTINE_TRIM], 1, st->cfg->storage.quarantine_max);
@@ -304,7 +322,8 @@ static void insert_record(struct ntm_store *st, struct ntm_st_device *d, int64_t
 {
     int rc = ntm_st_begin(st);
     if (rc != SQLITE_OK) {
-        ntm_st_fail(st, rc, "beginning a transaction");
+        if (!st->failed)
+            ntm_st_fail(st, rc, "beginning a transaction");
         return;
     }
     if (d->rowid == 0) { /* new, or its row not written yet */

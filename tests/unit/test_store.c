@@ -705,6 +705,67 @@ static void test_run(void)
     env_free(&e);
 }
 
+static int failed_calls, recovered_calls;
+
+static void on_failed(void *arg)
+{
+    (void)arg;
+    failed_calls++;
+}
+
+static void on_recovered(void *arg)
+{
+    (void)arg;
+    recovered_calls++;
+}
+
+/* SQLite may roll the open transaction back by itself after a full disk or an
+ * I/O error in any statement (done here with a ROLLBACK behind the store's
+ * back). The store notices at its next write: the records of the lost
+ * transaction and those after it are kept and handed back once it writes
+ * again, and none is committed on its own (which would store it twice). */
+static void test_lost_transaction(void)
+{
+    struct env e;
+    struct ntm_store *st = start(&e, "lost.db", (struct opts){0});
+    if (!st)
+        return;
+    ntm_store_set_hooks(st,
+                        &(struct ntm_store_hooks){.failed = on_failed, .recovered = on_recovered});
+    struct ntm_record *r = samples(5);
+    CHECK_INT(ntm_store_append(st, &r[0]), 0);
+    CHECK_INT(ntm_store_append(st, &r[1]), 0);
+    CHECK_INT(sqlite3_exec(ntm_store_db(st), "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 2; i < 5; i++)
+        CHECK_INT(ntm_store_append(st, &r[i]), 0); /* kept */
+    CHECK_INT(failed_calls, 1);
+    CHECK(!ntm_store_snapshot_ok(st));
+    CHECK_INT(ntm_store_commit(st), 0);
+    CHECK_INT(peek(e.path, "SELECT count(*) FROM messages", -1), 0);
+    /* the recovery tries every second */
+    for (int i = 0; i < 100 && recovered_calls == 0; i++)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    CHECK_INT(recovered_calls, 1);
+    size_t n = 0;
+    struct ntm_record **kept = ntm_store_take_kept(st, &n);
+    CHECK_INT(n, 5);
+    int same = 0;
+    for (size_t i = 0; i < n && i < 5; i++) {
+        same += same_record(kept[i], &r[i]);
+        CHECK_INT(ntm_store_append(st, kept[i]), 0);
+        free(kept[i]);
+    }
+    free(kept);
+    CHECK_INT(same, 5);
+    CHECK_INT(ntm_store_commit(st), 0);
+    CHECK_INT(peek(e.path, "SELECT count(*) FROM messages", -1), 5);
+    CHECK_INT(peek(e.path, "SELECT max(id) FROM messages", -1), 5);
+    CHECK_INT(peek(e.path, "SELECT value FROM counters WHERE name = 'accepted'", -1), 5);
+    ntm_store_close(st);
+    free(r);
+    env_free(&e);
+}
+
 /* What is at the path but is not an ntm-gateway buffer is moved aside, every
  * byte kept, and a fresh buffer is made. */
 static void check_moved_aside(const char *name, const char *content, size_t len, const char *sql)
@@ -904,6 +965,7 @@ int main(void)
     test_mac_keys();
     test_meta();
     test_run();
+    test_lost_transaction();
     test_bad_files();
     test_newer_schema();
     test_tail_after_crash();
