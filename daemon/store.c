@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* store.c: the durable buffer's life cycle: opening it (the file, the ids, the
- * tail journal, the timers), the flush and close, the owner's hooks and the
- * figures. The work is done by the store_*.c files (store_impl.h lists them);
- * this file must not run SQL of its own beyond what opening needs. */
+/* store.c: the buffer's life cycle: open (file, message ids, tail journal,
+ * timers), flush and close, the owner's hooks and the figures. The work is the
+ * store_*.c files'; this one must not write to the database itself. */
 #include "store_impl.h"
 
 #include <stdio.h>

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* store.h: the durable buffer, one SQLite database in WAL mode, and the tail
- * journal beside it (PATH-tail, tail.h) holding what is not yet committed.
- * The store owns the daemon's one write connection, its prepared statements,
+/* store.h: the durable buffer's whole interface (store_impl.h is private): one
+ * SQLite database in WAL mode, and the tail journal beside it (tail.h). It
+ * must not parse messages or know about MQTT. */
+
+/* The store owns the daemon's one write connection, its prepared statements,
  * the open transaction (many records per commit, committed once a second), the
  * tail journal written every storage.commit_ms, the once-a-second sync, the
  * size cap with oldest-first eviction, the bounded quarantine, the counters,
- * the device cache and the per-day MAC keys. It must not parse messages or
- * know about MQTT. This is its whole interface; store_impl.h is private.
+ * the device cache and the per-day MAC keys.
  *
  * Its files: store.c (open, close, hooks, figures), store_schema.c (every
  * table, index and meta key, the schema version, the migrations), store_open.c

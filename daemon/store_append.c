@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* store_append.c: writing: the batched transaction (begin, commit, a failed
- * write and its rollback), the appending of accepted records and of rejected
- * ones (the quarantine), the tail journal hand-off (tail.c) and the records
- * kept in it after a failed write or a crash. It must not parse messages,
- * evict, or fsync (store_space.c, store_sync.c). */
+/* store_append.c: the batched transaction (begin, commit, a failed write), the
+ * appending of accepted and rejected (quarantined) records, the tail journal
+ * hand-off and the kept records. It must not parse, evict or fsync. */
 #include "store_impl.h"
 
 #include <errno.h>

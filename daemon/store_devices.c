@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* store_devices.c: the devices table and its cache in memory (one entry per
- * device name: village, kind, first/last seen, messages since the last
- * commit), the availability the aggregation reports, and the persisted
- * counters. It must not decide what a message is or when to commit. */
+/* store_devices.c: the devices table and its cache in memory (village, kind,
+ * first/last seen, messages), their availability, and the persisted counters.
+ * It must not decide what a message is, or when to commit. */
 #include "store_impl.h"
 
 #include <stdio.h>

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* store_keys.c: the secret key of each local day that MAC addresses are hashed
- * with (siphash.c does the hashing): made on first use, committed at once,
- * cached for the last few days, destroyed once the day is closed. It must not
- * hash anything or keep a key anywhere but the mac_keys table and its cache. */
+/* store_keys.c: the secret key of each local day that MACs are hashed with:
+ * made on first use, committed at once, cached, destroyed once the day is
+ * closed. It must not hash (siphash.c) nor keep a key anywhere else. */
 #include "store_impl.h"
 
 #include <string.h>

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* store_open.c: opening the database file: the directory check, the
- * connection and its PRAGMAs, the statements of every store file, and a bad
- * or foreign file moved aside (PATH.bad-<time>, never deleted). Also the
- * small SQLite helpers of the store. It must not write rows. */
+/* store_open.c: opening the database file (directory check, connection,
+ * PRAGMAs, every file's statements), moving a bad or foreign one aside, and
+ * the store's SQLite helpers. It must not write rows, nor delete a file. */
 #include "store_impl.h"
 
 #include <errno.h>

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* store_query.c: what the other parts ask of the buffer: one-off scalar
- * queries, the replay of stored messages as records, the aggregation
- * snapshot, and the release of delivered messages. It must not keep state
- * of its own; writes join the open transaction (ntm_st_begin). */
+/* store_query.c: what the other parts ask of the buffer: scalar queries, one
+ * bound statement, the replay, the aggregation snapshot, the release of
+ * delivered messages. It keeps no state; its writes join the transaction. */
 #include "store_impl.h"
 
 #include <stdio.h>

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* store_schema.c: the buffer's schema in one place: every table, index and
- * meta key, the schema version, the forward migrations, and the typed access
- * to the meta table. It must not hold data of its own or write anything but
- * the schema and meta rows. */
+/* store_schema.c: the schema in one place: every table, index and meta key,
+ * the schema version and forward migrations, and typed access to meta. It
+ * must not write anything but the schema and meta rows. */
 #include "store_impl.h"
 
 #include <stdio.h>

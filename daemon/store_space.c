@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* store_space.c: room on the disk: the free space, the reserve file, the size
- * cap (storage.max_mb, or the footprint when the disk ran low) with
- * oldest-first eviction, and the recovery after a write failed for lack of
- * it. It must not write anything but evictions and the counters they move. */
+/* store_space.c: room on the disk: free space, the reserve file, the size cap
+ * with oldest-first eviction, the recovery after a failed write. It must not
+ * write anything but evictions and the counters they move. */
 #include "store_impl.h"
 
 #include <fcntl.h>

@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* store_sync.c: making commits durable off the loop: the sync tick
- * (storage.sync_ms), the fdatasync of the WAL or a WAL checkpoint on the
- * worker (its own connection), and the end of a checkpoint on the loop. It
- * must not block the loop on fsync, nor touch the database from the worker
- * through the loop's connection. */
+/* store_sync.c: commits made durable off the loop: the sync tick, fdatasync or
+ * a WAL checkpoint on the worker (its own connection), a checkpoint's end on
+ * the loop. It must not fsync on the loop, nor use the loop's connection there. */
 #include "store_impl.h"
 
 #include <fcntl.h>
