@@ -137,9 +137,9 @@ struct ntm_config_change {
  * position; a live key of an entry whose other keys changed needs a restart too. */
 size_t ntm_config_diff(const struct ntm_config *old, const struct ntm_config *next,
                        struct ntm_config_change *out, size_t max);
-/* Moves every live change of next into cur (next keeps cur's old strings, to be freed
- * with it); what needs a restart stays as it is in cur. */
-void ntm_config_apply_live(struct ntm_config *cur, struct ntm_config *next);
+/* Copies every live change of next into cur; what needs a restart stays as it is in
+ * cur. False when out of memory: a live string may then have kept its old value. */
+bool ntm_config_apply_live(struct ntm_config *cur, const struct ntm_config *next);
 
 /* The documentation of one key, from its table. */
 struct ntm_config_key_doc {

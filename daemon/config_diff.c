@@ -3,6 +3,7 @@
  * saying of each change whether a reload applies it live or it needs a restart; and
  * applies the live ones. It acts on nothing else: the daemon reacts to what changed. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config_table.h"
@@ -10,7 +11,8 @@
 struct walk {
     struct ntm_config_change *out; /* diff: the changes, up to max; n counts all */
     size_t max, n;
-    bool apply; /* apply: live changes are moved from next into cur */
+    bool apply; /* apply: live changes are copied from next into cur */
+    bool oom;   /* apply: a string could not be copied (cur keeps its old value) */
 };
 
 static bool text_same(const char *a, const char *b)
@@ -37,30 +39,34 @@ static bool field_same(const struct conf_key *k, const void *a, const void *b)
     }
 }
 
-/* Moves the value of k from next to cur (strings are swapped: next is freed later). */
-static void move_field(const struct conf_key *k, void *cur, void *next)
+/* Copies the value of k from next to cur; false when out of memory (cur unchanged). */
+static bool copy_field(const struct conf_key *k, void *cur, const void *next)
 {
     switch (k->type) {
     case CONF_STRING:
     case CONF_PATH:
     case CONF_TEXT: {
-        char **a = conf_field(k, cur), **b = conf_field(k, next), *t = *a;
-        *a = *b;
-        *b = t;
-        break;
+        char **a = conf_field(k, cur);
+        const char *b = conf_get_text(k, next);
+        char *copy = b ? strdup(b) : NULL;
+        if (b != NULL && copy == NULL)
+            return false;
+        free(*a);
+        *a = copy;
+        return true;
     }
     case CONF_ID:
     case CONF_DIGITS:
         memcpy(conf_field(k, cur), conf_field(k, next), k->size);
-        break;
+        return true;
     case CONF_INT:
     case CONF_BOOL:
     case CONF_ENUM:
     case CONF_VILLAGE:
         conf_set_int(k, cur, conf_get_int(k, next));
-        break;
+        return true;
     default:
-        break;
+        return true;
     }
 }
 
@@ -68,8 +74,8 @@ static void changed(struct walk *w, const char *path, bool live, const struct co
                     void *cur, void *next)
 {
     if (w->apply) {
-        if (live && k != NULL)
-            move_field(k, cur, next);
+        if (live && k != NULL && !copy_field(k, cur, next))
+            w->oom = true;
         return;
     }
     if (w->n < w->max) {
@@ -146,17 +152,22 @@ static void walk_table(struct walk *w, const struct conf_table *t, void *cur, vo
     }
 }
 
+size_t conf_diff(const struct conf_table *root, void *cur, const void *next,
+                 struct ntm_config_change *out, size_t max, bool apply)
+{
+    struct walk w = {.out = out, .max = out ? max : 0, .apply = apply};
+    /* next is only read; cur is written only when applying */
+    walk_table(&w, root, cur, (void *)next, NULL, true);
+    return apply ? w.oom : w.n;
+}
+
 size_t ntm_config_diff(const struct ntm_config *old, const struct ntm_config *next,
                        struct ntm_config_change *out, size_t max)
 {
-    struct walk w = {.out = out, .max = out ? max : 0};
-    /* the walk only reads when not applying */
-    walk_table(&w, &ntm_conf_root, (void *)old, (void *)next, NULL, true);
-    return w.n;
+    return conf_diff(&ntm_conf_root, (void *)old, next, out, max, false);
 }
 
-void ntm_config_apply_live(struct ntm_config *cur, struct ntm_config *next)
+bool ntm_config_apply_live(struct ntm_config *cur, const struct ntm_config *next)
 {
-    struct walk w = {.apply = true};
-    walk_table(&w, &ntm_conf_root, cur, next, NULL, true);
+    return conf_diff(&ntm_conf_root, cur, next, NULL, 0, true) == 0;
 }

@@ -112,6 +112,11 @@ bool conf_set_text(const struct conf_key *k, void *base, const char *text);
 bool conf_set_defaults(const struct conf_table *t, void *base);
 /* Frees what the table's fields own in base (and the lists' entries). */
 void conf_free_fields(const struct conf_table *t, void *base);
+/* ntm_config_diff (apply false: returns the number of changes) and
+ * ntm_config_apply_live (apply true: returns 1 when out of memory, else 0) for the
+ * struct that table `root` describes. */
+size_t conf_diff(const struct conf_table *root, void *cur, const void *next,
+                 struct ntm_config_change *out, size_t max, bool apply);
 
 /* Field declarations for the tables: F(mqtt.port) in struct ntm_config, E(type, id)
  * in a list entry struct. */

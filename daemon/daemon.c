@@ -328,7 +328,9 @@ static void reload(struct ntm_daemon *d)
     free(ch);
 
     int interval_s = c->sync.interval_s, sync_ms = c->storage.sync_ms;
-    ntm_config_apply_live(c, n);
+    if (!ntm_config_apply_live(c, n))
+        ntm_log(&d->log, LOG_ERR,
+                "SIGHUP: out of memory; some live settings keep their old values");
     ntm_config_free(n);
     /* the parts that copied a live value at start are told; the others read cfg */
     d->log.level = c->log.level;
