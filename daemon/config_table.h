@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* config_table.h: how a configuration key is described (private to config*.c and the
  * unit tests): its type, its field, its range, its default, whether a reload applies it
- * live, and one line for people. config_keys.c holds the tables; config.c parses and
- * frees by them, config_diff.c compares and applies them, config_doc.c prints them. */
+ * live, and one line for people. config_keys.c holds the tables, config_table.c reads
+ * and writes fields by them; config.c parses by them, config_diff.c compares and
+ * applies them, config_doc.c prints them. */
 #ifndef NTM_CONFIG_TABLE_H
 #define NTM_CONFIG_TABLE_H
 
@@ -102,6 +103,8 @@ long long conf_get_int(const struct conf_key *k, const void *base);
 void conf_set_int(const struct conf_key *k, void *base, long long v);
 /* The value of a text field (CONF_STRING, _PATH, _TEXT, _ID, _DIGITS), or NULL. */
 const char *conf_get_text(const struct conf_key *k, const void *base);
+/* The value v in [k->min, k->max] whose word is s[0..len) (CONF_ENUM). */
+bool conf_enum_value(const struct conf_key *k, const char *s, size_t len, long long *out);
 /* The key named `name` in t, or NULL. */
 const struct conf_key *conf_find(const struct conf_table *t, const char *name);
 /* Stores the text form of a value (a default) into the field; false when it is not

@@ -38,7 +38,7 @@ CFLAGS=(-std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra
 read -r -a CJSON <<<"$(pkg-config --cflags --libs libcjson)"
 read -r -a YAML <<<"$(pkg-config --cflags --libs yaml-0.1)"
 d=$root/daemon
-config=("$d/config.c" "$d/config_yaml.c" "$d/config_keys.c" "$d/config_diff.c" "$d/config_doc.c")
+config=("$d/config.c" "$d/config_yaml.c" "$d/config_table.c" "$d/config_keys.c" "$d/config_diff.c" "$d/config_doc.c")
 
 build() { # target, sources and libraries...: skipped when newer than its inputs
   local t=$1; shift
