@@ -1,13 +1,26 @@
-/* config.h: the gateway's configuration, as loaded from one YAML file.
- * config.c owns parsing and validation (strict: unknown keys, wrong types,
- * missing keys and bad ids are errors naming file:line:column). Nothing here
- * opens sockets or databases. */
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* config.h: the gateway's configuration, as loaded from one YAML file. config.c loads
+ * it (strict: unknown keys, wrong types, missing keys and bad ids are errors naming
+ * file:line:column) by the key tables of config_keys.c, which state every default;
+ * config_diff.c compares two (for SIGHUP). Nothing here opens sockets or databases.
+ *
+ * Adding a key: put the field in struct ntm_config below (or in a list entry's struct),
+ * then one line in the section's table in config_keys.c: name, type, CONF_F(field)
+ * (CONF_E(struct, field) in an entry), range, default, CONF_LIVE when a reload may
+ * apply it at once (the part using it must then read it from cfg each time, or
+ * daemon.c's reload() tells it), and its meaning. Parsing, the default, the errors,
+ * freeing, ntm_config_diff and the documentation follow from that line. A new section
+ * is a table plus one CONF_MAP line in the top-level table; a new list of mappings is a
+ * table for its entries, a struct conf_list and a short parse function (config.c has
+ * three to follow). Then document the key in config/gateway.yaml and paste
+ * `ntm-gatewayd --print-config-keys` into README.md: test_config_docs checks both. */
 #ifndef NTM_CONFIG_H
 #define NTM_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "record.h"
 
@@ -16,9 +29,11 @@
 #define NTM_DEFAULT_PLUGIN_DIR "/usr/lib/x86_64-linux-gnu/ntm-gateway/plugins"
 #endif
 
+/* The defaults and ranges of every field are in config_keys.c, and nowhere else. */
+
 struct ntm_village {
     char id[NTM_VILLAGE_ID_MAX + 1];
-    char *name; /* UTF-8; defaults to id */
+    char *name; /* UTF-8 */
 };
 
 struct ntm_device_decl {
@@ -57,34 +72,34 @@ struct ntm_config {
     size_t n_devices;
 
     struct {
-        char *host;                           /* default 127.0.0.1 */
-        int port;                             /* default 1883 (8883 when tls is set) */
-        char *client_id;                      /* default ntm-gateway */
-        int keepalive_s;                      /* default 30 */
+        char *host;
+        int port;
+        char *client_id;
+        int keepalive_s;
         char *ca_file, *cert_file, *key_file; /* tls: {...}; NULL when absent */
         char *username, *password_file;       /* NULL when absent */
-        int max_payload;                      /* bytes, default 16384 */
+        int max_payload;                      /* bytes */
     } mqtt;
 
     struct {
-        char *path;         /* default /var/lib/ntm-gateway/buffer.db */
-        int max_mb;         /* default 512 */
-        int commit_ms;      /* default 50: longest a message waits uncommitted */
-        int commit_max;     /* default 4000 records per transaction */
-        int sync_ms;        /* default 1000: how often commits are made durable */
-        int quarantine_max; /* default 1000 rejected messages kept */
+        char *path;
+        int max_mb;
+        int commit_ms;  /* longest a message waits uncommitted */
+        int commit_max; /* records per transaction */
+        int sync_ms;    /* how often commits are made durable */
+        int quarantine_max;
     } storage;
 
     struct {
-        int interval_s; /* default 10 */
-        int grace_s;    /* default 120 */
+        int interval_s;
+        int grace_s;
     } sync;
 
     struct {
-        int level; /* LOG_ERR..LOG_DEBUG from <syslog.h>; default LOG_INFO */
+        int level; /* LOG_ERR..LOG_DEBUG from <syslog.h> */
     } log;
 
-    char *plugin_dir; /* default NTM_DEFAULT_PLUGIN_DIR */
+    char *plugin_dir;
 
     struct ntm_uplink_conf *uplinks;
     size_t n_uplinks;
@@ -110,5 +125,33 @@ const struct ntm_conf_option *ntm_uplink_option(const struct ntm_uplink_conf *u,
 bool ntm_conf_option_bool(const struct ntm_conf_option *o, bool *out);
 bool ntm_conf_option_int(const struct ntm_conf_option *o, long long min, long long max,
                          long long *out);
+
+/* One key whose value differs between two configurations. */
+struct ntm_config_change {
+    char key[96]; /* its path: "storage.sync_ms", "devices[2].kind"; a list's name
+                   * ("villages") when entries were added or removed */
+    bool live;    /* a reload applies it (ntm_config_apply_live); else it needs a restart */
+};
+/* Compares old and next key by key: writes up to max changes into out (in the order of
+ * the tables) and returns how many there are in all. Entries of lists are compared by
+ * position; a live key of an entry whose other keys changed needs a restart too. */
+size_t ntm_config_diff(const struct ntm_config *old, const struct ntm_config *next,
+                       struct ntm_config_change *out, size_t max);
+/* Copies every live change of next into cur; what needs a restart stays as it is in
+ * cur. False when out of memory: a live string may then have kept its old value. */
+bool ntm_config_apply_live(struct ntm_config *cur, const struct ntm_config *next);
+
+/* The documentation of one key, from its table. */
+struct ntm_config_key_doc {
+    const char *key;     /* "mqtt.port", "mqtt.tls.ca_file", "villages[].id" */
+    const char *def;     /* as people read it: "1883; 8883 with tls", "required", "none" */
+    const char *values;  /* "1 to 65535", "error, warning, ...", "{ca_file, ...}" */
+    bool live;           /* SIGHUP applies a change at once */
+    const char *meaning; /* one line */
+};
+/* Calls fn for every key, in the order of the file; the strings last for the call. */
+void ntm_config_each_key(void (*fn)(void *arg, const struct ntm_config_key_doc *k), void *arg);
+/* Prints the Markdown table of every key (README.md has it); -1 on a write error. */
+int ntm_config_print_keys(FILE *out);
 
 #endif

@@ -318,16 +318,31 @@ static void stop(struct ntm_daemon *d, const char *why)
     uv_stop(&d->loop);
 }
 
-static bool str_differs(const char *a, const char *b)
+/* The keys of the changes that are (or are not) live, as "a, b and 3 more"; their count. */
+static size_t changed_keys(const struct ntm_config_change *ch, size_t n, bool live, char *buf,
+                           size_t size)
 {
-    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+    size_t count = 0, shown = 0, len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (ch[i].live != live)
+            continue;
+        count++;
+        size_t need = strlen(ch[i].key) + 2;
+        if (len + need + 24 < size) { /* room kept for " and N more" */
+            len += (size_t)snprintf(buf + len, size - len, "%s%s", shown ? ", " : "", ch[i].key);
+            shown++;
+        }
+    }
+    if (shown < count)
+        snprintf(buf + len, size - len, " and %zu more", count - shown);
+    return count;
 }
 
-/* SIGHUP: re-reads the configuration file. What can change live does (log
- * level, commit and sync pacing, size cap, quarantine size, sync tick); what
- * cannot (broker, identity, villages, devices, storage path, grace, plugins)
- * is named in the log as needing a restart. A file with errors changes
- * nothing: the daemon keeps running on what it has. */
+/* SIGHUP: re-reads the configuration file. What the key tables mark live (config_keys.c:
+ * log level, payload limit, storage pacing and cap, quarantine size, sync tick) is
+ * applied at once; every other change is named in the log as waiting for a restart. A
+ * file with errors changes nothing: the daemon keeps running on what it has. */
 static void reload(struct ntm_daemon *d)
 {
     char err[4096];
@@ -341,78 +356,45 @@ static void reload(struct ntm_daemon *d)
         return;
     }
     struct ntm_config *c = d->cfg;
-    char later[512] = "";
-    size_t len = 0;
-#define NEEDS_RESTART(cond, what)                                                                  \
-    do {                                                                                           \
-        if ((cond) && len < sizeof later)                                                          \
-            len +=                                                                                 \
-                (size_t)snprintf(later + len, sizeof later - len, "%s%s", len ? ", " : "", what);  \
-    } while (0)
-    NEEDS_RESTART(strcmp(c->gateway_id, n->gateway_id) != 0 ||
-                      strcmp(c->commune_code, n->commune_code) != 0 ||
-                      strcmp(c->province_code, n->province_code) != 0 ||
-                      str_differs(c->commune_name, n->commune_name),
-                  "gateway/commune");
-    bool villages_same = c->n_villages == n->n_villages;
-    for (size_t i = 0; villages_same && i < c->n_villages; i++)
-        villages_same = strcmp(c->villages[i].id, n->villages[i].id) == 0 &&
-                        !str_differs(c->villages[i].name, n->villages[i].name);
-    NEEDS_RESTART(!villages_same, "villages");
-    bool devices_same = c->n_devices == n->n_devices;
-    for (size_t i = 0; devices_same && i < c->n_devices; i++)
-        devices_same = strcmp(c->devices[i].id, n->devices[i].id) == 0 &&
-                       c->devices[i].kind == n->devices[i].kind &&
-                       c->devices[i].village == n->devices[i].village;
-    NEEDS_RESTART(!devices_same, "devices");
-    NEEDS_RESTART(str_differs(c->mqtt.host, n->mqtt.host) || c->mqtt.port != n->mqtt.port ||
-                      str_differs(c->mqtt.client_id, n->mqtt.client_id) ||
-                      c->mqtt.keepalive_s != n->mqtt.keepalive_s ||
-                      str_differs(c->mqtt.ca_file, n->mqtt.ca_file) ||
-                      str_differs(c->mqtt.cert_file, n->mqtt.cert_file) ||
-                      str_differs(c->mqtt.key_file, n->mqtt.key_file) ||
-                      str_differs(c->mqtt.username, n->mqtt.username) ||
-                      str_differs(c->mqtt.password_file, n->mqtt.password_file),
-                  "mqtt");
-    NEEDS_RESTART(strcmp(c->storage.path, n->storage.path) != 0, "storage.path");
-    NEEDS_RESTART(c->sync.grace_s != n->sync.grace_s, "sync.grace_s");
-    bool uplinks_same = c->n_uplinks == n->n_uplinks && strcmp(c->plugin_dir, n->plugin_dir) == 0;
-    for (size_t i = 0; uplinks_same && i < c->n_uplinks; i++) {
-        const struct ntm_uplink_conf *a = &c->uplinks[i], *b = &n->uplinks[i];
-        uplinks_same = strcmp(a->plugin, b->plugin) == 0 && a->n_options == b->n_options;
-        for (size_t j = 0; uplinks_same && j < a->n_options; j++)
-            uplinks_same = strcmp(a->options[j].key, b->options[j].key) == 0 &&
-                           strcmp(a->options[j].value, b->options[j].value) == 0;
+    size_t total = ntm_config_diff(c, n, NULL, 0);
+    struct ntm_config_change *ch = total ? calloc(total, sizeof *ch) : NULL;
+    if (total && !ch) {
+        ntm_log(&d->log, LOG_ERR, "SIGHUP: out of memory; keeping the running configuration");
+        ntm_config_free(n);
+        return;
     }
-    NEEDS_RESTART(!uplinks_same, "plugin_dir/uplinks");
-#undef NEEDS_RESTART
+    ntm_config_diff(c, n, ch, total);
+    char live[200], later[200];
+    size_t n_live = changed_keys(ch, total, true, live, sizeof live);
+    size_t n_later = changed_keys(ch, total, false, later, sizeof later);
+    free(ch);
 
-    /* the live part: plain numbers the parts read from cfg each time */
-    c->log.level = n->log.level;
-    d->log.level = n->log.level;
-    c->mqtt.max_payload = n->mqtt.max_payload;
-    d->ingest.max_payload = (size_t)n->mqtt.max_payload;
-    c->storage.max_mb = n->storage.max_mb;
-    c->storage.commit_ms = n->storage.commit_ms;
-    c->storage.commit_max = n->storage.commit_max;
-    c->storage.quarantine_max = n->storage.quarantine_max;
-    if (c->sync.interval_s != n->sync.interval_s) {
-        c->sync.interval_s = n->sync.interval_s;
+    int interval_s = c->sync.interval_s, sync_ms = c->storage.sync_ms;
+    if (!ntm_config_apply_live(c, n))
+        ntm_log(&d->log, LOG_ERR,
+                "SIGHUP: out of memory; some live settings keep their old values");
+    ntm_config_free(n);
+    /* the parts that copied a live value at start are told; the others read cfg */
+    d->log.level = c->log.level;
+    d->ingest.max_payload = (size_t)c->mqtt.max_payload;
+    if (c->sync.interval_s != interval_s) {
         uint64_t tick = (uint64_t)c->sync.interval_s * 1000;
         uv_timer_start(&d->sync_timer, on_sync_timer, tick, tick);
     }
-    if (c->storage.sync_ms != n->storage.sync_ms) {
-        c->storage.sync_ms = n->storage.sync_ms;
-        ntm_store_set_sync_ms(d->store, n->storage.sync_ms);
-    }
-    ntm_config_free(n);
-    if (len)
-        ntm_log(&d->log, LOG_WARNING,
-                "SIGHUP: configuration %s re-read; changes to %s take effect only after a "
-                "restart (systemctl restart ntm-gateway)",
-                c->path, later);
-    else
-        ntm_log(&d->log, LOG_NOTICE, "SIGHUP: configuration %s re-read and applied", c->path);
+    if (c->storage.sync_ms != sync_ms)
+        ntm_store_set_sync_ms(d->store, c->storage.sync_ms);
+
+    if (n_live > 0)
+        ntm_log_emit(&d->log, LOG_NOTICE, NULL, (struct ntm_log_field[]){{"KEYS", live}}, 1,
+                     "SIGHUP: applied %zu changed setting%s of %s live", n_live,
+                     n_live == 1 ? "" : "s", c->path);
+    if (n_later > 0)
+        ntm_log_emit(&d->log, LOG_WARNING, NULL, (struct ntm_log_field[]){{"KEYS", later}}, 1,
+                     "SIGHUP: %zu changed setting%s of %s take%s effect only after a restart "
+                     "(systemctl restart ntm-gateway); the daemon runs on with the old values",
+                     n_later, n_later == 1 ? "" : "s", c->path, n_later == 1 ? "s" : "");
+    if (total == 0)
+        ntm_log(&d->log, LOG_NOTICE, "SIGHUP: configuration %s re-read; nothing changed", c->path);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

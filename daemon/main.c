@@ -1,5 +1,6 @@
 /* main.c: the command line of ntm-gatewayd: --config, --check-config,
- * --version, --help. Loads the configuration and hands over to daemon.c. */
+ * --print-config-keys, --version, --help. Loads the configuration and hands
+ * over to daemon.c. */
 #include <getopt.h>
 #include <mosquitto.h>
 #include <stdio.h>
@@ -12,7 +13,8 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: ntm-gatewayd [--config PATH] [--check-config] [--version] [--help]\n"
+            "Usage: ntm-gatewayd [--config PATH] [--check-config] [--print-config-keys]\n"
+            "                    [--version] [--help]\n"
             "\n"
             "The NTM commune gateway daemon: subscribes to the devices' MQTT messages,\n"
             "keeps them durably in SQLite and computes village indicators for the province.\n"
@@ -20,6 +22,9 @@ static void usage(FILE *out)
             "  -c, --config PATH   configuration file (default %s)\n"
             "      --check-config  validate the configuration, print any problems as\n"
             "                      FILE:LINE:COLUMN: message, and exit (0 when valid)\n"
+            "      --print-config-keys  print every configuration key with its default,\n"
+            "                      values and whether SIGHUP applies it, as a Markdown\n"
+            "                      table (README.md has it), and exit\n"
             "  -V, --version       print the version and exit\n"
             "  -h, --help          print this help and exit\n"
             "\n"
@@ -33,6 +38,7 @@ int main(int argc, char **argv)
     bool check_only = false;
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"check-config", no_argument, NULL, 'k'},
+                                         {"print-config-keys", no_argument, NULL, 'K'},
                                          {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -45,6 +51,8 @@ int main(int argc, char **argv)
         case 'k':
             check_only = true;
             break;
+        case 'K':
+            return ntm_config_print_keys(stdout) == 0 && fflush(stdout) == 0 ? 0 : 1;
         case 'V':
             printf("ntm-gatewayd %s\n", NTM_VERSION);
             return 0;

@@ -4,13 +4,13 @@
 # and nothing else, into OUTDIR (default: build-fuzz at the top of the tree).
 # Independent of meson: the normal (gcc) build is not touched.
 #
-#   fuzz_topic      ntm_topic_parse                 ingest.c siphash.c record.c config.c
-#   fuzz_payload    ntm_topic_parse + _payload_parse ingest.c siphash.c record.c config.c
-#   fuzz_config     ntm_config_parse                config.c record.c
-#   fuzz_agg_state  ntm_agg_load/add/tick/save      aggregate.c record.c config.c
+#   fuzz_topic      ntm_topic_parse                 ingest.c siphash.c record.c config*.c
+#   fuzz_payload    ntm_topic_parse + _payload_parse ingest.c siphash.c record.c config*.c
+#   fuzz_config     ntm_config_parse, _diff, _apply_live  config*.c record.c
+#   fuzz_agg_state  ntm_agg_load/add/tick/save      aggregate.c record.c config*.c
 #
-# (config.c is in the ingest and aggregation targets for the id syntax checks
-# and the test configuration, as in daemon/meson.build.)
+# (config*.c, the loader as daemon/meson.build's config_lib has it, is in the
+# ingest and aggregation targets for the test configuration.)
 # CC (default: clang, else clang-14) chooses the compiler.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,6 +38,7 @@ CFLAGS=(-std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra
 read -r -a CJSON <<<"$(pkg-config --cflags --libs libcjson)"
 read -r -a YAML <<<"$(pkg-config --cflags --libs yaml-0.1)"
 d=$root/daemon
+config=("$d/config.c" "$d/config_yaml.c" "$d/config_table.c" "$d/config_keys.c" "$d/config_diff.c" "$d/config_doc.c")
 
 build() { # target, sources and libraries...: skipped when newer than its inputs
   local t=$1; shift
@@ -54,10 +55,10 @@ build() { # target, sources and libraries...: skipped when newer than its inputs
 }
 
 pids=()
-build fuzz_topic "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
-build fuzz_payload "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
-build fuzz_config "$d/config.c" "$d/record.c" "$d/hash.c" "${YAML[@]}" & pids+=($!)
-build fuzz_agg_state "$d/aggregate.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${YAML[@]}" & pids+=($!)
+build fuzz_topic "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "${config[@]}" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
+build fuzz_payload "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "${config[@]}" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
+build fuzz_config "${config[@]}" "$d/record.c" "$d/hash.c" "${YAML[@]}" & pids+=($!)
+build fuzz_agg_state "$d/aggregate.c" "$d/record.c" "$d/hash.c" "${config[@]}" "${YAML[@]}" & pids+=($!)
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 [ $rc -eq 0 ] || { echo "build.sh: a fuzz target did not build" >&2; exit 1; }

@@ -7,7 +7,9 @@
  * or FILE: message), also into a tiny error buffer; an accepted one has what the
  * loader promises (at least one village, ids of the right syntax, devices that
  * point at a configured village and a known kind, a port in range, sizes > 0),
- * and its uplink options can be read the way the plugin host reads them. */
+ * and its uplink options can be read the way the plugin host reads them; compared
+ * with itself it has no change, compared with a fixed configuration as many either
+ * way, and once the live changes are applied only changes needing a restart remain. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -70,6 +72,44 @@ static void check_config(const struct ntm_config *c)
     }
 }
 
+/* A valid configuration to compare every accepted one with. */
+static const char BASE[] = "gateway: {id: gw-1}\n"
+                           "commune: {code: \"16279\", province_code: \"38\"}\n"
+                           "villages: [{id: a}, {id: b, name: B}]\n"
+                           "devices: [{id: d1, kind: wifi, village: b}]\n"
+                           "mqtt: {max_payload: 1024}\n"
+                           "storage: {sync_ms: 500, quarantine_max: 7}\n"
+                           "log: {level: debug}\n"
+                           "uplinks: [{plugin: file, dir: out}]\n";
+
+static void check_diff(struct ntm_config *c, const char *text, size_t size)
+{
+    struct ntm_config *same = ntm_config_parse(NAME, text, size, NULL, 0);
+    FUZZ_ASSERT(same != NULL);
+    FUZZ_ASSERT(ntm_config_diff(c, same, NULL, 0) == 0);
+    ntm_config_free(same);
+
+    struct ntm_config *base = ntm_config_parse("base", BASE, sizeof BASE - 1, NULL, 0);
+    FUZZ_ASSERT(base != NULL);
+    struct ntm_config_change ch[8];
+    size_t n = ntm_config_diff(c, base, ch, 8);
+    FUZZ_ASSERT(ntm_config_diff(base, c, NULL, 0) == n);
+    size_t n_restart = 0;
+    for (size_t i = 0; i < n && i < 8; i++)
+        FUZZ_ASSERT(ch[i].key[0] != '\0');
+    struct ntm_config_change *all = calloc(n ? n : 1, sizeof *all);
+    FUZZ_ASSERT(all != NULL);
+    FUZZ_ASSERT(ntm_config_diff(c, base, all, n) == n);
+    for (size_t i = 0; i < n; i++)
+        n_restart += !all[i].live;
+    FUZZ_ASSERT(ntm_config_apply_live(c, base));
+    FUZZ_ASSERT(ntm_config_diff(c, base, all, n) == n_restart);
+    for (size_t i = 0; i < n_restart; i++)
+        FUZZ_ASSERT(!all[i].live);
+    free(all);
+    ntm_config_free(base);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text = fuzz_dup(data, size);
@@ -81,6 +121,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(fuzz_terminated(err, errlen));
     if (c != NULL) {
         check_config(c);
+        check_diff(c, text, size);
+        check_config(c); /* the live values of BASE are valid too */
         ntm_config_free(c);
     } else {
         FUZZ_ASSERT(strncmp(err, NAME ":", sizeof NAME) == 0);

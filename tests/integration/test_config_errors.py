@@ -1,7 +1,7 @@
 """test_config_errors: `ntm-gatewayd --check-config --config FILE` rejects bad
 files with FILE:LINE:COL: messages pointing at the offending line, accepts a
-good one, and the daemon proper refuses to start on a bad file; --version and
---help exit 0."""
+good one, and the daemon proper refuses to start on a bad file; --version,
+--help and --print-config-keys exit 0."""
 import os
 import re
 
@@ -133,6 +133,14 @@ def main(h, t):
     t.eq(p.returncode, 0, "--help exits 0")
     t.ok("--config" in p.stdout_text and "--check-config" in p.stdout_text,
          "--help documents --config and --check-config")
+    t.ok("--print-config-keys" in p.stdout_text, "--help documents --print-config-keys")
+    p = h.run([g, "--print-config-keys"])
+    t.eq(p.returncode, 0, "--print-config-keys exits 0")
+    rows = p.stdout_text.splitlines()
+    t.ok(rows[:1] == ["| key | default | values | on SIGHUP | meaning |"],
+         "--print-config-keys prints a Markdown table", p.stdout_text[:200])
+    t.ok(any(r.startswith("| `mqtt.port` | 1883; 8883 with tls | 1 to 65535 | restart |")
+             for r in rows), "--print-config-keys: a row per key", p.stdout_text[:600])
     p = h.run([g, "--no-such-option"])
     t.ok(p.returncode != 0, "an unknown option exits non-zero", f"exit {p.returncode}")
 
