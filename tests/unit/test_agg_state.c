@@ -16,20 +16,19 @@
 #include "hash.h"
 #include "record.h"
 
+#include "agg_config.h"
 #include "check.h"
 
 #define SP NTM_KIND_SPEAKER
 #define CA NTM_KIND_CAMERA
 #define WI NTM_KIND_WIFI
-#define VA 0 /* thon-a */
-#define VB 1 /* thon-b */
 
 /* 2026-11-22T00:00:00+07:00; local time hh:mm:ss that day */
 #define D0 INT64_C(1795280400)
-#define T(h, m, s) (D0 + (h) * INT64_C(3600) + (m) * INT64_C(60) + (s))
+#define T(h, m, s) (D0 + (h)*INT64_C(3600) + (m)*INT64_C(60) + (s))
 /* the monotonic clock (ms) when the wall clock reads `wall` */
 #define MONO0 INT64_C(5000000)
-#define MONO_AT(wall) (MONO0 + ((wall) - D0) * INT64_C(1000))
+#define MONO_AT(wall) (MONO0 + ((wall)-D0) * INT64_C(1000))
 
 /* The header of a saved state: magic (8), version (u32), body length (u64),
  * checksum of the body (u64, FNV-1a 64 as ntm_hash64). */
@@ -37,24 +36,6 @@
 #define VERSION_AT 8
 #define BODY_LEN_AT 12
 #define CHECKSUM_AT 20
-
-static const char config_text[] = "gateway:\n"
-                                  "  id: gw-test\n"
-                                  "commune:\n"
-                                  "  code: \"16279\"\n"
-                                  "  province_code: \"38\"\n"
-                                  "villages:\n"
-                                  "  - {id: thon-a, name: \"Thôn A\"}\n"
-                                  "  - {id: thon-b, name: \"Thôn B\"}\n"
-                                  "devices:\n"
-                                  "  - {id: spk-1, kind: speaker, village: thon-a}\n"
-                                  "  - {id: spk-2, kind: speaker, village: thon-a}\n"
-                                  "  - {id: cam-1, kind: camera, village: thon-a}\n"
-                                  "  - {id: ap-1, kind: wifi, village: thon-b}\n"
-                                  "  - {id: ap-2, kind: wifi, village: thon-b}\n"
-                                  "  - {id: cam-2, kind: camera, village: thon-b}\n"
-                                  "sync:\n"
-                                  "  grace_s: 120\n";
 
 /* ---- what the engine emits, in order ----------------------------------------- */
 
@@ -170,7 +151,8 @@ static int64_t script_before_save(struct ntm_agg *a)
     CHECK_INT(ntm_agg_add_device(a, "spk-9", VA, SP), 0);
     hb(a, "spk-1", VA, SP, T(8, 0, 0), 60);
     hb(a, "spk-2", VA, SP, T(8, 5, 0), 300);
-    struct ntm_record *r = rec("spk-1", VA, SP, NTM_CH_STATE, T(8, 10, 0)); /* online [08:00, 08:03) */
+    struct ntm_record *r =
+        rec("spk-1", VA, SP, NTM_CH_STATE, T(8, 10, 0)); /* online [08:00, 08:03) */
     r->u.state.online = false;
     CHECK(!feed(a, r, T(8, 10, 0)));
     hb(a, "cam-1", VA, CA, T(8, 12, 0), 120);
@@ -217,18 +199,6 @@ static void script_after_save(struct ntm_agg *a)
     wifi(a, "ap-2", T(10, 30, 0), 6, m, 2);
     hb(a, "spk-9", VA, SP, T(11, 0, 0), 600);
     ntm_agg_tick(a, MONO_AT(T(24, 10, 0)));
-}
-
-static struct ntm_config *load_config(void)
-{
-    char err[1024];
-    struct ntm_config *cfg =
-        ntm_config_parse("agg.yaml", config_text, strlen(config_text), err, sizeof err);
-    if (cfg == NULL) {
-        fprintf(stderr, "config: %s\n", err);
-        exit(1);
-    }
-    return cfg;
 }
 
 /* ---- blobs ---------------------------------------------------------------------- */
@@ -370,8 +340,10 @@ static void test_format(const struct ntm_config *cfg, struct blob kept)
     struct blob b = save(a);
     if (!same(b, kept)) {
         failed++;
-        fprintf(stderr, "%s:%d: the saved state (%zu bytes) differs from data/agg_state_v2.hex "
-                        "(%zu bytes); its bytes:\n", __FILE__, __LINE__, b.n, kept.n);
+        fprintf(stderr,
+                "%s:%d: the saved state (%zu bytes) differs from data/agg_state_v2.hex "
+                "(%zu bytes); its bytes:\n",
+                __FILE__, __LINE__, b.n, kept.n);
         for (size_t i = 0; i < b.n; i++)
             fprintf(stderr, "%02x%s", b.p[i], i % 32 == 31 ? "\n" : "");
         fprintf(stderr, "\n");
@@ -578,7 +550,7 @@ static void test_empty_and_other_config(const struct ntm_config *cfg, struct blo
 
 int main(void)
 {
-    struct ntm_config *cfg = load_config();
+    struct ntm_config *cfg = agg_config();
     struct blob kept = read_hex("agg_state_v2.hex");
     CHECK_INT(memcmp(kept.p, "NTMAGGST", 8), 0);
     CHECK_INT(get_le(kept.p + VERSION_AT, 4), 2);
