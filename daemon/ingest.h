@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* ingest.h: from one MQTT message (topic + payload) to a normalized record,
  * or to a rejection with a reason a person can read. Pure functions: no I/O,
  * no logging, no globals, so that they can be unit-tested and fuzzed. */

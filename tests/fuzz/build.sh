@@ -4,8 +4,8 @@
 # and nothing else, into OUTDIR (default: build-fuzz at the top of the tree).
 # Independent of meson: the normal (gcc) build is not touched.
 #
-#   fuzz_topic      ntm_topic_parse                 ingest.c siphash.c record.c config.c
-#   fuzz_payload    ntm_topic_parse + _payload_parse ingest.c siphash.c record.c config.c
+#   fuzz_topic      ntm_topic_parse                 ingest*.c siphash.c record.c config.c
+#   fuzz_payload    ntm_topic_parse + _payload_parse ingest*.c siphash.c record.c config.c
 #   fuzz_config     ntm_config_parse                config.c record.c
 #   fuzz_agg_state  ntm_agg_load/add/tick/save      aggregate.c agg_*.c record.c config.c
 #
@@ -55,8 +55,10 @@ build() { # target, sources and libraries...: skipped when newer than its inputs
 }
 
 pids=()
-build fuzz_topic "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
-build fuzz_payload "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
+ingest=("$d/ingest.c" "$d/ingest_text.c" "$d/ingest_topic.c" "$d/ingest_fields.c"
+  "$d/ingest_channels.c" "$d/ingest_mac.c")
+build fuzz_topic "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
+build fuzz_payload "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
 build fuzz_config "$d/config.c" "$d/record.c" "$d/hash.c" "${YAML[@]}" & pids+=($!)
 agg=("$d/aggregate.c" "$d/agg_windows.c" "$d/agg_devices.c" "$d/agg_clients.c" "$d/agg_state.c")
 build fuzz_agg_state "${agg[@]}" "$d/record.c" "$d/hash.c" "$d/config.c" "${YAML[@]}" & pids+=($!)
