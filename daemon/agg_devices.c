@@ -181,8 +181,8 @@ void ntm_agg_scan_lapses(struct ntm_agg *a, int64_t wm)
     }
 }
 
-void ntm_agg_sign_of_life(struct ntm_agg *a, struct ntm_agg_dev *d, int64_t t, int32_t interval_s,
-                          int64_t wm)
+static void sign_of_life(struct ntm_agg *a, struct ntm_agg_dev *d, int64_t t, int32_t interval_s,
+                         int64_t wm)
 {
     if (t < d->floor_ts)
         return; /* out of order: counted in its window, no effect on availability */
@@ -212,7 +212,7 @@ void ntm_agg_sign_of_life(struct ntm_agg *a, struct ntm_agg_dev *d, int64_t t, i
         a->next_lapse = d->seg_end;
 }
 
-void ntm_agg_explicit_offline(struct ntm_agg *a, struct ntm_agg_dev *d, int64_t t)
+static void explicit_offline(struct ntm_agg *a, struct ntm_agg_dev *d, int64_t t)
 {
     if (t < d->floor_ts)
         return; /* older than what availability already reflects */
@@ -223,6 +223,20 @@ void ntm_agg_explicit_offline(struct ntm_agg *a, struct ntm_agg_dev *d, int64_t 
         d->st = NTM_AGG_OFFLINE;
         ntm_agg_emit_alert(a, d, t, NTM_ALERT_OFFLINE, NULL);
     }
+}
+
+bool ntm_agg_dev_record(struct ntm_agg *a, const struct ntm_record *rec, int64_t wm,
+                        struct ntm_agg_dev **d)
+{
+    *d = ntm_agg_dev_get(a, rec->device, rec->village, rec->kind);
+    if (*d == NULL)
+        return ntm_agg_dev_find(a, rec->device) == NULL;
+    if (rec->channel == NTM_CH_STATE && !rec->u.state.online)
+        explicit_offline(a, *d, rec->ts);
+    else
+        sign_of_life(a, *d, rec->ts,
+                     rec->channel == NTM_CH_HEARTBEAT ? rec->u.heartbeat.interval_s : 0, wm);
+    return true;
 }
 
 /* ---- what `ntmctl devices` shows ---- */

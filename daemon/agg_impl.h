@@ -121,8 +121,11 @@ void ntm_agg_credit(struct ntm_agg *a, struct ntm_agg_dev *d, int64_t upto);
 /* `offline` alerts, in time order, for the online devices whose segment ended
  * at or before the watermark. */
 void ntm_agg_scan_lapses(struct ntm_agg *a, int64_t wm);
-void ntm_agg_sign_of_life(struct ntm_agg *a, struct ntm_agg_dev *d, int64_t t, int32_t interval_s,
-                          int64_t wm);
-void ntm_agg_explicit_offline(struct ntm_agg *a, struct ntm_agg_dev *d, int64_t t);
+/* What a record (of an open hour, at watermark wm) says of its device's
+ * availability: an explicit offline, or a sign of life. *d is the device, added
+ * when new, or NULL when memory ran out (the record still counts). Returns false,
+ * and changes nothing, when the id is known under another village or kind. */
+bool ntm_agg_dev_record(struct ntm_agg *a, const struct ntm_record *rec, int64_t wm,
+                        struct ntm_agg_dev **d);
 
 #endif

@@ -138,20 +138,12 @@ void ntm_agg_fold(struct ntm_agg *a, const struct ntm_record *rec, int64_t wm)
 {
     int64_t ts = rec->ts;
     size_t ai = (size_t)rec->village * NTM_KIND_COUNT + rec->kind;
-    struct ntm_agg_dev *d = ntm_agg_dev_get(a, rec->device, rec->village, rec->kind);
-    if (d == NULL && ntm_agg_dev_find(a, rec->device) != NULL)
-        return; /* known under another village or kind: not this engine's to fold */
     if (ts / NTM_AGG_HOUR_S - a->h_lo >= (int64_t)a->cap_h)
         return; /* cannot happen: advance() keeps the hour of max_ts in the ring */
+    struct ntm_agg_dev *d;
+    if (!ntm_agg_dev_record(a, rec, wm, &d))
+        return; /* known under another village or kind: not this engine's to fold */
     struct ntm_agg_acc *w = &ntm_agg_hour_accs(a, ts / NTM_AGG_HOUR_S)[ai];
-
-    if (d != NULL) {
-        if (rec->channel == NTM_CH_STATE && !rec->u.state.online)
-            ntm_agg_explicit_offline(a, d, ts);
-        else
-            ntm_agg_sign_of_life(
-                a, d, ts, rec->channel == NTM_CH_HEARTBEAT ? rec->u.heartbeat.interval_s : 0, wm);
-    }
     /* Alerts name the device; without memory for it (d == NULL) they are skipped. */
     if (rec->channel == NTM_CH_EVENT && rec->kind == NTM_KIND_SPEAKER) {
         fold_speaker_event(a, rec, d, w);

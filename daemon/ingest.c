@@ -2,7 +2,7 @@
 /* ingest.c: owns the daemon side of the device message contract (the rules users
  * see are in README.md, "What devices send, and what is rejected"): a payload
  * from its bytes to a record, through the text checks (ingest_text.c), JSON, and
- * the channel's fields (ingest_channels.c); the topic is ingest_topic.c's, MAC
+ * the channel's fields (ingest_payload.c); the topic is ingest_topic.c's, MAC
  * hashing ingest_mac.c's. Pure: no I/O, no logging, no globals. */
 #include <stddef.h>
 #include <string.h>
@@ -75,23 +75,7 @@ enum ntm_reject ntm_payload_parse(const struct ntm_topic *topic, const void *pay
                                    (size_t)(p - (const char *)payload));
         }
 
-    enum ntm_reject r;
-    struct ntm_payload_ctx c = {.why = why, .whylen = whylen, .clock_trusted = opts->clock_trusted};
-    if (!NTM_JSON_IS_OBJECT(root)) {
-        r = ntm_ingest_fail(why, whylen, NTM_REJ_NOT_OBJECT, "payload is %s, not a JSON object",
-                            ntm_ingest_json_type_name(root));
-        goto done;
-    }
-    for (const cJSON *m = root->child; m != NULL; m = m->next) {
-        int f = ntm_ingest_field_index(m->string);
-        if (f >= 0 && c.f[f] == NULL) /* first of duplicate names wins */
-            c.f[f] = m;
-    }
-
-    r = ntm_ingest_parse_fields(&c, topic, now_ms, opts, out);
-
-done:
-    ntm_ingest_wipe_macs(c.f[NTM_FIELD_CLIENT_MACS]);
+    enum ntm_reject r = ntm_ingest_parse_object(root, topic, now_ms, opts, out, why, whylen);
     cJSON_Delete(root);
     if (r == NTM_ACCEPT && why != NULL && whylen > 0)
         why[0] = '\0';

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* ingest_impl.h: what the files of ingest (ingest.c, ingest_text.c,
- * ingest_topic.c, ingest_fields.c, ingest_channels.c) share and nothing else
- * includes: the `why` text helpers, the payload's known fields and the typed
- * getters that check them. The rest of the daemon uses ingest.h. */
+ * ingest_topic.c, ingest_payload.c, ingest_mac.c) share and nothing else
+ * includes: the `why` text helpers, the channels of a kind, the payload's known
+ * fields, and the parsed payload's entry point. The rest of the daemon uses ingest.h. */
 #ifndef NTM_INGEST_IMPL_H
 #define NTM_INGEST_IMPL_H
 
@@ -13,9 +13,6 @@
 #include <cjson/cJSON.h>
 
 #include "ingest.h"
-
-/* Counters and uptime are integers that a double holds exactly. */
-#define NTM_INT_MAX_EXACT 9007199254740992.0 /* 2^53 */
 
 /* ---- `why` (ingest_text.c) ---- */
 
@@ -41,13 +38,20 @@ size_t ntm_ingest_text_problem(const uint8_t *s, size_t n, const char **what);
 
 /* ---- topic (ingest_topic.c) ---- */
 
+/* The channels of each kind: bit c set = channel c exists. */
+extern const uint8_t ntm_ingest_kind_channels[NTM_KIND_COUNT];
+
 /* Whether a device of this kind has this channel. */
-bool ntm_ingest_kind_has_channel(unsigned kind, unsigned channel);
+static inline bool ntm_ingest_kind_has_channel(unsigned kind, unsigned channel)
+{
+    return kind < NTM_KIND_COUNT && channel < NTM_CH_COUNT &&
+           (ntm_ingest_kind_channels[kind] >> channel & 1u) != 0;
+}
 /* The NTM_REJ_CHANNEL rejection, naming the channels the kind has. */
 enum ntm_reject ntm_ingest_channel_missing(unsigned kind, unsigned channel, char *why,
                                            size_t whylen);
 
-/* ---- the payload's fields (ingest_fields.c) ---- */
+/* ---- the payload's fields (ingest_payload.c) ---- */
 
 /* The payload fields the device contract knows, looked up in one pass. */
 enum ntm_ingest_field {
@@ -77,49 +81,13 @@ extern const char *const ntm_ingest_field_names[NTM_FIELD_COUNT];
 /* The field of that member name, or -1 for a name the contract does not have. */
 int ntm_ingest_field_index(const char *name);
 
-/* cJSON's type tests, inline (the library's own are calls into the .so) */
-#define NTM_JSON_TYPE(j) ((j)->type & 0xff)
-#define NTM_JSON_IS_NUMBER(j) (NTM_JSON_TYPE(j) == cJSON_Number)
-#define NTM_JSON_IS_STRING(j) (NTM_JSON_TYPE(j) == cJSON_String && (j)->valuestring != NULL)
-#define NTM_JSON_IS_BOOL(j) (NTM_JSON_TYPE(j) == cJSON_True || NTM_JSON_TYPE(j) == cJSON_False)
-#define NTM_JSON_IS_ARRAY(j) (NTM_JSON_TYPE(j) == cJSON_Array)
-#define NTM_JSON_IS_OBJECT(j) (NTM_JSON_TYPE(j) == cJSON_Object)
+/* ---- the payload as a JSON value (ingest_payload.c) ---- */
 
-struct ntm_payload_ctx {
-    const cJSON *f[NTM_FIELD_COUNT]; /* the first member of each known name, or NULL */
-    char *why;
-    size_t whylen;
-    bool clock_trusted;
-};
-
-const char *ntm_ingest_json_type_name(const cJSON *v);
-enum ntm_reject ntm_ingest_missing(struct ntm_payload_ctx *c, enum ntm_ingest_field f);
-enum ntm_reject ntm_ingest_wrong_type(struct ntm_payload_ctx *c, enum ntm_ingest_field f,
-                                      const char *want);
-
-/* Each getter leaves *v alone when the field is absent and not required. */
-enum ntm_reject ntm_ingest_get_bool(struct ntm_payload_ctx *c, enum ntm_ingest_field f,
-                                    bool required, bool *v);
-/* A finite number in [min, max]; integral too when `integer`. */
-enum ntm_reject ntm_ingest_get_number(struct ntm_payload_ctx *c, enum ntm_ingest_field f,
-                                      bool required, double min, double max, bool integer,
-                                      double *v);
-/* An integer in [0, 2^53]. */
-enum ntm_reject ntm_ingest_get_count(struct ntm_payload_ctx *c, enum ntm_ingest_field f,
-                                     bool required, int64_t *v);
-/* A string that is one of name(first..n): its index in *v. */
-enum ntm_reject ntm_ingest_get_enum(struct ntm_payload_ctx *c, enum ntm_ingest_field f,
-                                    bool required, const char *(*name)(int), int first, int n,
-                                    int *v);
-
-/* ---- per channel (ingest_channels.c) ---- */
-
-/* Fills out's ts and the fields of the topic's channel from c's fields. */
-enum ntm_reject ntm_ingest_parse_fields(struct ntm_payload_ctx *c, const struct ntm_topic *topic,
+/* Checks that the parsed payload is an object with the fields of the topic's
+ * channel, and fills out's ts and those fields. The MAC strings cJSON copied
+ * out of the payload are wiped before it returns, whatever the answer. */
+enum ntm_reject ntm_ingest_parse_object(const cJSON *root, const struct ntm_topic *topic,
                                         int64_t now_ms, const struct ntm_ingest_opts *opts,
-                                        struct ntm_record *out);
-/* Overwrites the MAC strings that cJSON copied out of the payload before the
- * tree is freed, so that no raw MAC lingers in freed heap memory. */
-void ntm_ingest_wipe_macs(const cJSON *client_macs);
+                                        struct ntm_record *out, char *why, size_t whylen);
 
 #endif

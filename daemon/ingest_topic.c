@@ -8,20 +8,13 @@
 
 #include "ingest_impl.h"
 
-/* The channels of each kind: a speaker has no stats channel, a Wi-Fi access
- * point no event channel. Bit c set = channel c exists. */
-static const uint8_t kind_channels[NTM_KIND_COUNT] = {
+/* A speaker has no stats channel, a Wi-Fi access point no event channel. */
+const uint8_t ntm_ingest_kind_channels[NTM_KIND_COUNT] = {
     [NTM_KIND_SPEAKER] = 1u << NTM_CH_STATE | 1u << NTM_CH_HEARTBEAT | 1u << NTM_CH_EVENT,
     [NTM_KIND_CAMERA] =
         1u << NTM_CH_STATE | 1u << NTM_CH_HEARTBEAT | 1u << NTM_CH_EVENT | 1u << NTM_CH_STATS,
     [NTM_KIND_WIFI] = 1u << NTM_CH_STATE | 1u << NTM_CH_HEARTBEAT | 1u << NTM_CH_STATS,
 };
-
-bool ntm_ingest_kind_has_channel(unsigned kind, unsigned channel)
-{
-    return kind < NTM_KIND_COUNT && channel < NTM_CH_COUNT &&
-           (kind_channels[kind] >> channel & 1u) != 0;
-}
 
 enum ntm_reject ntm_ingest_channel_missing(unsigned kind, unsigned channel, char *why,
                                            size_t whylen)

@@ -55,8 +55,7 @@ build() { # target, sources and libraries...: skipped when newer than its inputs
 }
 
 pids=()
-ingest=("$d/ingest.c" "$d/ingest_text.c" "$d/ingest_topic.c" "$d/ingest_fields.c"
-  "$d/ingest_channels.c" "$d/ingest_mac.c")
+ingest=("$d/ingest.c" "$d/ingest_text.c" "$d/ingest_topic.c" "$d/ingest_payload.c" "$d/ingest_mac.c")
 build fuzz_topic "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
 build fuzz_payload "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
 build fuzz_config "$d/config.c" "$d/record.c" "$d/hash.c" "${YAML[@]}" & pids+=($!)

@@ -41,8 +41,7 @@ d=$root/daemon
 CC=${CC:-cc}
 flags=(-std=c11 -O0 -g -w -D_GNU_SOURCE -DNTM_VERSION=\"corpus\" -I"$d" -I"$d/include")
 cj=$(pkg-config --cflags --libs libcjson) ym=$(pkg-config --cflags --libs yaml-0.1)
-ingest=("$d"/ingest.c "$d"/ingest_text.c "$d"/ingest_topic.c "$d"/ingest_fields.c
-  "$d"/ingest_channels.c "$d"/ingest_mac.c)
+ingest=("$d"/ingest.c "$d"/ingest_text.c "$d"/ingest_topic.c "$d"/ingest_payload.c "$d"/ingest_mac.c)
 agg=("$d"/aggregate.c "$d"/agg_windows.c "$d"/agg_devices.c "$d"/agg_clients.c "$d"/agg_state.c)
 # shellcheck disable=SC2086
 $CC "${flags[@]}" -DHARVEST_INGEST -o "$raw/h_ingest" "$root/tests/unit/test_ingest.c" "$here/harvest.c" \

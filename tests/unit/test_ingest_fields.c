@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_ingest_fields.c: unit tests of the payload field lookup
- * (daemon/ingest_fields.c): ntm_ingest_field_index, a switch on the first byte,
+ * (daemon/ingest_payload.c): ntm_ingest_field_index, a switch on the first byte,
  * must answer as a plain search of the field names does, for every name, every
  * prefix and extension of one, and every one-byte change of one. */
 #include <stdio.h>
