@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* aggregate.h: village indicators by hour and local day, and alerts, from the
- * stream of accepted records (provincial-sync.md "Windows" and "Indicators",
- * devices.md "Availability", "Alerts", "Late messages").
+ * stream of accepted records (the rules users see are in README.md,
+ * "Indicators, alerts and batches").
  *
  * A pure engine: no I/O, no clocks of its own, no logging. The caller feeds
  * records in acceptance order with the gateway's monotonic time of arrival,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* ingest.h: from one MQTT message (topic + payload) to a normalized record,
  * or to a rejection with a reason a person can read. Pure functions: no I/O,
  * no logging, no globals, so that they can be unit-tested and fuzzed. */
@@ -69,9 +70,8 @@ uint64_t ntm_mac_hash(const uint8_t key[16], const uint8_t mac[6]);
 /* Parses "a4:5e:60:12:34:56" or "A4-5E-60-12-34-56". Returns 0 or -1. */
 int ntm_mac_parse(const char *s, size_t len, uint8_t mac[6]);
 
-/* Earliest device ts that is believed (2024-01-01T00:00:00Z) and how far in the
- * future a ts may be before the receive time is used instead. */
-#define NTM_TS_MIN 1704067200
+/* How far in the future a device ts may be before the receive time is used
+ * instead (the earliest one believed is NTM_TS_MIN in record.h). */
 #define NTM_TS_MAX_AHEAD_S 600
 /* ...and the bounds when the gateway clock cannot be trusted that far */
 #define NTM_TS_UNSYNCED_AHEAD_S (30 * 86400)     /* set but not synchronized */

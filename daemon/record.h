@@ -16,6 +16,15 @@
 /* Vietnam time, UTC+07:00, no daylight saving. */
 #define NTM_TZ_OFFSET_S (7 * 3600)
 
+/* Earliest device ts that is believed (2024-01-01T00:00:00Z): ingest replaces
+ * an earlier one by the receive time, aggregation counts one as late. */
+#define NTM_TS_MIN 1704067200
+
+/* A heartbeat's interval_s: 60 when absent, at most a day. A device is online
+ * for 3 intervals after each sign of life (aggregate.h). */
+#define NTM_HEARTBEAT_INTERVAL_DEFAULT_S 60
+#define NTM_HEARTBEAT_INTERVAL_MAX_S 86400
+
 enum ntm_kind { NTM_KIND_SPEAKER, NTM_KIND_CAMERA, NTM_KIND_WIFI, NTM_KIND_COUNT };
 enum ntm_channel { NTM_CH_STATE, NTM_CH_HEARTBEAT, NTM_CH_EVENT, NTM_CH_STATS, NTM_CH_COUNT };
 
@@ -66,7 +75,7 @@ struct ntm_record {
             bool online;
         } state;
         struct {
-            int32_t interval_s; /* 60 when absent */
+            int32_t interval_s; /* NTM_HEARTBEAT_INTERVAL_DEFAULT_S when absent */
             int64_t uptime_s;   /* -1 when absent */
         } heartbeat;
         struct {

@@ -4,10 +4,10 @@
 # and nothing else, into OUTDIR (default: build-fuzz at the top of the tree).
 # Independent of meson: the normal (gcc) build is not touched.
 #
-#   fuzz_topic      ntm_topic_parse                 ingest.c siphash.c record.c config*.c
-#   fuzz_payload    ntm_topic_parse + _payload_parse ingest.c siphash.c record.c config*.c
+#   fuzz_topic      ntm_topic_parse                 ingest*.c siphash.c record.c config*.c
+#   fuzz_payload    ntm_topic_parse + _payload_parse ingest*.c siphash.c record.c config*.c
 #   fuzz_config     ntm_config_parse, _diff, _apply_live  config*.c record.c
-#   fuzz_agg_state  ntm_agg_load/add/tick/save      aggregate.c record.c config*.c
+#   fuzz_agg_state  ntm_agg_load/add/tick/save      aggregate.c agg_*.c record.c config*.c
 #
 # (config*.c, the loader as daemon/meson.build's config_lib has it, is in the
 # ingest and aggregation targets for the test configuration.)
@@ -44,7 +44,8 @@ build() { # target, sources and libraries...: skipped when newer than its inputs
   local t=$1; shift
   local f fresh=1
   if [ -x "$out/$t" ]; then
-    for f in "$here/$t.c" "$here/fuzz_common.h" "$0" "$@" "$d"/*.h "$d"/include/ntm/*.h; do
+    for f in "$here/$t.c" "$here/fuzz_common.h" "$root"/tests/unit/*.h "$0" "$@" "$d"/*.h \
+        "$d"/include/ntm/*.h; do
       [ -f "$f" ] && [ "$f" -nt "$out/$t" ] && fresh=0
     done
   else
@@ -55,10 +56,12 @@ build() { # target, sources and libraries...: skipped when newer than its inputs
 }
 
 pids=()
-build fuzz_topic "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "${config[@]}" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
-build fuzz_payload "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "${config[@]}" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
+ingest=("$d/ingest.c" "$d/ingest_text.c" "$d/ingest_topic.c" "$d/ingest_payload.c" "$d/ingest_mac.c")
+agg=("$d/aggregate.c" "$d/agg_windows.c" "$d/agg_devices.c" "$d/agg_clients.c" "$d/agg_state.c")
+build fuzz_topic "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "${config[@]}" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
+build fuzz_payload "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "${config[@]}" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
 build fuzz_config "${config[@]}" "$d/record.c" "$d/hash.c" "${YAML[@]}" & pids+=($!)
-build fuzz_agg_state "$d/aggregate.c" "$d/record.c" "$d/hash.c" "${config[@]}" "${YAML[@]}" & pids+=($!)
+build fuzz_agg_state "${agg[@]}" "$d/record.c" "$d/hash.c" "${config[@]}" "${YAML[@]}" & pids+=($!)
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 [ $rc -eq 0 ] || { echo "build.sh: a fuzz target did not build" >&2; exit 1; }

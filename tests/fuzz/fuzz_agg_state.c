@@ -1,6 +1,7 @@
-/* fuzz_agg_state.c: libFuzzer target for the aggregation state codec and what
- * runs on a restored state (daemon/aggregate.c): ntm_agg_load on arbitrary
- * bytes, then records folded, ticks, and ntm_agg_save.
+/* fuzz_agg_state.c: libFuzzer target for the aggregation state codec
+ * (daemon/agg_state.c) and what runs on a restored state (the engine's other
+ * files): ntm_agg_load on arbitrary bytes, then records folded, ticks, and
+ * ntm_agg_save.
  *
  * Input: byte 0 is the mode; the rest is the state blob. Mode bit 0 clear:
  * the blob's header (magic, version, body length, FNV-1a checksum) is made
@@ -24,25 +25,7 @@
 #include "fuzz_common.h"
 #include "record.h"
 
-/* the configuration of tests/unit/test_aggregate.c, so that the states it saves
- * (the seed corpus) load here */
-static const char config_text[] = "gateway:\n"
-                                  "  id: gw-test\n"
-                                  "commune:\n"
-                                  "  code: \"16279\"\n"
-                                  "  province_code: \"38\"\n"
-                                  "villages:\n"
-                                  "  - {id: thon-a, name: \"Thôn A\"}\n"
-                                  "  - {id: thon-b, name: \"Thôn B\"}\n"
-                                  "devices:\n"
-                                  "  - {id: spk-1, kind: speaker, village: thon-a}\n"
-                                  "  - {id: spk-2, kind: speaker, village: thon-a}\n"
-                                  "  - {id: cam-1, kind: camera, village: thon-a}\n"
-                                  "  - {id: ap-1, kind: wifi, village: thon-b}\n"
-                                  "  - {id: ap-2, kind: wifi, village: thon-b}\n"
-                                  "  - {id: cam-2, kind: camera, village: thon-b}\n"
-                                  "sync:\n"
-                                  "  grace_s: 120\n";
+#include "../unit/agg_config.h"
 
 #define HEADER_LEN 28
 #define D0 INT64_C(1795280400) /* 2026-11-22T00:00:00+07:00 */
@@ -179,11 +162,8 @@ static int same(const void *a, size_t an, const void *b, size_t bn)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (cfg == NULL) {
-        char err[512];
-        cfg = ntm_config_parse("agg.yaml", config_text, sizeof config_text - 1, err, sizeof err);
-        FUZZ_ASSERT(cfg != NULL);
-    }
+    if (cfg == NULL)
+        cfg = agg_config();
     if (size < 1)
         return 0;
     uint8_t mode = data[0];

@@ -1,5 +1,5 @@
 /* fuzz_payload.c: libFuzzer target for ntm_topic_parse + ntm_payload_parse
- * (daemon/ingest.c, siphash.c), the validation and normalization of one device
+ * (daemon/ingest*.c, siphash.c), the validation and normalization of one device
  * message.
  *
  * Input: byte 0 chooses the kind (% 3), byte 1 the channel (% 4), byte 2 the

@@ -1,4 +1,4 @@
-/* fuzz_topic.c: libFuzzer target for ntm_topic_parse (daemon/ingest.c).
+/* fuzz_topic.c: libFuzzer target for ntm_topic_parse (daemon/ingest_topic.c).
  * The input is the topic, given without a NUL terminator in a block of exactly
  * its size. Checked: no memory error, `why` always terminated, empty on
  * acceptance and non-empty on rejection, and an accepted topic's fields are

@@ -12,8 +12,9 @@
 #   fuzz_config               every file tests/unit/test_config.c parses,
 #                             config/*.yaml, the contract's gateway.yaml, and the
 #                             broken files in seeds/config/ (always kept)
-#   fuzz_agg_state            every state tests/unit/test_aggregate.c saves or
-#                             tries to load (valid ones, truncated, flipped)
+#   fuzz_agg_state            every state tests/unit/test_aggregate.c and
+#                             test_agg_state.c save or try to load (valid ones,
+#                             truncated, flipped)
 #
 # Needs a built ntm-sim: $NTM_SIM, else build*/tests/tools/ntm-sim.
 set -euo pipefail
@@ -40,17 +41,22 @@ d=$root/daemon
 CC=${CC:-cc}
 flags=(-std=c11 -O0 -g -w -D_GNU_SOURCE -DNTM_VERSION=\"corpus\" -I"$d" -I"$d/include")
 cj=$(pkg-config --cflags --libs libcjson) ym=$(pkg-config --cflags --libs yaml-0.1)
+ingest=("$d"/ingest.c "$d"/ingest_text.c "$d"/ingest_topic.c "$d"/ingest_payload.c "$d"/ingest_mac.c)
+agg=("$d"/aggregate.c "$d"/agg_windows.c "$d"/agg_devices.c "$d"/agg_clients.c "$d"/agg_state.c)
 # shellcheck disable=SC2086
 $CC "${flags[@]}" -DHARVEST_INGEST -o "$raw/h_ingest" "$root/tests/unit/test_ingest.c" "$here/harvest.c" \
-  "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/config.c" $cj $ym -lm \
+  "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" $cj $ym -lm \
   -Wl,--wrap=ntm_topic_parse,--wrap=ntm_payload_parse
 # shellcheck disable=SC2086
 $CC "${flags[@]}" -DHARVEST_CONFIG -o "$raw/h_config" "$root/tests/unit/test_config.c" "$here/harvest.c" \
-  "$d/config.c" "$d/record.c" $ym -lm -Wl,--wrap=ntm_config_parse,--wrap=ntm_config_load
-# shellcheck disable=SC2086
-$CC "${flags[@]}" -DHARVEST_AGG -o "$raw/h_agg" "$root/tests/unit/test_aggregate.c" "$here/harvest.c" \
-  "$d/aggregate.c" "$d/record.c" "$d/config.c" $ym -lm -Wl,--wrap=ntm_agg_load,--wrap=ntm_agg_save
-for h in h_ingest h_config h_agg; do
+  "$d/config.c" "$d/record.c" "$d/hash.c" $ym -lm -Wl,--wrap=ntm_config_parse,--wrap=ntm_config_load
+for t in aggregate agg_state; do
+  # shellcheck disable=SC2086
+  $CC "${flags[@]}" -DHARVEST_AGG -o "$raw/h_$t" "$root/tests/unit/test_$t.c" "$here/harvest.c" \
+    "${agg[@]}" "$d/record.c" "$d/hash.c" "$d/config.c" $ym -lm \
+    -Wl,--wrap=ntm_agg_load,--wrap=ntm_agg_save
+done
+for h in h_ingest h_config h_aggregate h_agg_state; do
   (cd "$root/tests/unit" && NTM_SOURCE_ROOT=$root NTM_HARVEST_DIR=$raw "$raw/$h" >/dev/null 2>&1) ||
     echo "make_corpus.sh: note: $h (a unit test) reported failures; its inputs are kept anyway" >&2
 done

@@ -1,5 +1,6 @@
-/* test_ingest.c: unit tests of daemon/ingest.c, record.c and siphash.c
- * against devices.md: topics, payload rules, time rules, MAC hashing. */
+/* test_ingest.c: unit tests of ingest (daemon/ingest*.c), record.c and siphash.c
+ * against the device message contract: topics, payload rules, time rules, MAC
+ * hashing. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
