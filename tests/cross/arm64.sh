@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # arm64.sh: ntm-gateway for the Raspberry Pi (arm64), cross-built on a Debian 12
 # amd64 machine, as root.
 #
