@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # build.sh [OUTDIR]: builds the libFuzzer targets of tests/fuzz with clang
 # (-fsanitize=fuzzer,address,undefined), each from the daemon sources it tests
 # and nothing else, into OUTDIR (default: build-fuzz at the top of the tree).
@@ -10,7 +11,8 @@
 #   fuzz_agg_state  ntm_agg_load/add/tick/save      aggregate.c record.c config.c
 #
 # (config.c is in the ingest and aggregation targets for the id syntax checks
-# and the test configuration, as in daemon/meson.build.)
+# and the test configuration, as in daemon/meson.build; its built-in plugin
+# directory, which meson sets from the install layout, is a placeholder here.)
 # CC (default: clang, else clang-14) chooses the compiler.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,7 +36,8 @@ rm -f "$out/.probe"
 version=$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" "$root/meson.build" | head -1)
 CFLAGS=(-std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-  -D_GNU_SOURCE "-DNTM_VERSION=\"$version\"" -I"$root/daemon" -I"$root/daemon/include")
+  -D_GNU_SOURCE "-DNTM_VERSION=\"$version\"" -DNTM_DEFAULT_PLUGIN_DIR=\"/usr/lib/ntm-gateway/plugins\"
+  -I"$root/daemon" -I"$root/include")
 read -r -a CJSON <<<"$(pkg-config --cflags --libs libcjson)"
 read -r -a YAML <<<"$(pkg-config --cflags --libs yaml-0.1)"
 d=$root/daemon
@@ -43,7 +46,7 @@ build() { # target, sources and libraries...: skipped when newer than its inputs
   local t=$1; shift
   local f fresh=1
   if [ -x "$out/$t" ]; then
-    for f in "$here/$t.c" "$here/fuzz_common.h" "$0" "$@" "$d"/*.h "$d"/include/ntm/*.h; do
+    for f in "$here/$t.c" "$here/fuzz_common.h" "$0" "$@" "$d"/*.h "$root"/include/ntm/*.h; do
       [ -f "$f" ] && [ "$f" -nt "$out/$t" ] && fresh=0
     done
   else

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make_corpus.sh: (re)makes the seed corpora under tests/fuzz/corpus/<target>/
+# SPDX-License-Identifier: GPL-3.0-or-later
+# make_corpus.sh [TARGET...]: (re)makes the seed corpora under tests/fuzz/corpus/<target>/
 # from the tests' own inputs, then keeps only the inputs that add coverage
 # (libFuzzer -merge=1). Run it after changing a parser or its unit tests, and
 # commit the result; run.sh only reads the corpora.
@@ -14,6 +15,9 @@
 #                             broken files in seeds/config/ (always kept)
 #   fuzz_agg_state            every state tests/unit/test_aggregate.c saves or
 #                             tries to load (valid ones, truncated, flipped)
+#
+# With TARGET names, only their corpora are made again (the others stay as
+# they are).
 #
 # Needs a built ntm-sim: $NTM_SIM, else build*/tests/tools/ntm-sim.
 set -euo pipefail
@@ -32,24 +36,26 @@ fi
 
 raw=$(mktemp -d /tmp/ntm-fuzz-raw.XXXXXX)
 trap 'rm -rf "$raw"' EXIT
-targets=(fuzz_topic fuzz_payload fuzz_config fuzz_agg_state)
-for t in "${targets[@]}"; do mkdir -p "$raw/$t" "$raw/keep-$t"; done
+all=(fuzz_topic fuzz_payload fuzz_config fuzz_agg_state)
+for t in "${all[@]}"; do mkdir -p "$raw/$t" "$raw/keep-$t"; done
+targets=("${@:-${all[@]}}")
 
 # 1. the unit tests, each linked with harvest.c wrapping the parsers it calls
 d=$root/daemon
 CC=${CC:-cc}
-flags=(-std=c11 -O0 -g -w -D_GNU_SOURCE -DNTM_VERSION=\"corpus\" -I"$d" -I"$d/include")
+flags=(-std=c11 -O0 -g -w -D_GNU_SOURCE -DNTM_VERSION=\"corpus\"
+  -DNTM_DEFAULT_PLUGIN_DIR=\"/usr/lib/ntm-gateway/plugins\" -I"$d" -I"$root/include")
 cj=$(pkg-config --cflags --libs libcjson) ym=$(pkg-config --cflags --libs yaml-0.1)
 # shellcheck disable=SC2086
 $CC "${flags[@]}" -DHARVEST_INGEST -o "$raw/h_ingest" "$root/tests/unit/test_ingest.c" "$here/harvest.c" \
-  "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/config.c" $cj $ym -lm \
+  "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" $cj $ym -lm \
   -Wl,--wrap=ntm_topic_parse,--wrap=ntm_payload_parse
 # shellcheck disable=SC2086
 $CC "${flags[@]}" -DHARVEST_CONFIG -o "$raw/h_config" "$root/tests/unit/test_config.c" "$here/harvest.c" \
-  "$d/config.c" "$d/record.c" $ym -lm -Wl,--wrap=ntm_config_parse,--wrap=ntm_config_load
+  "$d/config.c" "$d/record.c" "$d/hash.c" $ym -lm -Wl,--wrap=ntm_config_parse,--wrap=ntm_config_load
 # shellcheck disable=SC2086
 $CC "${flags[@]}" -DHARVEST_AGG -o "$raw/h_agg" "$root/tests/unit/test_aggregate.c" "$here/harvest.c" \
-  "$d/aggregate.c" "$d/record.c" "$d/config.c" $ym -lm -Wl,--wrap=ntm_agg_load,--wrap=ntm_agg_save
+  "$d/aggregate.c" "$d/record.c" "$d/hash.c" "$d/config.c" $ym -lm -Wl,--wrap=ntm_agg_load,--wrap=ntm_agg_save
 for h in h_ingest h_config h_agg; do
   (cd "$root/tests/unit" && NTM_SOURCE_ROOT=$root NTM_HARVEST_DIR=$raw "$raw/$h" >/dev/null 2>&1) ||
     echo "make_corpus.sh: note: $h (a unit test) reported failures; its inputs are kept anyway" >&2

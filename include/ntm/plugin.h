@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* ntm/plugin.h: the public ABI between ntm-gatewayd and its uplink plugins.
  *
  * A plugin is a shared object in the plugin directory, named <name>.so, that
