@@ -9,6 +9,7 @@
 #   fuzz_payload    ntm_topic_parse + _payload_parse ingest.c siphash.c record.c config.c
 #   fuzz_config     ntm_config_parse                config.c record.c
 #   fuzz_agg_state  ntm_agg_load/add/tick/save      aggregate.c record.c config.c
+#   fuzz_retry_after ntm_retry_after_ms             retry_after.c
 #
 # (config.c is in the ingest and aggregation targets for the id syntax checks
 # and the test configuration, as in daemon/meson.build; its built-in plugin
@@ -61,7 +62,8 @@ build fuzz_topic "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/conf
 build fuzz_payload "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
 build fuzz_config "$d/config.c" "$d/record.c" "$d/hash.c" "${YAML[@]}" & pids+=($!)
 build fuzz_agg_state "$d/aggregate.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${YAML[@]}" & pids+=($!)
+build fuzz_retry_after "$d/retry_after.c" & pids+=($!)
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 [ $rc -eq 0 ] || { echo "build.sh: a fuzz target did not build" >&2; exit 1; }
-echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state in $out"
+echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after in $out"

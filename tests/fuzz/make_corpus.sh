@@ -15,6 +15,8 @@
 #                             broken files in seeds/config/ (always kept)
 #   fuzz_agg_state            every state tests/unit/test_aggregate.c saves or
 #                             tries to load (valid ones, truncated, flipped)
+#   fuzz_retry_after          every value tests/unit/test_retry_after.c reads,
+#                             with its "now"
 #
 # With TARGET names, only their corpora are made again (the others stay as
 # they are).
@@ -36,7 +38,7 @@ fi
 
 raw=$(mktemp -d /tmp/ntm-fuzz-raw.XXXXXX)
 trap 'rm -rf "$raw"' EXIT
-all=(fuzz_topic fuzz_payload fuzz_config fuzz_agg_state)
+all=(fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after)
 for t in "${all[@]}"; do mkdir -p "$raw/$t" "$raw/keep-$t"; done
 targets=("${@:-${all[@]}}")
 
@@ -56,7 +58,10 @@ $CC "${flags[@]}" -DHARVEST_CONFIG -o "$raw/h_config" "$root/tests/unit/test_con
 # shellcheck disable=SC2086
 $CC "${flags[@]}" -DHARVEST_AGG -o "$raw/h_agg" "$root/tests/unit/test_aggregate.c" "$here/harvest.c" \
   "$d/aggregate.c" "$d/record.c" "$d/hash.c" "$d/config.c" $ym -lm -Wl,--wrap=ntm_agg_load,--wrap=ntm_agg_save
-for h in h_ingest h_config h_agg; do
+# shellcheck disable=SC2086
+$CC "${flags[@]}" -DHARVEST_RETRY_AFTER -o "$raw/h_retry_after" "$root/tests/unit/test_retry_after.c" \
+  "$here/harvest.c" "$d/retry_after.c" -Wl,--wrap=ntm_retry_after_ms
+for h in h_ingest h_config h_agg h_retry_after; do
   (cd "$root/tests/unit" && NTM_SOURCE_ROOT=$root NTM_HARVEST_DIR=$raw "$raw/$h" >/dev/null 2>&1) ||
     echo "make_corpus.sh: note: $h (a unit test) reported failures; its inputs are kept anyway" >&2
 done
