@@ -566,7 +566,7 @@ echo "  daemon log (first lines):"
 sed 's/^/  | /' "$WORK/gatewayd.log" | head -8
 
 # ---------------------------------------------------------------- plugin
-phase "a plugin built out of the tree with ntm-gateway-dev"
+phase "an out-of-tree plugin (ntm-gateway-dev)"
 check_eq "pkg-config ntm-gateway-plugin: abi_version is the header's" \
     "$(pkg-config --variable=abi_version ntm-gateway-plugin 2>&1)" "$ABI"
 PLUGINDIR=$(pkg-config --variable=plugindir ntm-gateway-plugin 2>&1)
