@@ -25,8 +25,8 @@
 #include "record.h"
 
 #define NTM_DEFAULT_CONFIG_PATH "/etc/ntm-gateway/gateway.yaml"
-#ifndef NTM_DEFAULT_PLUGIN_DIR
-#define NTM_DEFAULT_PLUGIN_DIR "/usr/lib/x86_64-linux-gnu/ntm-gateway/plugins"
+#ifndef NTM_DEFAULT_PLUGIN_DIR /* meson.build sets it: {libdir}/ntm-gateway/plugins */
+#error "NTM_DEFAULT_PLUGIN_DIR is not defined: build with meson"
 #endif
 
 /* The defaults and ranges of every field are in config_keys.c, and nowhere else. */

@@ -440,7 +440,7 @@ static void replay_one(void *arg, const struct ntm_record *rec, int64_t id)
 static int start_uplinks(struct ntm_daemon *d, char *err, size_t errlen)
 {
     const struct ntm_config *cfg = d->cfg;
-    if (ntm_http_new(&d->http, &d->loop, &d->log) != 0) {
+    if (ntm_http_new(&d->http, &d->loop, &d->log, &d->clock) != 0) {
         snprintf(err, errlen, "cannot start the HTTP client");
         return -1;
     }

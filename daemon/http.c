@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* http.c: the daemon's one HTTP client: a libcurl multi handle driven by the
  * libuv loop (one uv_poll_t per socket curl watches, one uv_timer_t for curl's
- * timeouts). Owns the in-flight requests and their copies; knows no batches. */
+ * timeouts). Owns the in-flight requests and their copies; knows no batches.
+ * Gives Retry-After as a delay (retry_after.c), from the daemon's clock. */
 #include "http.h"
 
 #include <ctype.h>
@@ -11,8 +13,10 @@
 
 #include <curl/curl.h>
 
+#include "retry_after.h"
+
 #define RESPONSE_MAX (64 * 1024) /* response body bytes kept */
-#define HEADER_VALUE_MAX 256     /* Retry-After and Content-Type */
+#define HEADER_VALUE_MAX 256     /* Retry-After (as sent) and Content-Type */
 #define DEFAULT_TIMEOUT_MS 30000L
 
 struct http_request;
@@ -28,6 +32,7 @@ struct http_socket {
 struct ntm_http {
     uv_loop_t *loop;
     struct ntm_log *log;
+    struct ntm_clock *clock; /* the daemon's: "now" for a Retry-After date */
     CURLM *multi;
     uv_timer_t timer;
     struct http_request *requests; /* in flight */
@@ -123,7 +128,9 @@ static void request_finish(struct http_request *r, long status, const char *erro
         .error = status == 0 ? (error ? error : "unknown transport failure") : NULL,
         .body = r->resp ? r->resp : "",
         .body_len = r->resp_len,
-        .retry_after = r->has_retry_after ? r->retry_after : NULL,
+        .retry_after_ms = status != 0 && r->has_retry_after
+                              ? ntm_retry_after_ms(r->retry_after, ntm_clock_wall_ms(h->clock))
+                              : 0,
         .content_type = r->has_content_type ? r->content_type : NULL,
     };
     r->done(r->arg, &resp);
@@ -291,7 +298,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 
 /* ---- public ---- */
 
-int ntm_http_new(struct ntm_http **out, uv_loop_t *loop, struct ntm_log *log)
+int ntm_http_new(struct ntm_http **out, uv_loop_t *loop, struct ntm_log *log,
+                 struct ntm_clock *clock)
 {
     *out = NULL;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -303,6 +311,7 @@ int ntm_http_new(struct ntm_http **out, uv_loop_t *loop, struct ntm_log *log)
     }
     h->loop = loop;
     h->log = log;
+    h->clock = clock;
     h->multi = curl_multi_init();
     if (h->multi == NULL || uv_timer_init(loop, &h->timer) != 0) {
         if (h->multi)

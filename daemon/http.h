@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* http.h: the daemon's one HTTP client: a libcurl multi handle driven by the
  * daemon's libuv loop (CURLMOPT_SOCKETFUNCTION onto uv_poll_t,
  * CURLMOPT_TIMERFUNCTION onto a uv_timer_t). Plugins reach it through the
@@ -7,12 +8,15 @@
 
 #include <uv.h>
 
+#include "clock.h"
 #include "log.h"
 #include "ntm/plugin.h"
 
 struct ntm_http;
 
-int ntm_http_new(struct ntm_http **out, uv_loop_t *loop, struct ntm_log *log);
+/* `clock` (the daemon's one) gives "now" for a Retry-After that is a date. */
+int ntm_http_new(struct ntm_http **out, uv_loop_t *loop, struct ntm_log *log,
+                 struct ntm_clock *clock);
 /* The loop it runs on (the plugin host defers plugins' early completions on it). */
 uv_loop_t *ntm_http_loop(const struct ntm_http *h);
 /* Starts a request; `done` is called exactly once, later, on the loop, with a

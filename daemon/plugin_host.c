@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* plugin_host.c: the daemon's side of the plugin ABI: dlopen()s each uplink,
  * checks its ABI version, name, kind and options, serves its host API and keeps
  * the send/complete bookkeeping honest. Owns nothing of batches or retries. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* plugin_host.h: the daemon's side of the plugin ABI. Loads each configured
  * uplink's .so with dlopen, checks its ABI version, validates its options
  * against its table, gives it the host services and forwards its outcomes.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # run.sh: builds ntm-gateway twice (plain, and with ASan+UBSan), warnings as
 # errors, and runs the whole meson test suite on both; then the libFuzzer
 # targets for a fixed number of runs; then, as root, the Debian package test. The last line is the total: "tests: N passed, N failed"

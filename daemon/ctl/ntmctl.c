@@ -1,13 +1,18 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* ntmctl.c: the operator's command line. Reads the daemon's database
  * read-only (WAL lets it do so while the daemon writes) and prints what an
- * operator needs; never writes to the buffer except through explicit commands. */
+ * operator needs, as text or (--json, written by cJSON) as JSON; never writes
+ * to the buffer except through explicit commands. */
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cjson/cJSON.h>
 
 #include "config.h"
 #include "ingest.h"
@@ -34,19 +39,30 @@ static const char *local_time(int64_t unix_s, char *buf, size_t len)
     return buf;
 }
 
-static void json_str(const char *s)
+/* Prints a JSON document on one line and frees it; 1 when it could not be made. */
+static int print_json(cJSON *doc)
 {
-    putchar('"');
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
+    char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
+    cJSON_Delete(doc);
+    if (!text) {
+        fprintf(stderr, "ntmctl: out of memory\n");
+        return 1;
     }
-    putchar('"');
+    puts(text);
+    cJSON_free(text);
+    return 0;
+}
+
+/* A text column, "" when NULL. */
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(s, i);
+    return t ? t : "";
+}
+
+static void add_int(cJSON *o, const char *name, int64_t v)
+{
+    cJSON_AddNumberToObject(o, name, (double)v);
 }
 
 static int64_t scalar(struct ctl *c, const char *sql)
@@ -116,38 +132,35 @@ static int cmd_status(struct ctl *c)
     const char *per_reason = "SELECT substr(name, 10), value FROM counters"
                              " WHERE name LIKE 'rejected.%' AND value > 0 ORDER BY value DESC";
     if (c->json) {
-        printf("{\"gateway\":");
-        json_str(c->cfg ? c->cfg->gateway_id : "");
-        printf(",\"database\":");
-        json_str(c->db_path);
-        printf(",\"schema_version\":%" PRId64 ",\"used_bytes\":%" PRId64 ",\"buffered\":%" PRId64
-               ",\"accepted_total\":%" PRId64 ",\"dropped_total\":%" PRId64
-               ",\"clock_fallback_total\":%" PRId64 ",\"rejected_total\":%" PRId64
-               ",\"villages\":[",
-               schema, (pages - freep) * page_size, buffered, accepted, dropped, fallback,
-               rejected_total);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "gateway", c->cfg ? c->cfg->gateway_id : "");
+        cJSON_AddStringToObject(o, "database", c->db_path);
+        add_int(o, "schema_version", schema);
+        add_int(o, "used_bytes", (pages - freep) * page_size);
+        add_int(o, "buffered", buffered);
+        add_int(o, "accepted_total", accepted);
+        add_int(o, "dropped_total", dropped);
+        add_int(o, "clock_fallback_total", fallback);
+        add_int(o, "rejected_total", rejected_total);
+        cJSON *villages = cJSON_AddArrayToObject(o, "villages");
         sqlite3_prepare_v2(c->db, per_village, -1, &s, NULL);
-        for (int n = 0; sqlite3_step(s) == SQLITE_ROW; n++) {
-            printf("%s{\"village\":", n ? "," : "");
-            json_str((const char *)sqlite3_column_text(s, 0));
-            printf(",\"kind\":");
-            json_str((const char *)sqlite3_column_text(s, 1));
-            printf(",\"devices\":%d,\"seen\":%d,\"last_seen\":%" PRId64 ",\"messages\":%" PRId64
-                   "}",
-                   sqlite3_column_int(s, 2), sqlite3_column_int(s, 3),
-                   (int64_t)sqlite3_column_int64(s, 4), (int64_t)sqlite3_column_int64(s, 5));
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            cJSON *v = cJSON_CreateObject();
+            cJSON_AddStringToObject(v, "village", col_text(s, 0));
+            cJSON_AddStringToObject(v, "kind", col_text(s, 1));
+            add_int(v, "devices", sqlite3_column_int(s, 2));
+            add_int(v, "seen", sqlite3_column_int(s, 3));
+            add_int(v, "last_seen", (int64_t)sqlite3_column_int64(s, 4));
+            add_int(v, "messages", (int64_t)sqlite3_column_int64(s, 5));
+            cJSON_AddItemToArray(villages, v);
         }
         sqlite3_finalize(s);
-        printf("],\"rejected\":{");
+        cJSON *rejected = cJSON_AddObjectToObject(o, "rejected");
         sqlite3_prepare_v2(c->db, per_reason, -1, &s, NULL);
-        for (int n = 0; sqlite3_step(s) == SQLITE_ROW; n++) {
-            printf("%s", n ? "," : "");
-            json_str((const char *)sqlite3_column_text(s, 0));
-            printf(":%" PRId64, (int64_t)sqlite3_column_int64(s, 1));
-        }
+        while (sqlite3_step(s) == SQLITE_ROW)
+            add_int(rejected, col_text(s, 0), (int64_t)sqlite3_column_int64(s, 1));
         sqlite3_finalize(s);
-        printf("}}\n");
-        return 0;
+        return print_json(o);
     }
 
     if (c->cfg)
@@ -195,12 +208,11 @@ static int cmd_devices(struct ctl *c)
         fprintf(stderr, "ntmctl: %s\n", sqlite3_errmsg(c->db));
         return 1;
     }
-    if (c->json)
-        printf("[");
-    else
+    cJSON *list = c->json ? cJSON_CreateArray() : NULL;
+    if (!c->json)
         printf("%-24s %-20s %-8s %-9s %-7s %8s  %-19s %9s\n", "DEVICE", "VILLAGE", "KIND",
                "INVENTORY", "STATE", "UPTIME", "LAST SEEN (+07:00)", "MESSAGES");
-    for (int n = 0; sqlite3_step(s) == SQLITE_ROW; n++) {
+    while (sqlite3_step(s) == SQLITE_ROW) {
         char tbuf[32], up[16] = "-";
         const char *name = (const char *)sqlite3_column_text(s, 0);
         const char *village = (const char *)sqlite3_column_text(s, 1);
@@ -210,21 +222,23 @@ static int cmd_devices(struct ctl *c)
         if (has_up)
             snprintf(up, sizeof up, "%.1f%%", sqlite3_column_double(s, 8));
         if (c->json) {
-            printf("%s{\"device\":", n ? "," : "");
-            json_str(name);
-            printf(",\"village\":");
-            json_str(village);
-            printf(",\"kind\":");
-            json_str((const char *)sqlite3_column_text(s, 2));
-            printf(",\"declared\":%s,\"online\":%s,\"uptime_today_pct\":",
-                   sqlite3_column_int(s, 3) ? "true" : "false",
-                   known ? (online ? "true" : "false") : "null");
-            if (has_up)
-                printf("%.2f", sqlite3_column_double(s, 8));
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddStringToObject(d, "device", name ? name : "");
+            cJSON_AddStringToObject(d, "village", village ? village : "");
+            cJSON_AddStringToObject(d, "kind", col_text(s, 2));
+            cJSON_AddBoolToObject(d, "declared", sqlite3_column_int(s, 3) != 0);
+            if (known)
+                cJSON_AddBoolToObject(d, "online", online);
             else
-                printf("null");
-            printf(",\"last_seen\":%" PRId64 ",\"messages\":%" PRId64 "}",
-                   (int64_t)sqlite3_column_int64(s, 4), (int64_t)sqlite3_column_int64(s, 6));
+                cJSON_AddNullToObject(d, "online");
+            if (has_up) /* in hundredths, as the table shows it */
+                cJSON_AddNumberToObject(d, "uptime_today_pct",
+                                        round(sqlite3_column_double(s, 8) * 100) / 100);
+            else
+                cJSON_AddNullToObject(d, "uptime_today_pct");
+            add_int(d, "last_seen", (int64_t)sqlite3_column_int64(s, 4));
+            add_int(d, "messages", (int64_t)sqlite3_column_int64(s, 6));
+            cJSON_AddItemToArray(list, d);
         } else {
             printf("%-24s ", name);
             print_padded(village_name(c, village), 20);
@@ -235,10 +249,8 @@ static int cmd_devices(struct ctl *c)
                    (int64_t)sqlite3_column_int64(s, 6));
         }
     }
-    if (c->json)
-        printf("]\n");
     sqlite3_finalize(s);
-    return 0;
+    return c->json ? print_json(list) : 0;
 }
 
 /* ---- quarantine ------------------------------------------------------------- */
@@ -250,9 +262,9 @@ static int cmd_quarantine(struct ctl *c)
                        "SELECT recv_ms, reason, topic, detail, size FROM quarantine"
                        " ORDER BY id DESC LIMIT 200",
                        -1, &s, NULL);
-    if (c->json)
-        printf("{\"messages\":[");
-    else
+    cJSON *doc = c->json ? cJSON_CreateObject() : NULL;
+    cJSON *messages = cJSON_AddArrayToObject(doc, "messages");
+    if (!c->json)
         printf("Rejected messages (newest first, at most 200; no payload is kept):\n");
     int n = 0;
     for (; sqlite3_step(s) == SQLITE_ROW; n++) {
@@ -261,14 +273,13 @@ static int cmd_quarantine(struct ctl *c)
         const char *topic = (const char *)sqlite3_column_text(s, 2);
         const char *detail = (const char *)sqlite3_column_text(s, 3);
         if (c->json) {
-            printf("%s{\"received_ms\":%" PRId64 ",\"reason\":", n ? "," : "",
-                   (int64_t)sqlite3_column_int64(s, 0));
-            json_str(reason);
-            printf(",\"topic\":");
-            json_str(topic);
-            printf(",\"detail\":");
-            json_str(detail);
-            printf(",\"size\":%d}", sqlite3_column_int(s, 4));
+            cJSON *m = cJSON_CreateObject();
+            add_int(m, "received_ms", (int64_t)sqlite3_column_int64(s, 0));
+            cJSON_AddStringToObject(m, "reason", reason ? reason : "");
+            cJSON_AddStringToObject(m, "topic", topic ? topic : "");
+            cJSON_AddStringToObject(m, "detail", detail ? detail : "");
+            add_int(m, "size", sqlite3_column_int(s, 4));
+            cJSON_AddItemToArray(messages, m);
         } else {
             printf("  %s  %-16s %s\n      %s (%d bytes)\n",
                    local_time(sqlite3_column_int64(s, 0) / 1000, tbuf, sizeof tbuf), reason, topic,
@@ -281,9 +292,8 @@ static int cmd_quarantine(struct ctl *c)
 
     /* batches a server refused for good (HTTP 400/413/422): kept until requeued */
     s = NULL;
-    if (c->json)
-        printf("],\"batches\":[");
-    else
+    cJSON *batches = cJSON_AddArrayToObject(doc, "batches");
+    if (!c->json)
         printf("\nQuarantined batches (`ntmctl requeue SEQ` sends one again):\n");
     n = 0;
     if (sqlite3_prepare_v2(c->db,
@@ -297,13 +307,14 @@ static int cmd_quarantine(struct ctl *c)
             const char *uplink = (const char *)sqlite3_column_text(s, 1);
             const char *error = (const char *)sqlite3_column_text(s, 3);
             if (c->json) {
-                printf("%s{\"seq\":%" PRId64 ",\"uplink\":", n ? "," : "", seq);
-                json_str(uplink);
-                printf(",\"quarantined_ms\":%" PRId64 ",\"reason\":",
-                       (int64_t)sqlite3_column_int64(s, 2));
-                json_str(error ? error : "");
-                printf(",\"rows\":%d,\"alerts\":%d}", sqlite3_column_int(s, 4),
-                       sqlite3_column_int(s, 5));
+                cJSON *q = cJSON_CreateObject();
+                add_int(q, "seq", seq);
+                cJSON_AddStringToObject(q, "uplink", uplink ? uplink : "");
+                add_int(q, "quarantined_ms", (int64_t)sqlite3_column_int64(s, 2));
+                cJSON_AddStringToObject(q, "reason", error ? error : "");
+                add_int(q, "rows", sqlite3_column_int(s, 4));
+                add_int(q, "alerts", sqlite3_column_int(s, 5));
+                cJSON_AddItemToArray(batches, q);
             } else {
                 printf("  batch %" PRId64 " (%d rows, %d alerts) to %s, %s\n      %s\n", seq,
                        sqlite3_column_int(s, 4), sqlite3_column_int(s, 5), uplink,
@@ -314,8 +325,8 @@ static int cmd_quarantine(struct ctl *c)
     }
     sqlite3_finalize(s);
     if (c->json)
-        printf("]}\n");
-    else if (n == 0)
+        return print_json(doc);
+    if (n == 0)
         printf("  none\n");
     return 0;
 }
@@ -338,36 +349,39 @@ static int cmd_batches(struct ctl *c)
     int64_t pending = scalar(c, "SELECT count(DISTINCT seq) FROM deliveries WHERE state = "
                                 "'pending'");
     int64_t quarantined = scalar(c, "SELECT count(*) FROM deliveries WHERE state = 'quarantined'");
-    if (c->json)
-        printf("{\"pending\":%" PRId64 ",\"quarantined\":%" PRId64 ",\"batches\":[", pending,
-               quarantined);
-    else
+    cJSON *doc = c->json ? cJSON_CreateObject() : NULL;
+    add_int(doc, "pending", pending);
+    add_int(doc, "quarantined", quarantined);
+    cJSON *list = cJSON_AddArrayToObject(doc, "batches");
+    if (!c->json)
         printf("%" PRId64 " batches waiting, %" PRId64
                " quarantined deliveries (the last 20 batches and every undelivered one):\n\n"
                "%-8s %-19s %5s %6s  %-18s %-11s %8s  %s\n",
                pending, quarantined, "SEQ", "FORMED (+07:00)", "ROWS", "ALERTS", "UPLINK", "STATE",
                "ATTEMPTS", "LAST ERROR / NEXT TRY");
-    for (int n = 0; sqlite3_step(s) == SQLITE_ROW; n++) {
+    while (sqlite3_step(s) == SQLITE_ROW) {
         char tbuf[32], nbuf[32];
         int64_t seq = (int64_t)sqlite3_column_int64(s, 0);
         const char *state = (const char *)sqlite3_column_text(s, 5);
         const char *error = (const char *)sqlite3_column_text(s, 8);
         if (c->json) {
-            printf("%s{\"seq\":%" PRId64 ",\"batch_id\":\"%s:%" PRId64 "\",\"created_ms\":%" PRId64
-                   ",\"rows\":%d,\"alerts\":%d,\"uplink\":",
-                   n ? "," : "", seq, c->cfg ? c->cfg->gateway_id : "", seq,
-                   (int64_t)sqlite3_column_int64(s, 1), sqlite3_column_int(s, 2),
-                   sqlite3_column_int(s, 3));
-            json_str((const char *)sqlite3_column_text(s, 4));
-            printf(",\"state\":");
-            json_str(state);
-            printf(",\"attempts\":%d,\"next_ms\":%" PRId64 ",\"last_error\":",
-                   sqlite3_column_int(s, 6), (int64_t)sqlite3_column_int64(s, 7));
+            char id[160];
+            snprintf(id, sizeof id, "%s:%" PRId64, c->cfg ? c->cfg->gateway_id : "", seq);
+            cJSON *b = cJSON_CreateObject();
+            add_int(b, "seq", seq);
+            cJSON_AddStringToObject(b, "batch_id", id);
+            add_int(b, "created_ms", (int64_t)sqlite3_column_int64(s, 1));
+            add_int(b, "rows", sqlite3_column_int(s, 2));
+            add_int(b, "alerts", sqlite3_column_int(s, 3));
+            cJSON_AddStringToObject(b, "uplink", col_text(s, 4));
+            cJSON_AddStringToObject(b, "state", state ? state : "");
+            add_int(b, "attempts", sqlite3_column_int(s, 6));
+            add_int(b, "next_ms", (int64_t)sqlite3_column_int64(s, 7));
             if (error)
-                json_str(error);
+                cJSON_AddStringToObject(b, "last_error", error);
             else
-                printf("null");
-            printf("}");
+                cJSON_AddNullToObject(b, "last_error");
+            cJSON_AddItemToArray(list, b);
         } else {
             const char *note = error ? error : "";
             if (strcmp(state, "pending") == 0 && sqlite3_column_int64(s, 7) > 0 && !error) {
@@ -380,10 +394,8 @@ static int cmd_batches(struct ctl *c)
                    state, sqlite3_column_int(s, 6), note);
         }
     }
-    if (c->json)
-        printf("]}\n");
     sqlite3_finalize(s);
-    return 0;
+    return c->json ? print_json(doc) : 0;
 }
 
 static int cmd_indicators(struct ctl *c)
@@ -396,11 +408,10 @@ static int cmd_indicators(struct ctl *c)
         fprintf(stderr, "ntmctl: %s\n", sqlite3_errmsg(c->db));
         return 1;
     }
-    if (c->json)
-        printf("[");
+    cJSON *list = c->json ? cJSON_CreateArray() : NULL;
     const char *last_group = "";
     char group[160] = "";
-    for (int n = 0; sqlite3_step(s) == SQLITE_ROW; n++) {
+    while (sqlite3_step(s) == SQLITE_ROW) {
         const char *village = (const char *)sqlite3_column_text(s, 0);
         const char *kind = (const char *)sqlite3_column_text(s, 1);
         const char *period = (const char *)sqlite3_column_text(s, 2);
@@ -408,14 +419,17 @@ static int cmd_indicators(struct ctl *c)
         local_time(sqlite3_column_int64(s, 3), t0, sizeof t0);
         local_time(sqlite3_column_int64(s, 4), t1, sizeof t1);
         if (c->json) {
-            printf("%s{\"village\":", n ? "," : "");
-            json_str(village);
-            printf(",\"kind\":\"%s\",\"period\":\"%s\",\"start\":%" PRId64 ",\"end\":%" PRId64
-                   ",\"name\":\"%s\",\"value\":%g,\"unit\":\"%s\",\"devices\":%d}",
-                   kind, period, (int64_t)sqlite3_column_int64(s, 3),
-                   (int64_t)sqlite3_column_int64(s, 4), sqlite3_column_text(s, 5),
-                   sqlite3_column_double(s, 6), sqlite3_column_text(s, 7),
-                   sqlite3_column_int(s, 8));
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddStringToObject(r, "village", village ? village : "");
+            cJSON_AddStringToObject(r, "kind", kind ? kind : "");
+            cJSON_AddStringToObject(r, "period", period ? period : "");
+            add_int(r, "start", (int64_t)sqlite3_column_int64(s, 3));
+            add_int(r, "end", (int64_t)sqlite3_column_int64(s, 4));
+            cJSON_AddStringToObject(r, "name", col_text(s, 5));
+            cJSON_AddNumberToObject(r, "value", sqlite3_column_double(s, 6));
+            cJSON_AddStringToObject(r, "unit", col_text(s, 7));
+            add_int(r, "devices", sqlite3_column_int(s, 8));
+            cJSON_AddItemToArray(list, r);
             continue;
         }
         snprintf(group, sizeof group, "%s|%s|%s", village, kind, period);
@@ -428,10 +442,8 @@ static int cmd_indicators(struct ctl *c)
                sqlite3_column_text(s, 7));
         last_group = group;
     }
-    if (c->json)
-        printf("]\n");
     sqlite3_finalize(s);
-    return 0;
+    return c->json ? print_json(list) : 0;
 }
 
 static int cmd_requeue(struct ctl *c)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* file_uplink.c: the `file` uplink, for communes without a link: writes each
  * batch atomically as {dir}/{batch id}.json (for a USB stick carried to the
  * district). Owns only those files; completes each send before it returns. */

@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* provincial_http.c: the `provincial-http` uplink: POSTs each batch to the
- * provincial sync API (contracts/provincial-sync.md) and maps the answer onto
- * an outcome; owns the bearer token (from a file, or from an LGSP token URL). */
+ * provincial sync API (version 1) and maps the answer onto an outcome; owns
+ * the bearer token (from a file, or from an LGSP token URL). The daemon's HTTP
+ * client reads Retry-After; JSON is cJSON's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,14 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <zlib.h>
 
 #include "ntm/plugin.h"
 
-#define TOKEN_MAX 4096        /* bytes of a bearer token */
-#define SECRET_MAX 4096       /* bytes of an LGSP secret */
-#define SNIPPET_MAX 200       /* bytes of a server's answer quoted in a reason */
-#define RETRY_AFTER_CAP 86400 /* seconds: a day at most */
+#define TOKEN_MAX 4096  /* bytes of a bearer token */
+#define SECRET_MAX 4096 /* bytes of an LGSP secret */
+#define SNIPPET_MAX 200 /* bytes of a server's answer quoted in a reason */
 
 /* OP_FLUSHING: was waiting when a token answer came; being posted or failed */
 enum op_state { OP_WAIT_TOKEN, OP_FLUSHING, OP_SENDING };
@@ -178,234 +180,32 @@ static void snippet(char *out, size_t outlen, const char *body, size_t len, cons
     }
 }
 
-static int month_of(const char *m)
-{
-    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    for (int i = 0; i < 12; i++)
-        if (strncmp(names + 3 * i, m, 3) == 0 && strlen(m) == 3)
-            return i;
-    return -1;
-}
-
-/* Retry-After: delta-seconds or an HTTP-date (IMF-fixdate, RFC 850, asctime); 0 if none. */
-static int64_t retry_after_ms(const char *v)
-{
-    if (v == NULL)
-        return 0;
-    while (*v == ' ')
-        v++;
-    if (*v >= '0' && *v <= '9') {
-        char *end;
-        errno = 0;
-        unsigned long long s = strtoull(v, &end, 10);
-        while (*end == ' ')
-            end++;
-        if (*end != '\0')
-            return 0;
-        if (errno == ERANGE || s > RETRY_AFTER_CAP)
-            s = RETRY_AFTER_CAP;
-        return (int64_t)s * 1000;
-    }
-    char mon[4] = "";
-    int d, y, H, M, S;
-    bool ok = sscanf(v, "%*[A-Za-z], %d %3s %d %d:%d:%d GMT", &d, mon, &y, &H, &M, &S) == 6;
-    if (!ok) {
-        ok = sscanf(v, "%*[A-Za-z], %d-%3s-%d %d:%d:%d GMT", &d, mon, &y, &H, &M, &S) == 6;
-        if (ok && y < 100)
-            y += y < 70 ? 2000 : 1900;
-    }
-    if (!ok)
-        ok = sscanf(v, "%*[A-Za-z] %3s %d %d:%d:%d %d", mon, &d, &H, &M, &S, &y) == 6;
-    int m = month_of(mon);
-    if (!ok || m < 0 || d < 1 || d > 31 || H > 23 || M > 59 || S > 60 || y < 1970)
-        return 0;
-    struct tm tm = {
-        .tm_year = y - 1900, .tm_mon = m, .tm_mday = d, .tm_hour = H, .tm_min = M, .tm_sec = S};
-    time_t when = timegm(&tm);
-    time_t now = time(NULL);
-    if (when == (time_t)-1 || when <= now)
-        return 0;
-    int64_t s = (int64_t)(when - now);
-    return (s > RETRY_AFTER_CAP ? RETRY_AFTER_CAP : s) * 1000;
-}
-
-/* ---- a small JSON reader, for the token endpoint's flat answer ---- */
-
-static const char *json_ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-/* A string at p (at its opening quote), decoded into out (NULL: skipped). */
-static const char *json_string(const char *p, const char *end, char *out, size_t outlen, bool *fits)
-{
-    size_t o = 0;
-    *fits = true;
-    if (p >= end || *p != '"')
-        return NULL;
-    for (p++; p < end && *p != '"'; p++) {
-        unsigned c = (unsigned char)*p;
-        if (c < 0x20)
-            return NULL;
-        if (c == '\\') {
-            if (++p >= end)
-                return NULL;
-            switch (*p) {
-            case 'n':
-                c = '\n';
-                break;
-            case 't':
-                c = '\t';
-                break;
-            case 'r':
-                c = '\r';
-                break;
-            case 'b':
-                c = '\b';
-                break;
-            case 'f':
-                c = '\f';
-                break;
-            case 'u': {
-                if (end - p < 5)
-                    return NULL;
-                c = 0;
-                for (int i = 1; i <= 4; i++) {
-                    char h = p[i];
-                    c <<= 4;
-                    if (h >= '0' && h <= '9')
-                        c |= (unsigned)(h - '0');
-                    else if (h >= 'a' && h <= 'f')
-                        c |= (unsigned)(h - 'a' + 10);
-                    else if (h >= 'A' && h <= 'F')
-                        c |= (unsigned)(h - 'A' + 10);
-                    else
-                        return NULL;
-                }
-                p += 4;
-                if (c >= 0x80)
-                    c = 0x7f; /* never valid in a token: makes it rejected */
-                break;
-            }
-            default:
-                c = (unsigned char)*p; /* \" \\ \/ */
-            }
-        }
-        if (out != NULL) {
-            if (o + 1 < outlen)
-                out[o++] = (char)c;
-            else
-                *fits = false;
-        }
-    }
-    if (p >= end)
-        return NULL;
-    if (out != NULL)
-        out[o] = '\0';
-    return p + 1;
-}
-
-static const char *json_skip(const char *p, const char *end, int depth)
-{
-    bool fits;
-    p = json_ws(p, end);
-    if (p >= end || depth > 32)
-        return NULL;
-    if (*p == '"')
-        return json_string(p, end, NULL, 0, &fits);
-    if (*p == '{' || *p == '[') {
-        char close = *p == '{' ? '}' : ']';
-        p = json_ws(p + 1, end);
-        if (p < end && *p == close)
-            return p + 1;
-        for (;;) {
-            if (close == '}') {
-                p = json_string(json_ws(p, end), end, NULL, 0, &fits);
-                if (p == NULL)
-                    return NULL;
-                p = json_ws(p, end);
-                if (p >= end || *p != ':')
-                    return NULL;
-                p++;
-            }
-            p = json_skip(p, end, depth + 1);
-            if (p == NULL)
-                return NULL;
-            p = json_ws(p, end);
-            if (p < end && *p == ',') {
-                p++;
-                continue;
-            }
-            return p < end && *p == close ? p + 1 : NULL;
-        }
-    }
-    const char *s = p;
-    while (p < end && strchr("+-.0123456789eEtruefalsn", *p) != NULL)
-        p++;
-    return p > s ? p : NULL;
-}
-
-/* {"access_token": "...", "expires_in": N, ...}: false when it is not that. */
+/* {"access_token": "...", "expires_in": N, ...}: false when it is not that, or
+ * the token does not fit in toklen. expires_in may be a number or a numeric
+ * string (some gateways quote it); 0 when absent or not a positive number. */
 static bool parse_token_answer(const char *body, size_t len, char *token, size_t toklen,
                                long long *expires_in)
 {
-    const char *p = body, *end = body + len;
-    bool have_token = false, fits;
     *expires_in = 0;
-    p = json_ws(p, end);
-    if (p >= end || *p != '{')
-        return false;
-    p = json_ws(p + 1, end);
-    if (p < end && *p == '}')
-        return false;
-    for (;;) {
-        char key[64];
-        p = json_string(json_ws(p, end), end, key, sizeof key, &fits);
-        if (p == NULL)
-            return false;
-        p = json_ws(p, end);
-        if (p >= end || *p != ':')
-            return false;
-        p = json_ws(p + 1, end);
-        if (fits && strcmp(key, "access_token") == 0) {
-            p = json_string(p, end, token, toklen, &fits);
-            if (p == NULL || !fits)
-                return false;
-            have_token = true;
-        } else if (fits && strcmp(key, "expires_in") == 0) {
-            char num[32];
-            const char *s = p;
-            if (p < end && *p == '"') { /* some gateways quote it */
-                p = json_string(p, end, num, sizeof num, &fits);
-                if (p == NULL)
-                    return false;
-            } else {
-                p = json_skip(p, end, 1);
-                if (p == NULL || (size_t)(p - s) >= sizeof num)
-                    return false;
-                memcpy(num, s, (size_t)(p - s));
-                num[p - s] = '\0';
-            }
-            char *e;
-            double d = strtod(num, &e);
-            if (e != num && *e == '\0' && d > 0 && d < 1e9)
-                *expires_in = (long long)d;
-        } else {
-            p = json_skip(p, end, 1);
-            if (p == NULL)
-                return false;
-        }
-        p = json_ws(p, end);
-        if (p < end && *p == ',') {
-            p++;
-            continue;
-        }
-        if (p >= end || *p != '}')
-            return false;
-        return have_token;
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(root, "access_token");
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(root, "expires_in");
+    bool ok = cJSON_IsObject(root) && cJSON_IsString(tok) && strlen(tok->valuestring) < toklen;
+    if (ok) {
+        memcpy(token, tok->valuestring, strlen(tok->valuestring) + 1);
+        double d = 0;
+        char *e = NULL;
+        if (cJSON_IsNumber(exp))
+            d = exp->valuedouble;
+        else if (cJSON_IsString(exp) && (d = strtod(exp->valuestring, &e), *e != '\0'))
+            d = 0;
+        if (d > 0 && d < 1e9)
+            *expires_in = (long long)d;
     }
+    if (cJSON_IsString(tok)) /* the token leaves no copy behind */
+        explicit_bzero(tok->valuestring, strlen(tok->valuestring));
+    cJSON_Delete(root);
+    return ok;
 }
 
 /* ---- sending ---- */
@@ -463,13 +263,12 @@ static void on_post_done(void *arg, const struct ntm_http_response *resp)
                  ph->token_url ? "renewed" : "read again");
         op_complete(op, NTM_SEND_RETRY_SLOW, 0, reason);
     } else if (st == 0 || st == 429 || (st >= 500 && st <= 599)) {
-        int64_t after = st == 0 ? 0 : retry_after_ms(resp->retry_after);
         api->log(ph->host, NTM_PLUGIN_LOG_DEBUG, op->batch_id, "will retry: %s", reason);
-        op_complete(op, NTM_SEND_RETRY, after, reason);
+        op_complete(op, NTM_SEND_RETRY, resp->retry_after_ms, reason);
     } else {
         api->log(ph->host, NTM_PLUGIN_LOG_WARNING, op->batch_id,
                  "unexpected answer from %s: %s; will retry", ph->batches_url, reason);
-        op_complete(op, NTM_SEND_RETRY, retry_after_ms(resp->retry_after), reason);
+        op_complete(op, NTM_SEND_RETRY, resp->retry_after_ms, reason);
     }
 }
 
@@ -573,28 +372,6 @@ static int file_token(struct ph *ph, char *why, size_t whylen)
     return 0;
 }
 
-/* JSON string contents, escaped, into a new string. */
-static char *json_escape(const char *s)
-{
-    size_t len = strlen(s);
-    char *out = malloc(len * 6 + 1), *o = out;
-    if (out == NULL)
-        return NULL;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            *o++ = '\\';
-            *o++ = (char)c;
-        } else if (c < 0x20) {
-            o += sprintf(o, "\\u%04x", c);
-        } else {
-            *o++ = (char)c;
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 static void on_token_done(void *arg, const struct ntm_http_response *resp)
 {
     struct ph *ph = arg;
@@ -657,7 +434,7 @@ static void on_token_done(void *arg, const struct ntm_http_response *resp)
             r = NTM_SEND_RETRY_SLOW; /* the key or secret is refused */
         } else {
             r = NTM_SEND_RETRY;
-            after = retry_after_ms(resp->retry_after);
+            after = resp->retry_after_ms;
         }
     }
     api->log(ph->host, r == NTM_SEND_RETRY_SLOW ? NTM_PLUGIN_LOG_ERR : NTM_PLUGIN_LOG_WARNING, NULL,
@@ -675,13 +452,16 @@ static int fetch_token(struct ph *ph, char *why, size_t whylen)
         snprintf(why, whylen, "cannot read secret_file %s: %s", ph->secret_file, strerror(errno));
         return -1;
     }
-    char *k = json_escape(ph->access_key), *s = json_escape(secret), *body = NULL;
-    int len = -1;
-    if (k != NULL && s != NULL)
-        len = asprintf(&body, "{\"access_key\":\"%s\",\"secret_key\":\"%s\"}", k, s);
-    free(k);
-    wipe_free(s);
-    if (len < 0) {
+    /* {"access_key":"...","secret_key":"..."} */
+    cJSON *o = cJSON_CreateObject(), *s = NULL;
+    char *body = NULL;
+    if (cJSON_AddStringToObject(o, "access_key", ph->access_key) != NULL &&
+        (s = cJSON_AddStringToObject(o, "secret_key", secret)) != NULL)
+        body = cJSON_PrintUnformatted(o);
+    if (s != NULL) /* the secret leaves no copy behind */
+        explicit_bzero(s->valuestring, strlen(s->valuestring));
+    cJSON_Delete(o);
+    if (body == NULL) {
         wipe_free(secret);
         snprintf(why, whylen, "out of memory");
         return -1;
@@ -694,14 +474,15 @@ static int fetch_token(struct ph *ph, char *why, size_t whylen)
         .headers = h,
         .n_headers = 2,
         .body = body,
-        .body_len = (size_t)len,
+        .body_len = strlen(body),
         .timeout_ms = ph->timeout_ms,
         .ca_file = ph->ca_file,
         .cert_file = ph->cert_file,
         .key_file = ph->key_file,
     };
     int rc = ph->api->http(ph->host, &req, on_token_done, ph);
-    wipe_free(body);
+    explicit_bzero(body, req.body_len);
+    cJSON_free(body);
     if (rc != 0) {
         wipe_free(secret);
         snprintf(why, whylen, "could not start the token request to %s", ph->token_url);
@@ -905,7 +686,7 @@ const struct ntm_plugin ntm_plugin = {
     .abi_version = NTM_PLUGIN_ABI_VERSION,
     .name = "provincial-http",
     .kind = "uplink",
-    .description = "POSTs each batch to the provincial sync API (provincial-sync.md, version 1)",
+    .description = "POSTs each batch to the provincial sync API (version 1)",
     .options =
         (const struct ntm_plugin_option[]){
             {"base_url", NTM_OPT_URL, NULL, 1,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """bench.py: every figure of issue 6 (performance) in one run, each next to its
 target, as one Markdown table (printed, and written to tests/bench/RESULTS.md
 by run.sh). Figures are ratios against a baseline measured in the same run, or

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ingest_bench.py: the durable ingest rate of ntm-gatewayd next to a raw
 `mosquitto_sub` reading the same load from the same broker, in the same run.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* replay.c: the ingest path of ntm-gatewayd end to end (topic, config village,
  * payload parse/validate/normalize with MAC hashing, device conflict check,
  * aggregation with its rows and alerts into the outbox tables, store append

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # run.sh: the performance benchmark of issue 6 in one command. Builds what it
 # needs (build-bench, meson buildtype=debugoptimized: -O2 -g, the optimization
 # Debian packages use, with symbols for callgrind), installs Node-RED with npm

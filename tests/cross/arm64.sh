@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # arm64.sh: ntm-gateway for the Raspberry Pi (arm64), cross-built on a Debian 12
 # amd64 machine, as root.
 #
@@ -11,7 +12,8 @@
 #  3. checks the .deb: Architecture arm64, every ELF file in it aarch64, the
 #     plugins in /usr/lib/aarch64-linux-gnu/ntm-gateway/plugins, the conffile's
 #     plugin_dir, shared-library Depends; runs the packaged daemon and ntmctl
-#     under qemu;
+#     under qemu; checks ntm-gateway-dev's pkg-config file names that
+#     plugin dir;
 #  4. cross-compiles the whole meson tree with tests/cross/aarch64-linux-gnu.ini
 #     and runs the tests that need no broker under qemu-aarch64 (meson runs
 #     them through the cross file's exe_wrapper): the unit suite, and
@@ -250,6 +252,17 @@ check "the packaged ntm-gatewayd under qemu: --check-config on the packaged conf
     "${QEMU[@]}" "$X/usr/sbin/ntm-gatewayd" --config "$X/etc/ntm-gateway/gateway.yaml" --check-config
 check "the packaged ntmctl runs under qemu: --help" bash -c \
     "${QEMU[*]} '$X/usr/bin/ntmctl' --help | grep -q '^Usage: ntmctl'"
+# the plugin headers' package: its pkg-config file names the arm64 plugin dir
+DEB_DEV=$WORK/ntm-gateway-dev_${VERSION}_arm64.deb
+check "built $(basename "$DEB_DEV")" test -f "$DEB_DEV"
+dpkg-deb -x "$DEB_DEV" "$WORK/xdev"
+PC=$WORK/xdev/usr/lib/$MA/pkgconfig/ntm-gateway-plugin.pc
+check_eq "its ntm-gateway-plugin.pc: plugindir is $PLUGIN_DIR" \
+    "$(PKG_CONFIG_LIBDIR=$(dirname "$PC") PKG_CONFIG_SYSROOT_DIR=/ pkg-config --variable=plugindir ntm-gateway-plugin 2>&1)" \
+    "$PLUGIN_DIR"
+ABI=$(sed -n 's/^#define NTM_PLUGIN_ABI_VERSION \([0-9]*\)u$/\1/p' "$SRC/include/ntm/plugin.h")
+check_eq "ntm-gateway Provides ntm-gateway-plugin-abi-$ABI (the header's ABI version)" \
+    "$(dpkg-deb -f "$DEB" Provides)" "ntm-gateway-plugin-abi-$ABI"
 
 # ---------------------------------------------------------------- meson cross
 phase "meson setup --cross-file + ninja (whole tree)"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* clockshim.c: an LD_PRELOAD shim for the clock fault test (test_clock.py).
  *
  * It moves the process's wall clock and says whether the kernel clock is

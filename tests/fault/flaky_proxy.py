@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """flaky_proxy.py: a TCP proxy that makes a link slow, lossy and unreliable, for
 fault tests on a kernel without netem.
 

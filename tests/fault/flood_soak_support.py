@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """flood_soak_support.py: what test_flood and test_soak_short share beyond
 tests/integration/harness.py (imported from there, unchanged): the harness on
 sys.path, RSS sampling of a process from /proc, the flat-memory criterion,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # soak.sh: the long soak, not run by CI (it takes about 15 minutes by default).
 #
 #   tests/fault/soak.sh [--valgrind | --asan] [-b BUILD_DIR] [HOURS]

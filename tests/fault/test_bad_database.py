@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_bad_database.py: what is found at the database path at start.
 
 A file that is not SQLite, an SQLite database of another program and a damaged

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_broker_restart: mosquitto stopped and restarted on the same port while
 devices publish; the daemon reconnects, resubscribes, and loses nothing that is
 ours to keep.

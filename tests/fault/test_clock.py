@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_clock.py: the gateway's wall clock jumps forward and back under a running
 daemon, as on a board without a battery before and after NTP (issue 5, "Clock
 trouble").

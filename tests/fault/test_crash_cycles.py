@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_crash_cycles: the daemon killed with SIGKILL at random moments under a
 steady load, 50 times; then stopped with SIGTERM 10 times; then indicators of a
 run killed many times compared with those of a run that never stopped.

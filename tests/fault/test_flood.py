@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_flood: 100,000 malformed messages at full speed, interleaved with 2,000
 valid ones, from two simulators at once (one QoS 1, one QoS 0), each cycling
 through every rule break of the device contract (ntm-sim --invalid, with

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_full_disk.py: the buffer on a small filesystem (a 16 MiB tmpfs) that
 another file fills up while devices keep publishing.
 

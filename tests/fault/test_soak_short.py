@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_soak_short: a 1-hour-equivalent soak at steady load, compressed by
 speed: 100 devices in 5 villages each reporting every 10 s for an hour of
 device time (36,000 messages, QoS 1), published as fast as the broker takes

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_wan_outage: the WAN to the provincial receiver cut, slow and lossy while
 devices keep publishing; nothing is lost and every batch arrives once.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """wbc_support.py: what the WAN outage, broker restart and crash-cycle fault tests
 (tests/fault/test_wan_outage, test_broker_restart, test_crash_cycles) add to
 tests/integration/harness.py and sync_support.py, without changing them: a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # build.sh [OUTDIR]: builds the libFuzzer targets of tests/fuzz with clang
 # (-fsanitize=fuzzer,address,undefined), each from the daemon sources it tests
 # and nothing else, into OUTDIR (default: build-fuzz at the top of the tree).
@@ -8,9 +9,11 @@
 #   fuzz_payload    ntm_topic_parse + _payload_parse ingest*.c siphash.c record.c config*.c
 #   fuzz_config     ntm_config_parse, _diff, _apply_live  config*.c record.c
 #   fuzz_agg_state  ntm_agg_load/add/tick/save      aggregate.c agg_*.c record.c config*.c
+#   fuzz_retry_after ntm_retry_after_ms             retry_after.c
 #
 # (config*.c, the loader as daemon/meson.build's config_lib has it, is in the
-# ingest and aggregation targets for the test configuration.)
+# ingest and aggregation targets for the test configuration; its built-in
+# plugin directory, which meson sets from the install layout, is a placeholder here.)
 # CC (default: clang, else clang-14) chooses the compiler.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,7 +37,8 @@ rm -f "$out/.probe"
 version=$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" "$root/meson.build" | head -1)
 CFLAGS=(-std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-  -D_GNU_SOURCE "-DNTM_VERSION=\"$version\"" -I"$root/daemon" -I"$root/daemon/include")
+  -D_GNU_SOURCE "-DNTM_VERSION=\"$version\"" -DNTM_DEFAULT_PLUGIN_DIR=\"/usr/lib/ntm-gateway/plugins\"
+  -I"$root/daemon" -I"$root/include")
 read -r -a CJSON <<<"$(pkg-config --cflags --libs libcjson)"
 read -r -a YAML <<<"$(pkg-config --cflags --libs yaml-0.1)"
 d=$root/daemon
@@ -45,7 +49,7 @@ build() { # target, sources and libraries...: skipped when newer than its inputs
   local f fresh=1
   if [ -x "$out/$t" ]; then
     for f in "$here/$t.c" "$here/fuzz_common.h" "$root"/tests/unit/*.h "$0" "$@" "$d"/*.h \
-        "$d"/include/ntm/*.h; do
+        "$root"/include/ntm/*.h; do
       [ -f "$f" ] && [ "$f" -nt "$out/$t" ] && fresh=0
     done
   else
@@ -62,7 +66,8 @@ build fuzz_topic "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "${conf
 build fuzz_payload "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "${config[@]}" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
 build fuzz_config "${config[@]}" "$d/record.c" "$d/hash.c" "${YAML[@]}" & pids+=($!)
 build fuzz_agg_state "${agg[@]}" "$d/record.c" "$d/hash.c" "${config[@]}" "${YAML[@]}" & pids+=($!)
+build fuzz_retry_after "$d/retry_after.c" & pids+=($!)
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 [ $rc -eq 0 ] || { echo "build.sh: a fuzz target did not build" >&2; exit 1; }
-echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state in $out"
+echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after in $out"

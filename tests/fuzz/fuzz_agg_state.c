@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* fuzz_agg_state.c: libFuzzer target for the aggregation state codec
  * (daemon/agg_state.c) and what runs on a restored state (the engine's other
  * files): ntm_agg_load on arbitrary bytes, then records folded, ticks, and

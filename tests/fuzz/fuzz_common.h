@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* fuzz_common.h: helpers shared by the libFuzzer targets of tests/fuzz.
  * A failed invariant aborts, which libFuzzer reports as a crash with the input. */
 #ifndef NTM_FUZZ_COMMON_H

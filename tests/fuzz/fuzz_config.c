@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* fuzz_config.c: libFuzzer target for ntm_config_parse (daemon/config.c), the
  * strict YAML configuration loader. The input is the file's text, in a heap
  * block of exactly its size.

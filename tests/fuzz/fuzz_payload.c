@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* fuzz_payload.c: libFuzzer target for ntm_topic_parse + ntm_payload_parse
  * (daemon/ingest*.c, siphash.c), the validation and normalization of one device
  * message.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* fuzz_topic.c: libFuzzer target for ntm_topic_parse (daemon/ingest_topic.c).
  * The input is the topic, given without a NUL terminator in a block of exactly
  * its size. Checked: no memory error, `why` always terminated, empty on

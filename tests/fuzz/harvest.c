@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* harvest.c: collects seed inputs for the fuzz targets from the unit tests.
  * make_corpus.sh links a unit test (tests/unit/test_*.c) with the daemon
  * sources, this file and -Wl,--wrap=<function>, so that every call the test
  * makes to a parser also writes the parser's input, in the fuzz target's input
  * format, as one file into $NTM_HARVEST_DIR/<target>/ (named by a hash of the
  * content, so repeats collapse). Built with one of HARVEST_INGEST,
- * HARVEST_CONFIG, HARVEST_AGG. Not part of any build. */
+ * HARVEST_CONFIG, HARVEST_AGG, HARVEST_RETRY_AFTER. Not part of any build. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,5 +115,22 @@ int __wrap_ntm_agg_save(const struct ntm_agg *a, void **blob, size_t *len)
         save("fuzz_agg_state", &mode, 1, *blob, *len);
     }
     return rc;
+}
+#endif
+
+#ifdef HARVEST_RETRY_AFTER
+#include "retry_after.h"
+
+/* fuzz_retry_after's format: "now" as 8 bytes, little endian, then the value */
+int64_t __real_ntm_retry_after_ms(const char *value, int64_t now_ms);
+int64_t __wrap_ntm_retry_after_ms(const char *value, int64_t now_ms)
+{
+    if (value != NULL && strlen(value) <= 120) {
+        uint8_t now[8];
+        for (int i = 0; i < 8; i++)
+            now[i] = (uint8_t)((uint64_t)now_ms >> (8 * i));
+        save("fuzz_retry_after", now, 8, value, strlen(value));
+    }
+    return __real_ntm_retry_after_ms(value, now_ms);
 }
 #endif

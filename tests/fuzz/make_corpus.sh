@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make_corpus.sh: (re)makes the seed corpora under tests/fuzz/corpus/<target>/
+# SPDX-License-Identifier: GPL-3.0-or-later
+# make_corpus.sh [TARGET...]: (re)makes the seed corpora under tests/fuzz/corpus/<target>/
 # from the tests' own inputs, then keeps only the inputs that add coverage
 # (libFuzzer -merge=1). Run it after changing a parser or its unit tests, and
 # commit the result; run.sh only reads the corpora.
@@ -15,6 +16,11 @@
 #   fuzz_agg_state            every state tests/unit/test_aggregate.c and
 #                             test_agg_state.c save or try to load (valid ones,
 #                             truncated, flipped)
+#   fuzz_retry_after          every value tests/unit/test_retry_after.c reads,
+#                             with its "now"
+#
+# With TARGET names, only their corpora are made again (the others stay as
+# they are).
 #
 # Needs a built ntm-sim: $NTM_SIM, else build*/tests/tools/ntm-sim.
 set -euo pipefail
@@ -33,30 +39,36 @@ fi
 
 raw=$(mktemp -d /tmp/ntm-fuzz-raw.XXXXXX)
 trap 'rm -rf "$raw"' EXIT
-targets=(fuzz_topic fuzz_payload fuzz_config fuzz_agg_state)
-for t in "${targets[@]}"; do mkdir -p "$raw/$t" "$raw/keep-$t"; done
+all=(fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after)
+for t in "${all[@]}"; do mkdir -p "$raw/$t" "$raw/keep-$t"; done
+targets=("${@:-${all[@]}}")
 
 # 1. the unit tests, each linked with harvest.c wrapping the parsers it calls
 d=$root/daemon
 CC=${CC:-cc}
-flags=(-std=c11 -O0 -g -w -D_GNU_SOURCE -DNTM_VERSION=\"corpus\" -I"$d" -I"$d/include")
+flags=(-std=c11 -O0 -g -w -D_GNU_SOURCE -DNTM_VERSION=\"corpus\"
+  -DNTM_DEFAULT_PLUGIN_DIR=\"/usr/lib/ntm-gateway/plugins\" -I"$d" -I"$root/include")
 cj=$(pkg-config --cflags --libs libcjson) ym=$(pkg-config --cflags --libs yaml-0.1)
 ingest=("$d"/ingest.c "$d"/ingest_text.c "$d"/ingest_topic.c "$d"/ingest_payload.c "$d"/ingest_mac.c)
+config=("$d"/config.c "$d"/config_yaml.c "$d"/config_table.c "$d"/config_keys.c "$d"/config_diff.c "$d"/config_doc.c)
 agg=("$d"/aggregate.c "$d"/agg_windows.c "$d"/agg_devices.c "$d"/agg_clients.c "$d"/agg_state.c)
 # shellcheck disable=SC2086
 $CC "${flags[@]}" -DHARVEST_INGEST -o "$raw/h_ingest" "$root/tests/unit/test_ingest.c" "$here/harvest.c" \
-  "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" $cj $ym -lm \
+  "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "${config[@]}" $cj $ym -lm \
   -Wl,--wrap=ntm_topic_parse,--wrap=ntm_payload_parse
 # shellcheck disable=SC2086
 $CC "${flags[@]}" -DHARVEST_CONFIG -o "$raw/h_config" "$root/tests/unit/test_config.c" "$here/harvest.c" \
-  "$d/config.c" "$d/record.c" "$d/hash.c" $ym -lm -Wl,--wrap=ntm_config_parse,--wrap=ntm_config_load
+  "${config[@]}" "$d/record.c" "$d/hash.c" $ym -lm -Wl,--wrap=ntm_config_parse,--wrap=ntm_config_load
 for t in aggregate agg_state; do
   # shellcheck disable=SC2086
   $CC "${flags[@]}" -DHARVEST_AGG -o "$raw/h_$t" "$root/tests/unit/test_$t.c" "$here/harvest.c" \
-    "${agg[@]}" "$d/record.c" "$d/hash.c" "$d/config.c" $ym -lm \
+    "${agg[@]}" "$d/record.c" "$d/hash.c" "${config[@]}" $ym -lm \
     -Wl,--wrap=ntm_agg_load,--wrap=ntm_agg_save
 done
-for h in h_ingest h_config h_aggregate h_agg_state; do
+# shellcheck disable=SC2086
+$CC "${flags[@]}" -DHARVEST_RETRY_AFTER -o "$raw/h_retry_after" "$root/tests/unit/test_retry_after.c" \
+  "$here/harvest.c" "$d/retry_after.c" -Wl,--wrap=ntm_retry_after_ms
+for h in h_ingest h_config h_aggregate h_agg_state h_retry_after; do
   (cd "$root/tests/unit" && NTM_SOURCE_ROOT=$root NTM_HARVEST_DIR=$raw "$raw/$h" >/dev/null 2>&1) ||
     echo "make_corpus.sh: note: $h (a unit test) reported failures; its inputs are kept anyway" >&2
 done

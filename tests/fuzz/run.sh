@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # run.sh [RUNS]: builds the libFuzzer targets (build.sh, clang) and runs each
 # for RUNS inputs (default 20000) from its seed corpus (corpus/<target>/, read
 # only: new inputs go to a scratch directory in the build dir). Fails on any
 # crash, sanitizer report, leak, timeout (10 s per input) or out-of-memory
-# (2 GiB); the reproducer is saved as crashes/<target>-crash-<sha1> (or
-# -leak-, -timeout-, -oom-) and its report as crashes/<target>.log.
+# (2 GiB); the reproducer is saved in the build dir as
+# crashes/<target>-crash-<sha1> (or -leak-, -timeout-, -oom-) and its report
+# as crashes/<target>.log: nothing is written into the source tree.
 # Prints one line per target and "N passed, M failed" last.
 #
 # Environment: FUZZ_BUILD (default build-fuzz at the top of the tree),
@@ -24,13 +26,14 @@ if ! "$here/build.sh" "$out"; then
   echo "0 passed, 1 failed"
   exit 1
 fi
-mkdir -p "$here/crashes"
+crashes=$out/crashes
+mkdir -p "$crashes"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 
 # target:max_len (bytes). A payload is at most 16 KiB, but 4 KiB reaches every
 # rule (fuzz_payload's option byte can set max_payload to 64 for too_large).
-targets=(fuzz_topic:256 fuzz_payload:4096 fuzz_config:8192 fuzz_agg_state:8192)
+targets=(fuzz_topic:256 fuzz_payload:4096 fuzz_config:8192 fuzz_agg_state:8192 fuzz_retry_after:128)
 passed=0; failed=0
 for tl in "${targets[@]}"; do
   t=${tl%%:*} max_len=${tl##*:}
@@ -40,7 +43,7 @@ for tl in "${targets[@]}"; do
   s=$(date +%s%N)
   "$out/$t" -runs="$runs" -max_len="$max_len" -seed="$seed" -timeout=10 -rss_limit_mb=2048 \
     -dict="$here/dict/${t#fuzz_}.dict" -print_final_stats=1 \
-    -artifact_prefix="$here/crashes/$t-" "${extra[@]}" "$work" "$here/corpus/$t" >"$log" 2>&1
+    -artifact_prefix="$crashes/$t-" "${extra[@]}" "$work" "$here/corpus/$t" >"$log" 2>&1
   rc=$?
   secs=$(awk -v a="$s" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
   done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1)
@@ -50,14 +53,14 @@ for tl in "${targets[@]}"; do
   used_seed=$(sed -n 's/^INFO: Seed: //p' "$log" | head -1)
   if [ $rc -eq 0 ]; then
     passed=$((passed + 1))
-    printf 'ok   %-15s %7s runs  cov %4s  ft %5s  %5.1f s  (seed %s)\n' "$t" "${execs:-?}" \
+    printf 'ok   %-16s %7s runs  cov %4s  ft %5s  %5.1f s  (seed %s)\n' "$t" "${execs:-?}" \
       "${cov:-?}" "${ft:-?}" "$secs" "$used_seed"
   else
     failed=$((failed + 1))
-    cp "$log" "$here/crashes/$t.log"
+    cp "$log" "$crashes/$t.log"
     artifact=$(sed -n "s/.*Test unit written to \(.*\)$/\1/p" "$log" | tail -1)
-    printf 'FAIL %-15s exit %d after %s runs, %5.1f s (seed %s); reproducer %s; report %s\n' \
-      "$t" "$rc" "${execs:-?}" "$secs" "$used_seed" "${artifact:-none}" "$here/crashes/$t.log"
+    printf 'FAIL %-16s exit %d after %s runs, %5.1f s (seed %s); reproducer %s; report %s\n' \
+      "$t" "$rc" "${execs:-?}" "$secs" "$used_seed" "${artifact:-none}" "$crashes/$t.log"
     grep -E 'ERROR: |SUMMARY: |invariant failed|runtime error' "$log" | head -5 | sed 's/^/     /'
     echo "     reproduce: $out/$t ${artifact:-CRASH_FILE}"
   fi

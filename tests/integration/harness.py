@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """harness.py: the pieces the integration tests share.
 
 A real mosquitto on a free loopback port, a gateway YAML in a temporary

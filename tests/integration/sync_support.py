@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """sync_support.py: what the sync tests (test_sync_e2e, test_sync_faults,
 test_sync_drain, test_plugin_errors) add to harness.py, without changing it: a
 gateway YAML with uplinks and a sync section, the build directory's plugins, the

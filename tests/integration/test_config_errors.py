@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_config_errors: `ntm-gatewayd --check-config --config FILE` rejects bad
 files with FILE:LINE:COL: messages pointing at the offending line, accepts a
 good one, and the daemon proper refuses to start on a bad file; --version,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_ingest_counts: 3 villages, 100 declared devices, 10,000 valid and 1,000
 invalid messages with QoS 1. Every valid message is in `messages` under its
 device, every invalid one is counted and quarantined under the reason the

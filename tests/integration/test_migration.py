@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_migration: a buffer left by the previous schema (version 3) is migrated
 in place at start, and nothing in it is lost or renumbered.
 

@@ -1,11 +1,12 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_plugin_errors: uplink plugin problems stop the daemon at start-up, each
 with a clear message naming the problem, and a non-zero exit code:
 
   - a plugin that does not exist (`plugin: nosuch`)
   - an unknown plugin option (`base_ur:`): file:line:col and the option's name
   - an option of the wrong type (`timeout_s: soon`): file:line:col and the option
-  - a plugin built for another plugin ABI (tests/plugins/bad_abi.c, abi_version 99)
+  - a plugin built for another plugin ABI (tests/plugins/bad_abi.c, abi_version 1)
 
 The daemon must not report READY=1 in any of these cases.
 """
@@ -101,11 +102,14 @@ def main(h, t):
          repr(err[-600:]))
 
     # ---- a plugin built for another ABI
+    header = os.path.join(os.environ["NTM_SOURCE_ROOT"], "include", "ntm", "plugin.h")
+    abi = next(ln.split()[2].rstrip("u") for ln in open(header)
+               if ln.startswith("#define NTM_PLUGIN_ABI_VERSION "))
     cands = sorted(glob.glob(os.path.join(S.build_dir(), "tests", "plugins", "*abi*.so")))
     if not cands:
         print(f"SKIP - bad ABI: no plugin built from tests/plugins/bad_abi.c in "
               f"{os.path.join(S.build_dir(), 'tests', 'plugins')} (expected a *abi*.so "
-              f"with abi_version 99); not checked")
+              f"with abi_version 1); not checked")
     else:
         so = cands[0]
         own = os.path.join(h.tmp, "plugins")
@@ -114,10 +118,11 @@ def main(h, t):
         shutil.copy(so, os.path.join(own, "oldabi.so"))
         cfg = S.write_config(h, VILLAGES, DEVICES, name="abi.yaml", plugin_dir_=own,
                              uplinks="  - plugin: oldabi\n    base_url: http://127.0.0.1:9\n")
-        err = start_fails(h, t, f"ABI 99 ({os.path.basename(so)})", cfg)
-        t.ok("oldabi" in err and "ABI" in err and "99" in err,
-             "bad ABI: the message names the plugin, the ABI it was built for (99) and "
-             "the daemon's", repr(err[-600:]))
+        err = start_fails(h, t, f"ABI 1 ({os.path.basename(so)})", cfg)
+        want = (f"uplink 1 (oldabi): plugin oldabi was built for plugin ABI 1, this daemon "
+                f"speaks {abi}: install a matching plugin ({own}/oldabi.so)")
+        t.ok(want in err, "bad ABI: the message names the plugin, the ABI it was built for (1), "
+             f"the daemon's ({abi}) and the file", f"want {want!r} in {err[-600:]!r}")
 
     # ---- and the same configuration with a good plugin starts
     rx = S.start_receiver("tok")

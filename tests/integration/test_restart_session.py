@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_restart_session: the daemon's persistent session (fixed client id,
 clean session off). Messages published with QoS 1 while the daemon is stopped
 are queued by the broker and arrive when it starts again."""

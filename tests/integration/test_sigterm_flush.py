@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_sigterm_flush: publish N messages as fast as possible and SIGTERM the
 daemon the moment STATUS first reports all N accepted. Commits are made rare
 (storage.commit_ms 10000, commit_max 100000), so what SIGTERM finds is still

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_sync_drain: once the uplink delivers again, the backlog is sent at once,
 not each batch when its own retry back-off ends; a wait the server asked for is
 still honoured.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_sync_e2e: a scripted commune day, through the real broker, daemon,
 provincial-http plugin and a real receiver (tests/tools/receiver.py).
 

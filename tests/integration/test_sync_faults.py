@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_sync_faults: delivery through a misbehaving provincial receiver.
 
 A commune replays 2026-11-20 one hour per step (a step closes the previous hour

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_tail_recovery: what a kill -9 finds not yet committed comes back from the
 tail journal. Here the transaction is committed only when a burst is over (no
 message for one storage.commit_ms, 300 ms; storage.sync_ms 60000 and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # run.sh: the package test, opt-in (tests/run.sh does not run it: it installs
 # and purges packages on the machine). CI calls this script when it runs the
 # package stage; it needs root (or sudo) on a Debian 12 machine and takes

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_notify.py: ntm-gatewayd's sd_notify protocol, read from a real
 NOTIFY_SOCKET datagram socket (the harness owns it), the way systemd reads it
 for a Type=notify unit with WatchdogSec= and ExecReload=.

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# test_package.sh: the Debian package of ntm-gateway, end to end, on a Debian 12
-# machine, as root. Installs the build and test tools, builds the package with
-# dpkg-buildpackage in a copy of the source tree (the tree itself is never
-# written to), runs lintian (errors fail), installs the .deb with apt, checks
+# SPDX-License-Identifier: GPL-3.0-or-later
+# test_package.sh: the Debian packages of ntm-gateway, end to end, on a Debian
+# 12 machine, as root. Installs the build and test tools, builds the packages
+# with dpkg-buildpackage in a copy of the source tree (the tree itself is never
+# written to), runs lintian (errors fail), installs the .debs with apt, checks
 # where every file landed and with which owner and mode, checks the unit with
 # systemd-analyze, runs the installed daemon as the ntm-gateway user with the
 # installed (edited) configuration against the packaged mosquitto carrying the
-# package's conf.d snippet, then upgrades, removes and purges the package and
-# checks that nothing is left behind.
+# package's conf.d snippet, builds a plugin out of the tree with
+# ntm-gateway-dev and runs the daemon with it (and sees one built for another
+# plugin ABI refused), then upgrades, removes and purges the package and checks
+# that nothing is left behind.
 #
 # Not CI's default run (tests/run.sh): it installs packages and changes the
 # machine. tests/package/run.sh calls it. NTM_KEEP_TMP=1 keeps the work dir;
@@ -109,7 +112,8 @@ trap 'echo "interrupted"; exit 130' INT TERM
 
 # ---------------------------------------------------------------- tools
 phase "install build and test tools"
-TOOLS=(dpkg-dev debhelper lintian python3 mosquitto mosquitto-clients systemd strace groff-base)
+TOOLS=(dpkg-dev debhelper lintian python3 mosquitto mosquitto-clients systemd strace groff-base
+    gcc pkgconf)
 missing=()
 for p in "${TOOLS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -124,11 +128,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 ok "build and test tools installed"
 
-# An earlier run that stopped half way may have left the package installed.
-if dpkg-query -W -f='${Status}' ntm-gateway 2>/dev/null | grep -q -v "not-installed"; then
-    echo "purging an ntm-gateway left by an earlier run"
-    apt-get purge "${APT_OPTS[@]}" ntm-gateway >/dev/null 2>&1 || dpkg --purge ntm-gateway
-fi
+# An earlier run that stopped half way may have left the packages installed,
+# and its test plugins in the plugin directory.
+for p in ntm-gateway-dev ntm-gateway; do
+    if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q -v "not-installed"; then
+        echo "purging an $p left by an earlier run"
+        apt-get purge "${APT_OPTS[@]}" "$p" >/dev/null 2>&1 || dpkg --purge "$p"
+    fi
+done
+rm -f /usr/lib/*/ntm-gateway/plugins/oot-*.so
+rmdir --ignore-fail-on-non-empty /usr/lib/*/ntm-gateway/plugins /usr/lib/*/ntm-gateway 2>/dev/null
 
 # ---------------------------------------------------------------- build
 phase "copy the tree and build the package"
@@ -158,8 +167,13 @@ else
     finish
 fi
 DEB=$WORK/ntm-gateway_${VERSION}_${ARCH}.deb
+DEB_DEV=$WORK/ntm-gateway-dev_${VERSION}_${ARCH}.deb
 CHANGES=$WORK/ntm-gateway_${VERSION}_${ARCH}.changes
 check "built $(basename "$DEB")" test -f "$DEB"
+check "built $(basename "$DEB_DEV")" test -f "$DEB_DEV"
+# the plugin ABI version, as the header in the tree defines it
+ABI=$(sed -n 's/^#define NTM_PLUGIN_ABI_VERSION \([0-9]*\)u$/\1/p' "$SRC/include/ntm/plugin.h")
+check "include/ntm/plugin.h defines NTM_PLUGIN_ABI_VERSION ($ABI)" test -n "$ABI"
 check "unit tests ran at build time (meson test --suite unit)" \
     grep -q -E '^Ok: +[1-9]' "$WORK/build.log"
 check "the source tree was not written to" bash -c \
@@ -192,20 +206,30 @@ dpkg-deb --ctrl-tarfile "$DEB" | tar -xOf - ./conffiles >"$WORK/conffiles.txt"
 check "conffile /etc/ntm-gateway/gateway.yaml" grep -qx /etc/ntm-gateway/gateway.yaml "$WORK/conffiles.txt"
 check "conffile /etc/mosquitto/conf.d/ntm-gateway.conf" \
     grep -qx /etc/mosquitto/conf.d/ntm-gateway.conf "$WORK/conffiles.txt"
+check_eq "Provides: the plugin ABI the daemon loads" "$(dpkg-deb -f "$DEB" Provides)" \
+    "ntm-gateway-plugin-abi-$ABI"
+check "no header or pkg-config file in ntm-gateway itself" bash -c \
+    "! grep -E '^/usr/include|pkgconfig' '$WORK/contents.txt'"
+dpkg-deb -c "$DEB_DEV" | awk '{print $6}' | sed 's|^\./|/|' | grep -v '/$' >"$WORK/contents-dev.txt"
+check_eq "ntm-gateway-dev holds the header, the pkg-config file and its docs, nothing else" \
+    "$(grep -v '^/usr/share/doc/' "$WORK/contents-dev.txt" | tr '\n' ' ')" \
+    "/usr/include/ntm/plugin.h /usr/lib/$MA/pkgconfig/ntm-gateway-plugin.pc "
+check_eq "ntm-gateway-dev depends on the daemon of the same version" \
+    "$(dpkg-deb -f "$DEB_DEV" Depends)" "ntm-gateway (= $VERSION)"
 
 # ---------------------------------------------------------------- install
-phase "apt-get install the .deb"
+phase "apt-get install the .debs"
 MQ_WAS_INSTALLED=$(dpkg-query -W -f='${Status}' mosquitto 2>/dev/null | grep -c "install ok installed")
 # apt resolves the dependencies from its lists: fetch them when there are none,
 # or again when they are stale and a download fails
 ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt_update
-if apt-get install "${APT_OPTS[@]}" "$DEB" >"$WORK/apt-install.log" 2>&1 ||
+if apt-get install "${APT_OPTS[@]}" "$DEB" "$DEB_DEV" >"$WORK/apt-install.log" 2>&1 ||
     { [ -z "$APT_UPDATED" ] && apt_update &&
-        apt-get install "${APT_OPTS[@]}" "$DEB" >"$WORK/apt-install.log" 2>&1; }; then
-    ok "apt-get install ./$(basename "$DEB") (dependencies resolved by apt)"
+        apt-get install "${APT_OPTS[@]}" "$DEB" "$DEB_DEV" >"$WORK/apt-install.log" 2>&1; }; then
+    ok "apt-get install ./$(basename "$DEB") ./$(basename "$DEB_DEV") (dependencies resolved by apt)"
 else
     tail -30 "$WORK/apt-install.log"
-    bad "apt-get install ./$(basename "$DEB")"
+    bad "apt-get install ./$(basename "$DEB") ./$(basename "$DEB_DEV")"
     finish
 fi
 sed 's/^/  | /' "$WORK/apt-install.log" | grep -i -E "ntm-gateway|warn|error|adduser|systemd" | head -20
@@ -417,15 +441,18 @@ wait_for() {
     return 1
 }
 # run_daemon [WRAPPER...]: the installed daemon, as the unit runs it (user,
-# group, umask, working directory, environment), without systemd
+# group, umask, working directory, environment), without systemd, on
+# $GW_CONFIG, its output appended to $GW_LOG
+GW_CONFIG=/etc/ntm-gateway/gateway.yaml
+GW_LOG=$WORK/gatewayd.log
 run_daemon() {
     : >"$NOTIFY_LOG"
     (
         cd / && umask 0027 &&
             exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
                 NOTIFY_SOCKET="$NOTIFY" WATCHDOG_USEC=30000000 "$@" \
-                /usr/sbin/ntm-gatewayd --config /etc/ntm-gateway/gateway.yaml
-    ) >>"$WORK/gatewayd.log" 2>&1 &
+                /usr/sbin/ntm-gatewayd --config "$GW_CONFIG"
+    ) >>"$GW_LOG" 2>&1 &
     GW_PID=$!
 }
 # the daemon's pid: GW_PID, or its child when GW_PID is strace
@@ -538,6 +565,166 @@ check "no error in the daemon's log" bash -c "! grep -E '^error:' '$WORK/gateway
 echo "  daemon log (first lines):"
 sed 's/^/  | /' "$WORK/gatewayd.log" | head -8
 
+# ---------------------------------------------------------------- plugin
+phase "an out-of-tree plugin (ntm-gateway-dev)"
+check_eq "pkg-config ntm-gateway-plugin: abi_version is the header's" \
+    "$(pkg-config --variable=abi_version ntm-gateway-plugin 2>&1)" "$ABI"
+PLUGINDIR=$(pkg-config --variable=plugindir ntm-gateway-plugin 2>&1)
+check_eq "pkg-config ntm-gateway-plugin: plugindir is the daemon's" \
+    "$PLUGINDIR" "/usr/lib/$MA/ntm-gateway/plugins"
+OOT=$WORK/oot
+mkdir -p "$OOT/src" "$OOT/out"
+chown ntm-gateway:ntm-gateway "$OOT" "$OOT/out"
+# A plugin of its own, as someone outside this project would write it: it
+# writes each batch into {dir}/{seq}.json. OOT_NAME and OOT_ABI make the
+# second one, built for the next ABI version.
+cat >"$OOT/src/oot_uplink.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <ntm/plugin.h>
+
+#ifndef OOT_NAME
+#define OOT_NAME "oot-test"
+#endif
+#ifndef OOT_ABI
+#define OOT_ABI NTM_PLUGIN_ABI_VERSION
+#endif
+
+struct oot {
+    struct ntm_host *host;
+    const struct ntm_host_api *api;
+    const char *dir;
+};
+
+static int oot_init(struct ntm_host *host, const struct ntm_host_api *api, void **ctx,
+                    char *err, size_t errlen)
+{
+    struct oot *o = calloc(1, sizeof *o);
+    if (o == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    o->host = host;
+    o->api = api;
+    o->dir = api->option(host, "dir");
+    api->log(host, NTM_PLUGIN_LOG_NOTICE, NULL, "out-of-tree plugin %s (plugin ABI %u) writes to %s",
+             OOT_NAME, (unsigned)NTM_PLUGIN_ABI_VERSION, o->dir);
+    *ctx = o;
+    return 0;
+}
+
+static int oot_send(void *ctx, const struct ntm_batch *b)
+{
+    struct oot *o = ctx;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%llu.json", o->dir, (unsigned long long)b->seq);
+    FILE *f = fopen(path, "wb");
+    int ok = f != NULL && fwrite(b->body, 1, b->len, f) == b->len;
+    if (f != NULL && fclose(f) != 0)
+        ok = 0;
+    o->api->complete(o->host, b->seq, ok ? NTM_SEND_DELIVERED : NTM_SEND_RETRY, 0,
+                     ok ? NULL : "cannot write the batch");
+    return 0;
+}
+
+static void oot_destroy(void *ctx)
+{
+    free(ctx);
+}
+
+const struct ntm_plugin ntm_plugin = {
+    .abi_version = OOT_ABI,
+    .name = OOT_NAME,
+    .kind = "uplink",
+    .description = "test_package.sh's plugin, built out of the ntm-gateway tree",
+    .options = (const struct ntm_plugin_option[]){
+        {"dir", NTM_OPT_PATH, NULL, 1, "where batches are written"},
+        {NULL, 0, NULL, 0, NULL},
+    },
+    .max_in_flight = 1,
+    .init = oot_init,
+    .send = oot_send,
+    .destroy = oot_destroy,
+};
+C
+CFLAGS_OOT=$(pkg-config --cflags ntm-gateway-plugin)
+check "cc \$(pkg-config --cflags ntm-gateway-plugin) -shared -fPIC: oot-test.so" \
+    cc $CFLAGS_OOT -Wall -Wextra -Werror -shared -fPIC -o "$OOT/oot-test.so" "$OOT/src/oot_uplink.c"
+check "the same, built for plugin ABI $((ABI + 1)): oot-future.so" \
+    cc $CFLAGS_OOT -Wall -Wextra -Werror -shared -fPIC '-DOOT_NAME="oot-future"' \
+    '-DOOT_ABI=(NTM_PLUGIN_ABI_VERSION + 1)' -o "$OOT/oot-future.so" "$OOT/src/oot_uplink.c"
+check "installed into $PLUGINDIR" \
+    install -m 0644 "$OOT/oot-test.so" "$OOT/oot-future.so" "$PLUGINDIR/"
+# the operator's configuration with its own buffer and broker session, and
+# the out-of-tree plugin as its only uplink
+oot_config() { # PLUGIN NAME
+    awk -v db="$OOT/$2.db" '
+        /^uplinks:/ { skip = 1; next }
+        skip && /^[^ #]/ { skip = 0 }
+        skip { next }
+        /^  path: / { print "  path: " db; next }
+        /^  client_id: / { print "  client_id: ntm-gateway-" name; next }
+        { print }' name="$2" /etc/ntm-gateway/gateway.yaml >"$OOT/$2.yaml"
+    printf 'uplinks:\n  - plugin: %s\n    dir: %s\n' "$1" "$OOT/out" >>"$OOT/$2.yaml"
+}
+oot_config oot-test oot
+GW_CONFIG=$OOT/oot.yaml GW_LOG=$WORK/gatewayd-oot.log
+run_daemon setpriv --reuid=ntm-gateway --regid=ntm-gateway --init-groups
+if wait_for '^[0-9.]+ READY=1$' "$NOTIFY_LOG" 30; then
+    ok "the installed daemon starts with uplink oot-test: READY=1"
+else
+    bad "the installed daemon starts with uplink oot-test: READY=1"
+    tail -20 "$GW_LOG" | sed 's/^/  | /'
+fi
+check "it loaded the plugin (\"uplink oot-test loaded\")" grep -q "uplink oot-test loaded" "$GW_LOG"
+check "the plugin's init ran: \"out-of-tree plugin oot-test (plugin ABI $ABI) writes to $OOT/out\"" \
+    grep -qF "out-of-tree plugin oot-test (plugin ABI $ABI) writes to $OOT/out" "$GW_LOG"
+ts=$(date +%s)
+mosquitto_pub -p "$PORT" -q 1 -t ntm/v1/thon-dong/camera/cam-01/event -m "{\"ts\": $ts, \"type\": \"tamper\"}"
+# an alert: a batch leaves with the next sync tick (10 s)
+has_tamper() { # a batch of schema ntm.sync.v1 with the tamper alert in $OOT/out
+    python3 - "$OOT/out" <<'PY'
+import glob, json, sys
+for f in glob.glob(sys.argv[1] + "/*.json"):
+    b = json.load(open(f))
+    if b["schema"] == "ntm.sync.v1" and any(a["type"] == "tamper" for a in b["alerts"]):
+        sys.exit(0)
+sys.exit(1)
+PY
+}
+for _ in $(seq 200); do has_tamper 2>/dev/null && break; sleep 0.1; done
+check "the plugin delivered a batch (schema ntm.sync.v1) with the tamper alert to $OOT/out" has_tamper
+if stop_daemon; then ok "SIGTERM: exit status 0"; else bad "SIGTERM: exit status $?"; fi
+check "no error in its log" bash -c "! grep -E '^error:' '$GW_LOG' | grep -q ."
+# the plugin built for the next ABI version: refused at start, saying why
+oot_config oot-future future
+GW_CONFIG=$OOT/future.yaml GW_LOG=$WORK/gatewayd-future.log
+run_daemon setpriv --reuid=ntm-gateway --regid=ntm-gateway --init-groups
+for _ in $(seq 300); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$GW_PID" 2>/dev/null; then
+    bad "a plugin for plugin ABI $((ABI + 1)): the daemon did not stop"
+    stop_daemon
+else
+    wait "$GW_PID"
+    check_eq "a plugin for plugin ABI $((ABI + 1)): the daemon does not start (exit status)" "$?" 1
+    GW_PID=""
+fi
+WANT="uplink 1 (oot-future): plugin oot-future was built for plugin ABI $((ABI + 1)), this daemon speaks $ABI: install a matching plugin ($PLUGINDIR/oot-future.so)"
+check "  and says: $WANT" grep -qF "$WANT" "$GW_LOG"
+check "  no READY=1" bash -c "! grep -q 'READY=1' '$NOTIFY_LOG'"
+GW_CONFIG=/etc/ntm-gateway/gateway.yaml GW_LOG=$WORK/gatewayd.log
+rm -f "$PLUGINDIR/oot-test.so" "$PLUGINDIR/oot-future.so"
+# the upgrade below replaces only ntm-gateway, which ntm-gateway-dev pins
+if apt-get purge "${APT_OPTS[@]}" ntm-gateway-dev >"$WORK/apt-purge-dev.log" 2>&1; then
+    ok "apt-get purge -y ntm-gateway-dev"
+else
+    tail -20 "$WORK/apt-purge-dev.log"
+    bad "apt-get purge -y ntm-gateway-dev"
+fi
+check "the header and the pkg-config file are gone, the daemon stays" bash -c \
+    "[ ! -e /usr/include/ntm ] && [ ! -e /usr/lib/$MA/pkgconfig/ntm-gateway-plugin.pc ] && [ -x /usr/sbin/ntm-gatewayd ]"
+
 kill -TERM "$MQ_PID" 2>/dev/null
 wait "$MQ_PID" 2>/dev/null
 MQ_PID=""
@@ -598,6 +785,7 @@ fi
 check "dpkg knows nothing of ntm-gateway (dpkg -L fails, dpkg-query: not installed)" bash -c \
     "! dpkg -L ntm-gateway >/dev/null 2>&1 && ! dpkg-query -W -f='\${Status}' ntm-gateway 2>/dev/null | grep -q installed"
 for p in /etc/ntm-gateway /var/lib/ntm-gateway /var/spool/ntm-gateway /etc/mosquitto/conf.d/ntm-gateway.conf \
+    /usr/include/ntm "/usr/lib/$MA/pkgconfig/ntm-gateway-plugin.pc" /usr/share/doc/ntm-gateway-dev \
     /lib/systemd/system/ntm-gateway.service /usr/sbin/ntm-gatewayd /usr/bin/ntmctl "/usr/lib/$MA/ntm-gateway" \
     /usr/share/ntm-gateway /usr/share/doc/ntm-gateway /usr/share/man/man8/ntm-gatewayd.8.gz \
     /usr/share/man/man1/ntmctl.1.gz /etc/systemd/system/multi-user.target.wants/ntm-gateway.service \

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* http_driver.c: for test_http_uplink.py: loads a config's one uplink through
  * plugin_host, sends the given batches (max_in_flight at once, or --serial) and
  * prints one line per outcome, "seq result retry_after_ms reason". */
@@ -7,6 +8,7 @@
 
 #include <uv.h>
 
+#include "clock.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -22,6 +24,7 @@ struct driver {
     uv_loop_t loop;
     uv_timer_t gap, deadline;
     struct ntm_log log;
+    struct ntm_clock clock;
     struct ntm_http *http;
     struct ntm_uplink **up;
     size_t n_up;
@@ -195,11 +198,12 @@ int main(int argc, char **argv)
     }
 
     ntm_log_init(&d.log, "http_driver", cfg->log.level);
+    ntm_clock_init(&d.clock);
     uv_loop_init(&d.loop);
     uv_timer_init(&d.loop, &d.gap);
     uv_timer_init(&d.loop, &d.deadline);
     d.gap.data = d.deadline.data = &d;
-    if (ntm_http_new(&d.http, &d.loop, &d.log) != 0)
+    if (ntm_http_new(&d.http, &d.loop, &d.log, &d.clock) != 0)
         return 2;
     struct ntm_uplink_events ev = {&d, on_complete};
     if (ntm_uplinks_load(&d.up, &d.n_up, cfg, &d.log, d.http, &ev, err, sizeof err) != 0) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* noname.c: a test plugin whose descriptor names another plugin than its file
  * (noname.so exports "somebody-else"); the host must refuse it. Owns nothing. */
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* probe.c: a test plugin that misbehaves on request (option `mode`), so that the
  * host's bookkeeping can be checked: double completion, completing and failing,
  * failing to start, and an HTTP request through the host. Owns one small ctx. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """test_http_uplink.py: the provincial-http uplink (run by http_driver) against a real
 HTTP server that checks each request of the sync contract and answers by a script
 keyed by batch seq. Needs NTM_HTTP_DRIVER, NTM_PROVINCIAL_HTTP; ends "N passed, M failed"."""
@@ -243,17 +244,25 @@ def test_answers(tmp):
     long_reason = ("Lô dữ liệu không hợp lệ: trường 'indicators[0].value' phải là số; " * 6)
     expected_reason = "HTTP 422: " + long_reason.encode()[:200].decode("utf-8", "ignore").rstrip()
     date = email.utils.formatdate(time.time() + 30, usegmt=True)
+    # the two obsolete HTTP-date forms a recipient must read too (RFC 9110 5.6.7)
+    later = time.gmtime(time.time() + 30)
+    asctime = time.strftime("%a %b %e %H:%M:%S %Y", later)
+    rfc850 = time.strftime("%A, %d-%b-%y %H:%M:%S GMT", later)
+    past = email.utils.formatdate(time.time() - 3600, usegmt=True)
     script = {
         1: (200, {}, "{}"), 2: (201, {}, "{}"), 3: (202, {}, "{}"), 4: (409, {}, "{}"),
         5: (422, {}, long_reason), 6: (400, {}, '{"error":"bad schema"}'), 7: (413, {}, ""),
         8: (401, {}, '{"error":"token expired"}'), 9: (403, {}, "{}"),
         10: (503, {"Retry-After": "7"}, "busy"), 11: (429, {"Retry-After": "7"}, "slow down"),
         12: (503, {"Retry-After": date}, ""), 13: (500, {}, "oops"), 14: (404, {}, "no such"),
+        16: (503, {"Retry-After": "soon"}, ""), 17: (503, {"Retry-After": asctime}, ""),
+        18: (429, {"Retry-After": rfc850}, ""), 19: (503, {"Retry-After": past}, ""),
+        20: (503, {"Retry-After": "99999999999999999999"}, ""),
     }
     st = State(script, token=tok, delay=0.15)
     srv = Server(st)
     try:
-        batches = {seq: make_batch(seq) for seq in range(1, 15)}
+        batches = {seq: make_batch(seq) for seq in range(1, 21)}
         batches[15] = make_batch(15, rows=1200)  # about 250 KiB of JSON
         out, err = run(tmp, {"base_url": f"http://127.0.0.1:{srv.port}/ntm/",
                              "token_file": token_file(tmp, tok)}, batches, state=st)
@@ -261,7 +270,7 @@ def test_answers(tmp):
         srv.close()
     check(len(batches[15]) > 200000, f"big batch is {len(batches[15])} bytes")
     check(st.problems == [], f"server saw problems: {st.problems}")
-    check(len(out) == 15, f"{len(out)} outcomes of 15")
+    check(len(out) == 20, f"{len(out)} outcomes of 20")
     for seq in (1, 2, 3, 4, 15):
         expect(out, seq, "delivered", 0)
     expect(out, 5, "reject", 0)
@@ -276,6 +285,14 @@ def test_answers(tmp):
     expect(out, 12, "retry")
     ms = out.get(12, ("", 0, ""))[1]
     check(27000 <= ms <= 31000, f"seq 12: Retry-After as a date gave {ms} ms, want about 30000")
+    for seq, form in ((17, "asctime"), (18, "RFC 850")):
+        expect(out, seq, "retry")
+        ms = out.get(seq, ("", 0, ""))[1]
+        check(27000 <= ms <= 31000, f"seq {seq}: Retry-After as an {form} date gave {ms} ms, "
+              "want about 30000")
+    expect(out, 16, "retry", 0, "HTTP 503")  # not a Retry-After: no minimum wait
+    expect(out, 19, "retry", 0, "HTTP 503")  # a date past: no minimum wait
+    expect(out, 20, "retry", 86400000, "HTTP 503")  # a day at most
     expect(out, 13, "retry", 0, "HTTP 500: oops")
     expect(out, 14, "retry", 0, "HTTP 404")
     check("unexpected answer" in err, "a 404 is logged as unexpected")

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # demo.sh: the gateway on its built-in default, on this machine: builds it,
 # starts a local mosquitto on a free loopback port, the daemon with
 # config/demo.yaml (the Hoang Giang commune inventory) and the device

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # deps.sh: installs what building, running and testing ntm-gateway needs on
 # Debian 12 (bookworm). Idempotent; run as root or with sudo available.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+# (systemd: its systemd.pc says where meson installs the unit)
 PACKAGES=(
   build-essential meson ninja-build pkg-config clang-format
   libuv1-dev libmosquitto-dev libsqlite3-dev libcurl4-openssl-dev libsystemd-dev
-  libyaml-dev libcjson-dev zlib1g-dev
+  libyaml-dev libcjson-dev zlib1g-dev systemd
   mosquitto mosquitto-clients sqlite3 python3 python3-jsonschema valgrind strace
   clang-14 libclang-rt-14-dev valgrind
 )

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """receiver.py: a provincial receiver of the sync API v1, for tests and by hand.
 
 It implements the server side of /work/shared/contracts/provincial-sync.md:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* sim.c: ntm-sim, a device simulator and load generator for tests and the demo.
  * It owns the test side of the device contract (/work/shared/contracts/devices.md):
  * valid messages of every kind and channel, and one invalid message per rule break,

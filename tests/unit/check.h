@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* check.h: the unit tests' one assertion: CHECK counts a pass or prints the
  * failing expression with file:line and counts a failure. Each test program
  * prints "NAME: N passed, M failed" last and exits non-zero on any failure. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_aggregate.c: unit tests of the aggregation engine (daemon/aggregate.c,
  * agg_windows.c, agg_devices.c): a scripted day of two villages checked row by
  * row against values computed by hand, alerts, late records, the watermark and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_config.c: unit tests of config.c: the contract file, the shipped examples,
  * defaults, and one test per kind of configuration error (exact file:line:column).
  * Run from tests/unit (meson's workdir); NTM_SOURCE_ROOT points at the checkout. */

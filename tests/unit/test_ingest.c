@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_ingest.c: unit tests of ingest (daemon/ingest*.c), record.c and siphash.c
  * against the device message contract: topics, payload rules, time rules, MAC
  * hashing. */

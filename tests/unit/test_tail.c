@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_tail.c: the tail journal (daemon/tail.c) on real files: what a crash
  * leaves is read back exactly, once, newest-only; a torn entry stops the
  * reading where it is; a restart after a commit hides what was committed. */

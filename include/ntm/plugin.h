@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* ntm/plugin.h: the public ABI between ntm-gatewayd and its uplink plugins.
  *
  * A plugin is a shared object in the plugin directory, named <name>.so, that
@@ -25,7 +26,7 @@ extern "C" {
 
 /* Bump on any change to the structs, enums or callbacks below (the host loads
  * only plugins built for exactly this version). */
-#define NTM_PLUGIN_ABI_VERSION 1u
+#define NTM_PLUGIN_ABI_VERSION 2u
 #define NTM_PLUGIN_SYMBOL "ntm_plugin"
 
 struct ntm_host; /* opaque: one per configured uplink */
@@ -78,8 +79,10 @@ struct ntm_http_response {
     const char *error; /* transport/TLS failure, for a person; NULL when status != 0 */
     const char *body;  /* NUL-terminated, at most 64 KiB kept */
     size_t body_len;
-    const char *retry_after; /* the Retry-After header's value, or NULL */
-    const char *content_type;
+    /* Retry-After (seconds or an HTTP date) as a delay from now, at most a day;
+     * 0 when there is none, it cannot be read or it names a time already past */
+    int64_t retry_after_ms;
+    const char *content_type; /* the Content-Type header's value, or NULL */
 };
 typedef void (*ntm_http_done_fn)(void *arg, const struct ntm_http_response *resp);
 
