@@ -178,6 +178,7 @@ static bool reserve(struct ntm_multipart *m, size_t more)
 /* Keeps the first bytes of the current line for the delimiter test. */
 static void line_add(struct ntm_multipart *m, const char *p, size_t n)
 {
+    m->line_total += n;
     size_t room = sizeof m->line - m->line_len;
     if (n > room) {
         n = room;
@@ -190,6 +191,7 @@ static void line_add(struct ntm_multipart *m, const char *p, size_t n)
 static void line_reset(struct ntm_multipart *m)
 {
     m->line_len = 0;
+    m->line_total = 0;
     m->line_long = false;
 }
 
@@ -277,8 +279,8 @@ static bool header_start(const struct ntm_multipart *m)
     return i > 0 && i < m->line_len && m->line[i] == ':';
 }
 
-/* One whole line in SEEK or HEADERS (n_raw: its length with the newline). */
-static void on_line(struct ntm_multipart *m, size_t n_raw)
+/* One whole line in SEEK or HEADERS. */
+static void on_line(struct ntm_multipart *m)
 {
     const char *s = m->line;
     size_t n = m->line_len;
@@ -290,7 +292,7 @@ static void on_line(struct ntm_multipart *m, size_t n_raw)
     }
     if (m->state == NTM_MP_SEEK) {
         if (!blank(s, n))
-            m->st.garbage_bytes += n_raw;
+            m->st.garbage_bytes += m->line_total;
         line_reset(m);
         return;
     }
@@ -316,20 +318,20 @@ static const char *feed_lines(struct ntm_multipart *m, const char *p, const char
 {
     const char *nl = memchr(p, '\n', (size_t)(e - p));
     size_t take = nl ? (size_t)(nl - p) + 1 : (size_t)(e - p);
-    size_t before = m->line_len;
-    if (m->state == NTM_MP_HEADERS && !m->line_long && before + take > sizeof m->line) {
+    size_t done = 0;
+    if (m->state == NTM_MP_HEADERS && !m->line_long && m->line_len + take > sizeof m->line) {
         /* a line too long to hold: a header (kept truncated) or a body's first line */
-        size_t room = sizeof m->line - before;
-        line_add(m, p, room);
+        done = sizeof m->line - m->line_len;
+        line_add(m, p, done);
         if (!header_start(m)) {
             refeed_line(m);
-            return p + room;
+            return p + done;
         }
         m->line_long = true;
     }
-    line_add(m, p, take);
+    line_add(m, p + done, take - done);
     if (nl)
-        on_line(m, before + take);
+        on_line(m);
     return p + take;
 }
 

@@ -46,8 +46,9 @@ struct ntm_multipart {
     enum ntm_multipart_state state;
     char line[NTM_MULTIPART_LINE_MAX]; /* the first bytes of the line being read */
     size_t line_len;
-    bool line_long; /* the line was longer than line[] */
-    char *buf;      /* the body of the part being read */
+    bool line_long;      /* the line was longer than line[] */
+    uint64_t line_total; /* its whole length so far */
+    char *buf;           /* the body of the part being read */
     size_t len, cap;
     size_t line_start; /* in the body: where its current line starts */
     int64_t clen;      /* the part's Content-Length, -1 when it gave none */

@@ -8,6 +8,9 @@
 #   fuzz_payload    ntm_topic_parse + _payload_parse ingest.c siphash.c record.c config.c
 #   fuzz_config     ntm_config_parse                config.c record.c
 #   fuzz_agg_state  ntm_agg_load/add/tick/save      aggregate.c record.c config.c
+#   fuzz_multipart  ntm_multipart_feed/finish       sources/multipart.c
+#   fuzz_hikvision  ntm_hik_parse                   sources/hikvision.c (expat)
+#   fuzz_dahua      ntm_dahua_parse                 sources/dahua.c
 #
 # (config.c is in the ingest and aggregation targets for the id syntax checks
 # and the test configuration, as in daemon/meson.build.)
@@ -37,13 +40,14 @@ CFLAGS=(-std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra
   -D_GNU_SOURCE "-DNTM_VERSION=\"$version\"" -I"$root/daemon" -I"$root/daemon/include")
 read -r -a CJSON <<<"$(pkg-config --cflags --libs libcjson)"
 read -r -a YAML <<<"$(pkg-config --cflags --libs yaml-0.1)"
+read -r -a EXPAT <<<"$(pkg-config --cflags --libs expat)"
 d=$root/daemon
 
 build() { # target, sources and libraries...: skipped when newer than its inputs
   local t=$1; shift
   local f fresh=1
   if [ -x "$out/$t" ]; then
-    for f in "$here/$t.c" "$here/fuzz_common.h" "$0" "$@" "$d"/*.h "$d"/include/ntm/*.h; do
+    for f in "$here/$t.c" "$here"/fuzz_*.h "$0" "$@" "$d"/*.h "$d"/sources/*.h "$d"/include/ntm/*.h; do
       [ -f "$f" ] && [ "$f" -nt "$out/$t" ] && fresh=0
     done
   else
@@ -58,7 +62,10 @@ build fuzz_topic "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/conf
 build fuzz_payload "$d/ingest.c" "$d/siphash.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
 build fuzz_config "$d/config.c" "$d/record.c" "$d/hash.c" "${YAML[@]}" & pids+=($!)
 build fuzz_agg_state "$d/aggregate.c" "$d/record.c" "$d/hash.c" "$d/config.c" "${YAML[@]}" & pids+=($!)
+build fuzz_multipart "$d/sources/multipart.c" & pids+=($!)
+build fuzz_hikvision "$d/sources/hikvision.c" "${EXPAT[@]}" & pids+=($!)
+build fuzz_dahua "$d/sources/dahua.c" & pids+=($!)
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 [ $rc -eq 0 ] || { echo "build.sh: a fuzz target did not build" >&2; exit 1; }
-echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state in $out"
+echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_multipart fuzz_hikvision fuzz_dahua in $out"

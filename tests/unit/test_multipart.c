@@ -200,6 +200,17 @@ static void test_variants(void)
     CHECK_INT(st.garbage_bytes, 10); /* "HTTP junk\n" (blank lines are not garbage) */
     got_free(&g);
 
+    /* a garbage line longer than a line is kept: counted whole, however it is cut */
+    {
+        char s[1024];
+        memset(s, 'g', 600);
+        size_t n = 600 + (size_t)sprintf(s + 600, "\n--myboundary\n\nA\n--myboundary\n");
+        run_all(ct, 1024, s, n, &g, &st, true);
+        CHECK_INT(g.n, 1);
+        CHECK_INT(st.garbage_bytes, 601);
+        got_free(&g);
+    }
+
     /* boundary lines without "--" (the header names it), CRLF */
     run_all(ct, 1024,
             S("myboundary\r\nContent-Type: "
