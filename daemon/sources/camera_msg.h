@@ -5,6 +5,9 @@
 #ifndef NTM_CAMERA_MSG_H
 #define NTM_CAMERA_MSG_H
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "record.h"
 
 enum ntm_cam_msg_kind {
@@ -27,6 +30,20 @@ static inline const char *ntm_cam_msg_kind_name(enum ntm_cam_msg_kind k)
 {
     static const char *const names[] = {"keepalive", "start", "end", "ignored"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+/* For the parsers: puts a reason in `why` (when there is room) and returns 0. */
+static inline size_t ntm_cam_fail(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline size_t ntm_cam_fail(char *why, size_t whylen, const char *fmt, ...)
+{
+    if (why && whylen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, whylen, fmt, ap);
+        va_end(ap);
+    }
+    return 0;
 }
 
 /* A brand's parser: reads one part's body (len bytes, not NUL-terminated for

@@ -6,7 +6,6 @@
 #include "dahua.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,20 +48,6 @@ static enum ntm_event map_code(struct span c)
     return NTM_EV_NONE;
 }
 
-static size_t fail(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static size_t fail(char *why, size_t whylen, const char *fmt, ...)
-{
-    if (why && whylen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, whylen, fmt, ap);
-        va_end(ap);
-    }
-    return 0;
-}
-
 /* One "Code=...;action=...;index=..." line (p[0..n)): 1 and *out, or 0 and why. */
 static int read_line(const char *p, size_t n, struct ntm_cam_msg *out, char *why, size_t whylen)
 {
@@ -88,7 +73,7 @@ static int read_line(const char *p, size_t n, struct ntm_cam_msg *out, char *why
         p = semi ? semi + 1 : e;
     }
     if (!has_code || code.n == 0) {
-        fail(why, whylen, "an event line has an empty Code");
+        ntm_cam_fail(why, whylen, "an event line has an empty Code");
         return 0;
     }
     memset(out, 0, sizeof *out);
@@ -121,12 +106,12 @@ static int read_line(const char *p, size_t n, struct ntm_cam_msg *out, char *why
         out->kind = NTM_CAM_END;
         out->event = NTM_EV_NONE;
     } else {
-        fail(why, whylen, "event %s has no action Start, Stop or Pulse", out->code);
+        ntm_cam_fail(why, whylen, "event %s has no action Start, Stop or Pulse", out->code);
         return 0;
     }
     return 1;
 bad_index:
-    fail(why, whylen, "event %s has an index that is not a channel number", out->code);
+    ntm_cam_fail(why, whylen, "event %s has an index that is not a channel number", out->code);
     return 0;
 }
 
@@ -137,7 +122,7 @@ size_t ntm_dahua_parse(const char *body, size_t len, struct ntm_cam_msg *out, si
         why[0] = '\0';
     struct span all = trimmed(body, len);
     if (max == 0)
-        return fail(why, whylen, "no room for a message");
+        return ntm_cam_fail(why, whylen, "no room for a message");
     if (span_is(all, "Heartbeat")) {
         memset(out, 0, sizeof *out);
         out->kind = NTM_CAM_KEEPALIVE;
@@ -165,8 +150,8 @@ size_t ntm_dahua_parse(const char *body, size_t len, struct ntm_cam_msg *out, si
     }
     if (got == 0) {
         if (any_code)
-            return fail(why, whylen, "%s", first_why);
-        return fail(why, whylen, "the part is neither Heartbeat nor a Code= line");
+            return ntm_cam_fail(why, whylen, "%s", first_why);
+        return ntm_cam_fail(why, whylen, "the part is neither Heartbeat nor a Code= line");
     }
     return got;
 }

@@ -6,7 +6,6 @@
 #include "hikvision.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -154,25 +153,11 @@ static enum ntm_event map_type(const char *t)
     return NTM_EV_NONE;
 }
 
-static size_t fail(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static size_t fail(char *why, size_t whylen, const char *fmt, ...)
-{
-    if (why && whylen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, whylen, fmt, ap);
-        va_end(ap);
-    }
-    return 0;
-}
-
 static size_t classify(struct hik_doc *d, struct ntm_cam_msg *out, char *why, size_t whylen)
 {
     char *type = trim(d->text[F_TYPE]), *state = trim(d->text[F_STATE]);
     if (!d->seen[F_TYPE] || *type == '\0')
-        return fail(why, whylen, "the alert has no eventType");
+        return ntm_cam_fail(why, whylen, "the alert has no eventType");
     memset(out, 0, sizeof *out);
     size_t i = 0;
     for (; type[i] != '\0' && i < NTM_CAM_CODE_MAX; i++) /* for counts and logs: printable only */
@@ -196,7 +181,7 @@ static size_t classify(struct hik_doc *d, struct ntm_cam_msg *out, char *why, si
         if (out->kind == NTM_CAM_KEEPALIVE)
             out->event = NTM_EV_NONE;
     } else {
-        return fail(why, whylen, "the alert's eventState is neither active nor inactive");
+        return ntm_cam_fail(why, whylen, "the alert's eventState is neither active nor inactive");
     }
     return 1;
 }
@@ -207,19 +192,19 @@ size_t ntm_hik_parse(const char *body, size_t len, struct ntm_cam_msg *out, size
     if (why && whylen > 0)
         why[0] = '\0';
     if (max == 0)
-        return fail(why, whylen, "no room for a message");
+        return ntm_cam_fail(why, whylen, "no room for a message");
     const char *lt = memchr(body, '<', len); /* leading blank lines or stray bytes */
     if (lt == NULL)
-        return fail(why, whylen, "the part holds no XML");
+        return ntm_cam_fail(why, whylen, "the part holds no XML");
     len -= (size_t)(lt - body);
     body = lt;
     if (len > (size_t)1 << 30)
-        return fail(why, whylen, "the part is too large");
+        return ntm_cam_fail(why, whylen, "the part is too large");
 
     struct hik_doc d = {.field = -1};
     d.p = XML_ParserCreate(NULL);
     if (d.p == NULL)
-        return fail(why, whylen, "out of memory");
+        return ntm_cam_fail(why, whylen, "out of memory");
     XML_SetUserData(d.p, &d);
     XML_SetElementHandler(d.p, on_start, on_end);
     XML_SetCharacterDataHandler(d.p, on_text);
@@ -232,16 +217,16 @@ size_t ntm_hik_parse(const char *body, size_t len, struct ntm_cam_msg *out, size
     enum XML_Status st = XML_Parse(d.p, body, (int)len, XML_TRUE);
     size_t n;
     if (d.refused) {
-        n = fail(why, whylen, "%s", d.refused);
+        n = ntm_cam_fail(why, whylen, "%s", d.refused);
     } else if (d.done) {
         n = classify(&d, out, why, whylen);
     } else if (st == XML_STATUS_ERROR) {
-        n = fail(why, whylen, "not well-formed XML (%s at line %lu, column %lu)",
-                 XML_ErrorString(XML_GetErrorCode(d.p)),
-                 (unsigned long)XML_GetCurrentLineNumber(d.p),
-                 (unsigned long)XML_GetCurrentColumnNumber(d.p));
+        n = ntm_cam_fail(why, whylen, "not well-formed XML (%s at line %lu, column %lu)",
+                         XML_ErrorString(XML_GetErrorCode(d.p)),
+                         (unsigned long)XML_GetCurrentLineNumber(d.p),
+                         (unsigned long)XML_GetCurrentColumnNumber(d.p));
     } else {
-        n = fail(why, whylen, "the XML document ends before its root element closes");
+        n = ntm_cam_fail(why, whylen, "the XML document ends before its root element closes");
     }
     XML_ParserFree(d.p);
     return n;
