@@ -291,10 +291,10 @@ static void on_end(void *arg, long status, const char *error, bool aborted)
     } else {
         snprintf(what, sizeof what, "cannot connect: %s", error ? error : "no answer");
         /* the reason's first words tell one failure from another */
-        long detail = 0;
+        unsigned long detail = 0;
         for (const char *p = error; p && *p && *p != ':'; p++)
-            detail = detail * 31 + (unsigned char)*p;
-        failed(s, F_TRANSPORT, detail, what);
+            detail = detail * 31u + (unsigned char)*p;
+        failed(s, F_TRANSPORT, (long)(detail >> 1), what);
     }
 }
 
