@@ -12,12 +12,13 @@ every channel, Hikvision's repeated "active" counted once; the 401 camera
 retried on the slow schedule with one log line per state change; backoff
 bounded by its doubling cap; a silent stream closed and reopened; a camera
 trickling bytes forever and one sending a 100 MB part cost bounded memory and
-leave the other cameras' messages on time."""
+leave the other cameras' messages on time; https verified against ca_file."""
 
 import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -290,6 +291,42 @@ def test_trickle_and_huge(h, t, pw):
         c.stop()
 
 
+def make_cert(h, name):
+    """A self-signed certificate for 127.0.0.1, as a camera's own CA would issue."""
+    cert, key = os.path.join(h.tmp, f"{name}.pem"), os.path.join(h.tmp, f"{name}.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", f"/CN={name}",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def test_https(h, t, pw):
+    """https with the camera's own CA in ca_file; a certificate it does not
+    vouch for is refused (verification is always on)."""
+    cert, key = make_cert(h, "camera-ca")
+    other, _ = make_cert(h, "other-ca")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    good, bad = Camera("hikvision"), Camera("hikvision")
+    for c in (good, bad):
+        c.ssl_context = ctx
+        c.start()
+    d = Driver(h, [dev("cam-s", "thon-1", "hikvision", good.port, pw) + f",{cert}",
+                   dev("cam-w", "thon-1", "hikvision", bad.port, pw) + f",{other}"],
+               "--backoff-min-ms", "300")
+    t.ok(d.wait_for(lambda: d.emits("cam-s", "heartbeat"), 15, ""), "https with ca_file: heard")
+    time.sleep(1.0)
+    t.eq(d.emits("cam-w"), [], "a certificate not from ca_file: nothing heard")
+    st = d.states()
+    t.ok("certificate" in st["cam-w"]["error"] or "SSL" in st["cam-w"]["error"],
+         "the reason names the certificate", st["cam-w"]["error"])
+    t.eq(bad.streams, 0, "no request ever reached the camera we could not verify")
+    t.eq(d.stop(), 0, "the driver stops cleanly")
+    good.stop()
+    bad.stop()
+
+
 def main(h, t):
     pw = os.path.join(h.tmp, "cameras.pass")
     with open(pw, "w") as f:
@@ -299,6 +336,7 @@ def main(h, t):
     test_refused(h, t, pw)
     test_backoff_and_silence(h, t, pw)
     test_trickle_and_huge(h, t, pw)
+    test_https(h, t, pw)
 
 
 if __name__ == "__main__":
