@@ -32,6 +32,7 @@ Each authorized stream request takes the next script pushed with push()
   ("stall",)            send nothing more, keep the connection
   ("trickle", seconds)  one byte of a never-ending part each `seconds`
   ("keepalives", seconds) a keep-alive each `seconds`, until the client leaves
+  ("every", seconds, step)  that step each `seconds`, until the client leaves
 A script that ends without one of the last four closes the connection.
 
 Run alone (for trying the daemon by hand):
@@ -306,6 +307,11 @@ class StandinHandler(BaseHTTPRequestHandler):
             elif kind == "keepalives":
                 while True:
                     self.send(cam.keepalive())
+                    if not self.wait(step[1]):
+                        return
+            elif kind == "every":
+                while True:
+                    self.play([step[2]])
                     if not self.wait(step[1]):
                         return
             else:
