@@ -25,7 +25,7 @@
 #include "log.h"
 #include "sources/camera.h"
 
-#define MAX_DEV 64
+#define MAX_DEV 256
 
 static struct ntm_camera_device devs[MAX_DEV];
 static size_t n_devs;
