@@ -54,6 +54,7 @@ struct http_request {
     char errbuf[CURL_ERROR_SIZE];
     ntm_http_done_fn done;
     void *arg;
+    ntm_http_attached_fn attached; /* set for a transfer set up by its caller (ntm_http_attach) */
     struct http_request *prev, *next;
 };
 
@@ -109,7 +110,7 @@ static void request_unlink(struct http_request *r)
 
 static void request_free(struct http_request *r)
 {
-    if (r->easy)
+    if (r->easy && !r->attached) /* an attached easy handle is its caller's */
         curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->headers);
     free(r->body);
@@ -123,6 +124,11 @@ static void request_finish(struct http_request *r, long status, const char *erro
     struct ntm_http *h = r->h;
     request_unlink(r);
     curl_multi_remove_handle(h->multi, r->easy);
+    if (r->attached) {
+        r->attached(r->arg, status == 0 ? CURLE_ABORTED_BY_CALLBACK : CURLE_OK);
+        request_free(r);
+        return;
+    }
     struct ntm_http_response resp = {
         .status = status,
         .error = status == 0 ? (error ? error : "unknown transport failure") : NULL,
@@ -150,6 +156,13 @@ static void check_done(struct ntm_http *h)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         if (r == NULL)
             continue;
+        if (r->attached) {
+            request_unlink(r);
+            curl_multi_remove_handle(h->multi, r->easy);
+            r->attached(r->arg, (int)rc);
+            request_free(r);
+            continue;
+        }
         if (rc == CURLE_OK) {
             long status = 0;
             curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -447,6 +460,42 @@ int ntm_http_request(struct ntm_http *h, const struct ntm_http_request *req, con
 fail:
     request_free(r);
     return -1;
+}
+
+int ntm_http_attach(struct ntm_http *h, void *easy, ntm_http_attached_fn done, void *arg)
+{
+    if (h == NULL || h->freeing || easy == NULL || done == NULL)
+        return -1;
+    struct http_request *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return -1;
+    r->h = h;
+    r->easy = easy;
+    r->attached = done;
+    r->arg = arg;
+    if (curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)r) != CURLE_OK ||
+        curl_multi_add_handle(h->multi, easy) != CURLM_OK) {
+        free(r);
+        return -1;
+    }
+    r->next = h->requests;
+    if (h->requests)
+        h->requests->prev = r;
+    h->requests = r;
+    return 0;
+}
+
+void ntm_http_detach(struct ntm_http *h, void *easy)
+{
+    struct http_request *r = NULL;
+    if (h == NULL || easy == NULL ||
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r) != CURLE_OK || r == NULL ||
+        !r->attached)
+        return;
+    request_unlink(r);
+    curl_multi_remove_handle(h->multi, easy);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+    request_free(r);
 }
 
 void ntm_http_free(struct ntm_http *h)

@@ -24,6 +24,16 @@ uv_loop_t *ntm_http_loop(const struct ntm_http *h);
  * when the request could not be started. */
 int ntm_http_request(struct ntm_http *h, const struct ntm_http_request *req, const char *user_agent,
                      ntm_http_done_fn done, void *arg);
+/* A transfer whose easy handle (a CURL *) its caller set up, run on the same
+ * multi handle: for streams (http_stream.c). `done` is called once, on the
+ * loop, with curl's result (a CURLcode; CURLE_ABORTED_BY_CALLBACK when
+ * ntm_http_free cancels it); the easy handle stays the caller's, to clean up.
+ * Its CURLOPT_PRIVATE belongs to this file. Returns -1 when it could not start. */
+typedef void (*ntm_http_attached_fn)(void *arg, int curl_code);
+int ntm_http_attach(struct ntm_http *h, void *easy, ntm_http_attached_fn done, void *arg);
+/* Takes an attached transfer off the multi handle without calling `done`.
+ * Not from inside one of curl's callbacks for that handle. */
+void ntm_http_detach(struct ntm_http *h, void *easy);
 /* Aborts what is in flight (their `done` runs with status 0, error "cancelled")
  * and frees once the loop has closed the handles (run the loop once more before
  * uv_loop_close). Safe on NULL; not from inside a `done` callback. */

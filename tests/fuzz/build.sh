@@ -10,6 +10,9 @@
 #   fuzz_config     ntm_config_parse, _diff, _apply_live  config*.c record.c
 #   fuzz_agg_state  ntm_agg_load/add/tick/save      aggregate.c agg_*.c record.c config*.c
 #   fuzz_retry_after ntm_retry_after_ms             retry_after.c
+#   fuzz_multipart  ntm_multipart_feed/finish       sources/multipart.c
+#   fuzz_hikvision  ntm_hik_parse                   sources/hikvision.c (expat)
+#   fuzz_dahua      ntm_dahua_parse                 sources/dahua.c
 #
 # (config*.c, the loader as daemon/meson.build's config_lib has it, is in the
 # ingest and aggregation targets for the test configuration; its built-in
@@ -41,6 +44,7 @@ CFLAGS=(-std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra
   -I"$root/daemon" -I"$root/include")
 read -r -a CJSON <<<"$(pkg-config --cflags --libs libcjson)"
 read -r -a YAML <<<"$(pkg-config --cflags --libs yaml-0.1)"
+read -r -a EXPAT <<<"$(pkg-config --cflags --libs expat)"
 d=$root/daemon
 config=("$d/config.c" "$d/config_yaml.c" "$d/config_table.c" "$d/config_keys.c" "$d/config_diff.c" "$d/config_doc.c")
 
@@ -67,7 +71,10 @@ build fuzz_payload "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "${co
 build fuzz_config "${config[@]}" "$d/record.c" "$d/hash.c" "${YAML[@]}" & pids+=($!)
 build fuzz_agg_state "${agg[@]}" "$d/record.c" "$d/hash.c" "${config[@]}" "${YAML[@]}" & pids+=($!)
 build fuzz_retry_after "$d/retry_after.c" & pids+=($!)
+build fuzz_multipart "$d/sources/multipart.c" & pids+=($!)
+build fuzz_hikvision "$d/sources/hikvision.c" "${EXPAT[@]}" & pids+=($!)
+build fuzz_dahua "$d/sources/dahua.c" & pids+=($!)
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 [ $rc -eq 0 ] || { echo "build.sh: a fuzz target did not build" >&2; exit 1; }
-echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after in $out"
+echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after fuzz_multipart fuzz_hikvision fuzz_dahua in $out"

@@ -9,7 +9,7 @@ SUDO=""
 PACKAGES=(
   build-essential meson ninja-build pkg-config clang-format
   libuv1-dev libmosquitto-dev libsqlite3-dev libcurl4-openssl-dev libsystemd-dev
-  libyaml-dev libcjson-dev zlib1g-dev systemd
+  libyaml-dev libcjson-dev zlib1g-dev systemd libexpat1-dev
   mosquitto mosquitto-clients sqlite3 python3 python3-jsonschema valgrind strace
   clang-14 libclang-rt-14-dev valgrind
 )
