@@ -131,7 +131,7 @@ int main(int argc, char **argv)
     struct ntm_clock clock;
     ntm_clock_init(&clock);
     struct ntm_http *http = NULL;
-    if (ntm_http_new(&http, &loop, &log) != 0 ||
+    if (ntm_http_new(&http, &loop, &log, &clock) != 0 ||
         ntm_cameras_new(&cams, &loop, http, &log, &clock, &t, on_emit, NULL) != 0) {
         fprintf(stderr, "camera-driver: cannot start\n");
         return 1;

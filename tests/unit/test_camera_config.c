@@ -110,7 +110,7 @@ static void test_configure(void)
     struct ntm_clock clock;
     ntm_clock_init(&clock);
     struct ntm_http *http;
-    CHECK_INT(ntm_http_new(&http, &loop, &log), 0);
+    CHECK_INT(ntm_http_new(&http, &loop, &log, &clock), 0);
     int emitted = 0;
     struct ntm_cameras *c;
     struct ntm_camera_tuning t = {.backoff_min_ms = 60000}; /* one attempt in this test */
