@@ -107,9 +107,9 @@ PY
 for f in "$root"/config/*.yaml "$here"/seeds/config/*.yaml; do
   cp "$f" "$raw/keep-fuzz_config/$(basename "$f")"
 done
-contract=$root/../shared/contracts/gateway.yaml
-[ -f "$contract" ] || contract=/work/shared/contracts/gateway.yaml
-[ -f "$contract" ] && cp "$contract" "$raw/keep-fuzz_config/contract-gateway.yaml"
+for f in "$root"/tests/fixtures/config/*.yaml; do
+  cp "$f" "$raw/keep-fuzz_config/fixture-$(basename "$f")"
+done
 
 # 4. merge: the kept seeds, then whatever else adds coverage
 for t in "${targets[@]}"; do
