@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "backoff.h"
+
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 60000
 #define READS_PER_WAKEUP 512 /* packets handled before the loop runs timers again */
@@ -34,7 +36,7 @@ struct ntm_mqtt {
     bool resolving;
     char addr[64]; /* resolved address of the last attempt */
 
-    uint64_t backoff_ms;
+    unsigned attempts; /* reconnects since the last success, for the backoff */
     uint64_t failures; /* consecutive failed attempts */
     bool was_up;       /* for logging each state change once */
     bool paused;       /* stay disconnected until ntm_mqtt_resume */
@@ -251,8 +253,9 @@ static void schedule_retry(struct ntm_mqtt *m)
 {
     if (m->state == ST_STOPPED || m->paused || uv_is_active((uv_handle_t *)&m->retry_timer))
         return;
-    uint64_t delay = m->backoff_ms / 2 + (uint64_t)rand() % (m->backoff_ms / 2 + 1);
-    m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
+    uint64_t delay = (uint64_t)ntm_backoff_ms(BACKOFF_MIN_MS, BACKOFF_MAX_MS, m->attempts);
+    if (m->attempts < 32)
+        m->attempts++;
     uv_timer_start(&m->retry_timer, on_retry_timer, delay, 0);
 }
 
@@ -292,7 +295,7 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int n, cons
         return;
     }
     m->state = ST_SUBSCRIBED;
-    m->backoff_ms = BACKOFF_MIN_MS;
+    m->attempts = 0;
     ntm_log_emit(m->log, LOG_NOTICE, NTM_MSGID_BROKER_UP, NULL, 0,
                  "broker %s: connected%s, subscribed to %s at QoS %d (persistent session "
                  "'%s')",
@@ -376,7 +379,7 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
     m->cfg = cfg;
     m->log = log;
     m->cb = *cb;
-    m->backoff_ms = BACKOFF_MIN_MS;
+    m->attempts = 0;
     uv_timer_init(loop, &m->misc_timer);
     uv_timer_init(loop, &m->retry_timer);
     m->misc_timer.data = m;
@@ -466,7 +469,7 @@ void ntm_mqtt_resume(struct ntm_mqtt *m)
         return;
     m->paused = false;
     uv_timer_stop(&m->retry_timer);
-    m->backoff_ms = BACKOFF_MIN_MS;
+    m->attempts = 0;
     ntm_log(m->log, LOG_NOTICE, "broker: ingest resumes, reconnecting");
     if (m->state == ST_IDLE)
         attempt(m);

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "outbox.h"
 
 #define MAX_FLIGHT 8
@@ -339,20 +339,6 @@ void ntm_sync_kick(struct ntm_sync *s)
     arm_timer(s);
 }
 
-/* Full jitter: a random delay in [0, min(max, min << attempts)]. */
-static int64_t backoff_ms(int64_t attempts)
-{
-    int64_t cap = NTM_RETRY_MIN_MS;
-    for (int64_t i = 1; i < attempts && cap < NTM_RETRY_MAX_MS; i++)
-        cap *= 2;
-    if (cap > NTM_RETRY_MAX_MS)
-        cap = NTM_RETRY_MAX_MS;
-    uint32_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
-        r = (uint32_t)rand();
-    return (int64_t)(r % (uint64_t)(cap + 1));
-}
-
 void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_send_result r,
                        int64_t retry_after_ms, const char *reason)
 {
@@ -419,7 +405,10 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
                 attempts = sqlite3_column_int64(q, 0) + 1;
         }
         sqlite3_finalize(q);
-        int64_t delay = r == NTM_SEND_RETRY_SLOW ? NTM_RETRY_SLOW_MS : backoff_ms(attempts);
+        int64_t delay = r == NTM_SEND_RETRY_SLOW
+                            ? NTM_RETRY_SLOW_MS
+                            : ntm_backoff_ms(NTM_RETRY_MIN_MS, NTM_RETRY_MAX_MS,
+                                             attempts > 1 ? (unsigned)(attempts - 1) : 0);
         /* what the server asked for is kept apart: a drain (a delivery of
          * another batch) may shorten our back-off, never the server's wait */
         int64_t server_due = 0;
