@@ -52,7 +52,6 @@ struct ntm_daemon {
 
     struct ntm_complaint reject_complaint[NTM_REJ_COUNT];
     struct ntm_complaint store_complaint; /* accepted messages the store could not take */
-    uint64_t reject_held[NTM_REJ_COUNT];
 };
 
 /* Sets everything up; on failure prints why (and returns non-zero). */
