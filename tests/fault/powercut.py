@@ -91,6 +91,24 @@ def msg_ts(d, with_recv=False):
         shutil.rmtree(c, ignore_errors=True)
 
 
+def read_batches(d):
+    """{seq: body as JSON} of the batches of the database in d (read from a copy)."""
+    import json
+    if not os.path.exists(db_in(d)):
+        return {}
+    c = d.rstrip("/") + ".read"
+    copy_dir(d, c)
+    con = sqlite3.connect(db_in(c), timeout=10)
+    try:
+        return {seq: json.loads(body) for seq, body in
+                con.execute("SELECT seq, body FROM batches WHERE body IS NOT NULL").fetchall()}
+    except sqlite3.Error:
+        return {}  # not even the schema was synced
+    finally:
+        con.close()
+        shutil.rmtree(c, ignore_errors=True)
+
+
 def integrity(d):
     """'ok', 'no database', or what PRAGMA integrity_check (or the open) said."""
     if not os.path.exists(db_in(d)):
