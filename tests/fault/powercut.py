@@ -195,13 +195,16 @@ class Run:
         return msg_ts(img)
 
     def cut(self, i):
-        log = os.path.join(self.h.tmp, "shim.log")
-        if os.path.exists(log):
-            os.unlink(log)
+        log = os.path.join(self.h.tmp, f"shim-{i}.log")
         d = self.daemon_on(self.state, self.cfg_load, shim_log=log)
         base = P.base_of(self.dir)
         time.sleep(self.rng.uniform(0.4, 2.2))
         kill_ms = int(time.time() * 1000)
+        if os.environ.get("NTM_POWERCUT_DEBUG"):
+            tasks = f"/proc/{d.proc.pid}/task"
+            for tid in os.listdir(tasks):
+                with open(f"{tasks}/{tid}/stat") as f, open(f"{tasks}/{tid}/wchan") as g:
+                    print(f"cut {i}: thread {tid}: {f.read().split()[2]} {g.read()}")
         d.kill()
         disk = P.Disk(base)
         recs = P.read_log(log)
