@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* pcshim.c: an LD_PRELOAD shim for the power-cut simulator (powercut.py). For
  * files directly in the directory NTM_PCSHIM_DIR it appends to NTM_PCSHIM_LOG,
- * after each call succeeds, what reached the page cache (write, pwrite,
- * ftruncate, fallocate, rename, unlink, opens that create or truncate) and what
+ * after each call succeeds, what reached the page cache (write, pwrite, writev,
+ * pwritev, ftruncate, fallocate, rename, unlink, opens that create or
+ * truncate) and what
  * was made durable (fsync, fdatasync, msync with MS_SYNC, on a file or on the
  * directory), so that powercut_support.py can rebuild what a disk would hold
  * at any moment. It must not change any call's result. Writes through a
@@ -136,6 +137,60 @@ ssize_t pwrite64(int fd, const void *buf, size_t len, off64_t off)
     ssize_t n = REAL(pwrite64)(fd, buf, len, off);
     int e = errno;
     logged_write(fd, buf, n, off);
+    errno = e;
+    return n;
+}
+
+/* A vectored write, logged as one write of the bytes it wrote. */
+static void logged_writev(int fd, const struct iovec *iov, int cnt, ssize_t n, off64_t off)
+{
+    uint64_t ino = pc_fd_ino(fd);
+    if (n <= 0 || !ino || pc_is_dir_fd(fd))
+        return;
+    for (int i = 0; i < cnt && n > 0; i++) {
+        size_t len = iov[i].iov_len < (size_t)n ? iov[i].iov_len : (size_t)n;
+        if (len)
+            pc_log(PC_WRITE, NULL, ino, (uint64_t)off, 0, iov[i].iov_base, len);
+        off += (off64_t)len;
+        n -= (ssize_t)len;
+    }
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    off64_t at = pc_fd_ino(fd) ? lseek64(fd, 0, SEEK_CUR) : 0;
+    if (pc_fd_ino(fd) && (fcntl(fd, F_GETFL) & O_APPEND))
+        at = lseek64(fd, 0, SEEK_END);
+    ssize_t n = REAL(writev)(fd, iov, cnt);
+    int e = errno;
+    logged_writev(fd, iov, cnt, n, at);
+    errno = e;
+    return n;
+}
+
+ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+    ssize_t n = REAL(pwritev)(fd, iov, cnt, off);
+    int e = errno;
+    logged_writev(fd, iov, cnt, n, off);
+    errno = e;
+    return n;
+}
+
+ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
+{
+    ssize_t n = REAL(pwritev64)(fd, iov, cnt, off);
+    int e = errno;
+    logged_writev(fd, iov, cnt, n, off);
+    errno = e;
+    return n;
+}
+
+ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+    ssize_t n = REAL(pwritev2)(fd, iov, cnt, off, flags);
+    int e = errno;
+    logged_writev(fd, iov, cnt, n, off == -1 ? lseek64(fd, 0, SEEK_CUR) - n : off);
     errno = e;
     return n;
 }

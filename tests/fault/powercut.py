@@ -231,7 +231,7 @@ class Run:
                                  f"cut are missing, e.g. ts {missing_synced[:3]}")
         lost = sorted(set(got_max) - set(got))
         early = [ts for ts in lost if got_max[ts] < kill_ms - SYNC_MS - MARGIN_MS]
-        oldest = min((kill_ms - got_max[ts] for ts in lost), default=0)
+        oldest = max((kill_ms - got_max[ts] for ts in lost), default=0)
         self.losses.append((len(lost), oldest))
         if early:
             self.failures.append(f"cut {i}: {len(early)} lost messages were received more than "
