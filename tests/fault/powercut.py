@@ -285,6 +285,12 @@ class Run:
             print(self.notes[-1], flush=True)
         self.sim.stop(signal.SIGINT, timeout=30)
         batches, rows = self.final_checks(port)
+        exp = F.load_json(os.path.join(self.h.tmp, "expect.json"))
+        stored = len(msg_ts(self.state))
+        print(f"end to end: {exp['published']} messages published, {exp['acked']} acknowledged by"
+              f" the broker, {stored} stored at the end: {exp['acked'] - stored} missing in all"
+              f" (the cuts' losses above, plus what libmosquitto acknowledged but the killed"
+              f" process had not yet journalled: a kill -9's window)")
         n = [x[0] for x in self.losses]
         worst = max(x[1] for x in self.losses)
         print(f"SUMMARY power_cut: {self.cuts} cuts at {RATE} msg/s, storage.sync_ms {SYNC_MS} "
