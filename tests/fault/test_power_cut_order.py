@@ -52,8 +52,7 @@ def batch_after_durable(h, t, port, devices):
         enter()
     rx._enter = enter_and_stop
     saved = dict(os.environ)
-    os.environ.update({"LD_PRELOAD": powercut.shim_path(), "NTM_PCSHIM_DIR": os.path.realpath(buf),
-                       "NTM_PCSHIM_LOG": log})
+    os.environ.update(powercut.shim_env(buf, log))
     try:
         d = h.start_daemon(cfg)
     finally:
