@@ -536,6 +536,13 @@ static void feed_kept(struct ntm_daemon *d, struct ntm_record **kept, size_t n)
     ntm_store_commit(d->store);
 }
 
+static void on_store_durable(void *arg)
+{
+    struct ntm_daemon *d = arg;
+    if (d->sync)
+        ntm_sync_durable(d->sync);
+}
+
 static void on_store_recovered(void *arg)
 {
     struct ntm_daemon *d = arg;
@@ -575,8 +582,10 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     d->ingest.mac_key = ntm_store_mac_key;
     d->ingest.mac_key_arg = d->store;
     d->ingest.clock_trusted = d->clock.synced;
-    struct ntm_store_hooks hooks = {
-        .arg = d, .failed = on_store_failed, .recovered = on_store_recovered};
+    struct ntm_store_hooks hooks = {.arg = d,
+                                    .failed = on_store_failed,
+                                    .recovered = on_store_recovered,
+                                    .durable = on_store_durable};
     ntm_store_set_hooks(d->store, &hooks);
     if (start_uplinks(d, err, errlen) != 0 || restore_state(d, err, errlen) != 0)
         return -1;

@@ -61,6 +61,8 @@ struct ntm_store_hooks {
     void *arg;
     void (*failed)(void *arg);
     void (*recovered)(void *arg);
+    /* more commits are durable (ntm_store_durable): what waited for them may go */
+    void (*durable)(void *arg);
 };
 void ntm_store_set_hooks(struct ntm_store *st, const struct ntm_store_hooks *h);
 /* The records not in the database: those of a failed transaction (and since),
@@ -87,6 +89,15 @@ int ntm_store_reject(struct ntm_store *st, int64_t recv_ms, const char *topic, s
                      enum ntm_reject reason, const char *detail, size_t payload_len);
 /* The secret key of a local day, created on first use (an ntm_mac_key_fn). */
 int ntm_store_mac_key(void *store, int64_t local_day, uint8_t key[16]);
+/* The durable ticket of what was written so far: the number of the commit that
+ * holds it (the open transaction's when one is open). With synchronous=NORMAL a
+ * commit is only in the page cache until the next sync (storage.sync_ms): a
+ * power cut before it takes the commit back. So what leaves the gateway on the
+ * strength of a commit (a batch sent upstream) must wait for
+ * ntm_store_durable(ticket); the hooks' `durable` says when to look again.
+ * What the file held at open counts as commit 1, durable after the first sync. */
+uint64_t ntm_store_ticket(const struct ntm_store *st);
+bool ntm_store_durable(const struct ntm_store *st, uint64_t ticket);
 /* Commits the open transaction now. 0 or -1. */
 int ntm_store_commit(struct ntm_store *st);
 /* Commits and makes everything durable (fsync), then empties the tail

@@ -255,6 +255,7 @@ int ntm_store_commit(struct ntm_store *st)
     st->quarantine_added = false;
     st->stats.commits++;
     st->commits_since_sync++;
+    st->commit_no++;
     ntm_st_devices_committed(st);
     return 0;
 }

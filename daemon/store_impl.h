@@ -124,6 +124,9 @@ struct ntm_store {
     bool sync_checkpoint; /* the running sync is a checkpoint */
     int sync_result;
     uint64_t commits_since_sync;
+    uint64_t commit_no;                  /* commits made (1: what the file held at open) */
+    uint64_t durable_upto;               /* commits known to be on the disk */
+    uint64_t sync_upto;                  /* the commits the running sync covers */
     sqlite3 *ckpt_db;                    /* used only on the worker thread */
     int ckpt_rc, ckpt_frames, ckpt_done; /* the last checkpoint, from the worker */
     bool ckpt_ready;                     /* ckpt_db has read the database */
