@@ -342,7 +342,7 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
         return;
     int saved_errno = errno; /* the read loop in on_poll relies on it */
     m->cb.message(m->cb.arg, msg->topic, msg->payload,
-                  (size_t)(msg->payloadlen < 0 ? 0 : msg->payloadlen));
+                  (size_t)(msg->payloadlen < 0 ? 0 : msg->payloadlen), msg->qos > 0 ? msg->mid : 0);
     errno = saved_errno;
 }
 

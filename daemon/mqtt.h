@@ -18,8 +18,10 @@ struct ntm_mqtt;
 
 struct ntm_mqtt_callbacks {
     void *arg;
-    /* one message; topic is NUL-terminated, payload is not */
-    void (*message)(void *arg, const char *topic, const void *payload, size_t len);
+    /* one message; topic is NUL-terminated, payload is not; mid is the
+     * broker's packet id of a QoS 1 or 2 delivery (the same when the broker
+     * sends a message again), 0 for QoS 0 */
+    void (*message)(void *arg, const char *topic, const void *payload, size_t len, int mid);
     /* the subscription is made (true) or the connection is lost (false) */
     void (*state)(void *arg, bool subscribed);
 };
