@@ -95,6 +95,11 @@ static void maybe_snapshot(struct ntm_daemon *d)
 static void on_row(void *arg, const struct ntm_indicator_row *row)
 {
     struct ntm_daemon *d = arg;
+    /* A replayed message is a committed one: the rows of a window it closed
+     * were committed in its transaction (the state snapshot may come in a
+     * later one, when a checkpoint held it back), so they are not formed twice. */
+    if (d->replaying)
+        return;
     ntm_outbox_add_row(d->outbox, row);
 }
 
