@@ -74,7 +74,8 @@ build fuzz_retry_after "$d/retry_after.c" & pids+=($!)
 build fuzz_multipart "$d/sources/multipart.c" & pids+=($!)
 build fuzz_hikvision "$d/sources/hikvision.c" "${EXPAT[@]}" & pids+=($!)
 build fuzz_dahua "$d/sources/dahua.c" & pids+=($!)
+build fuzz_tail "$d/tail.c" "$d/siphash.c" "$d/hash.c" & pids+=($!)
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 [ $rc -eq 0 ] || { echo "build.sh: a fuzz target did not build" >&2; exit 1; }
-echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after fuzz_multipart fuzz_hikvision fuzz_dahua in $out"
+echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after fuzz_multipart fuzz_hikvision fuzz_dahua fuzz_tail in $out"
