@@ -241,6 +241,15 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
     ntm_store_note_delivery(d->store, key);
 }
 
+/* A new session (the broker lost ours, or it is the first): its packet ids
+ * start again, so the deliveries of the old one would only hide new messages. */
+static void on_mqtt_session(void *arg, bool present)
+{
+    struct ntm_daemon *d = arg;
+    if (!present)
+        ntm_store_forget_deliveries(d->store);
+}
+
 static void on_mqtt_state(void *arg, bool subscribed)
 {
     struct ntm_daemon *d = arg;
@@ -620,7 +629,8 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     ntm_store_stats(d->store, &s);
     d->last_accepted = s.accepted_total;
 
-    struct ntm_mqtt_callbacks cb = {.arg = d, .message = on_message, .state = on_mqtt_state};
+    struct ntm_mqtt_callbacks cb = {
+        .arg = d, .message = on_message, .state = on_mqtt_state, .session = on_mqtt_session};
     if (ntm_mqtt_start(&d->mqtt, &d->loop, cfg, &d->log, &cb, err, errlen) != 0)
         return -1;
     uv_timer_start(&d->status_timer, on_status_timer, 1000, 1000);

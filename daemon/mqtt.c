@@ -258,7 +258,7 @@ static void schedule_retry(struct ntm_mqtt *m)
 
 /* ---- libmosquitto callbacks --------------------------------------------------- */
 
-static void on_connect(struct mosquitto *mosq, void *arg, int rc)
+static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags)
 {
     struct ntm_mqtt *m = arg;
     char hp[128];
@@ -272,6 +272,8 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc)
         return; /* libmosquitto disconnects; on_disconnect schedules the retry */
     }
     m->state = ST_CONNECTED;
+    if (m->cb.session)
+        m->cb.session(m->cb.arg, (flags & 1) != 0); /* CONNACK: session present */
     int mid = 0;
     int src = mosquitto_subscribe(mosq, &mid, NTM_MQTT_TOPIC, 1);
     if (src != MOSQ_ERR_SUCCESS)
@@ -391,7 +393,7 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
         return -1;
     }
     mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    mosquitto_connect_callback_set(m->mosq, on_connect);
+    mosquitto_connect_with_flags_callback_set(m->mosq, on_connect);
     mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
     mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
     mosquitto_message_callback_set(m->mosq, on_message);

@@ -24,6 +24,9 @@ struct ntm_mqtt_callbacks {
     void (*message)(void *arg, const char *topic, const void *payload, size_t len, int mid);
     /* the subscription is made (true) or the connection is lost (false) */
     void (*state)(void *arg, bool subscribed);
+    /* connected, to a session the broker kept (true) or a new one (false:
+     * nothing of before can be delivered again); may be NULL */
+    void (*session)(void *arg, bool present);
 };
 
 int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_config *cfg,

@@ -91,6 +91,8 @@ int ntm_store_append_delivery(struct ntm_store *st, const struct ntm_record *rec
 bool ntm_store_delivered_before(const struct ntm_store *st, uint64_t key);
 /* Marks a delivery as taken in, once its message was stored or rejected. */
 void ntm_store_note_delivery(struct ntm_store *st, uint64_t key);
+/* The broker started a new session: forget the deliveries of the old one. */
+void ntm_store_forget_deliveries(struct ntm_store *st);
 /* Counts and quarantines one rejected message (topic truncated, no payload). */
 int ntm_store_reject(struct ntm_store *st, int64_t recv_ms, const char *topic, size_t topic_len,
                      enum ntm_reject reason, const char *detail, size_t payload_len);

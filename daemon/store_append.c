@@ -463,6 +463,11 @@ void ntm_store_note_delivery(struct ntm_store *st, uint64_t key)
     ntm_tail_note(st->tail, key);
 }
 
+void ntm_store_forget_deliveries(struct ntm_store *st)
+{
+    ntm_tail_forget_deliveries(st->tail);
+}
+
 /* ---- rejected messages --------------------------------------------------------------- */
 
 int ntm_store_reject(struct ntm_store *st, int64_t recv_ms, const char *topic, size_t topic_len,

@@ -436,3 +436,8 @@ void ntm_tail_note(struct ntm_tail *t, uint64_t key)
     if (key != 0)
         *slot(t, key) = key;
 }
+
+void ntm_tail_forget_deliveries(struct ntm_tail *t)
+{
+    memset(t->map + SEEN_OFF, 0, SEEN_SLOTS * 8u);
+}

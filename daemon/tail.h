@@ -87,6 +87,9 @@ uint64_t ntm_tail_delivery_key(int mid, const char *topic, size_t topic_len, con
 bool ntm_tail_seen(const struct ntm_tail *t, uint64_t key);
 /* Records a delivery as taken in (after its record is added). 0 is ignored. */
 void ntm_tail_note(struct ntm_tail *t, uint64_t key);
+/* Forgets every delivery: the broker started a new session, whose packet ids
+ * start again and which delivers nothing of the old one again. */
+void ntm_tail_forget_deliveries(struct ntm_tail *t);
 
 /* Where the entries start in the file (after the header page and the table
  * of deliveries). For the unit test. */

@@ -42,6 +42,7 @@ class ScriptedBroker:
         self.subscribed = threading.Event()
         self.acked = []  # packet ids of the PUBACKs received, in order
         self.connects = 0
+        self.session_present = True  # what CONNACK says
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -85,8 +86,9 @@ class ScriptedBroker:
                 if kind is None:
                     break
                 t = kind >> 4
-                if t == 1:  # CONNECT: the session is "present" (persistent)
-                    c.sendall(b"\x20\x02\x01\x00")
+                if t == 1:  # CONNECT: the session is "present" (persistent) or new
+                    c.sendall(b"\x20\x02" + (b"\x01" if self.session_present else b"\x00") +
+                              b"\x00")
                 elif t == 8:  # SUBSCRIBE: granted QoS 1
                     mid = body[:2]
                     c.sendall(b"\x90\x03" + mid + b"\x01")

@@ -5,8 +5,9 @@ packet id, same topic and payload: what mosquitto does after a reconnection for
 the messages whose PUBACK it did not see, and, in 2.0.11, for some it did see
 when the subscriber left in the middle of its backlog) is stored once, whether
 the daemon stayed up or was killed with SIGKILL in between; a new message under
-a packet id seen before, and a device sending the same payload twice under two
-packet ids, are stored as the new messages they are.
+a packet id seen before, a device sending the same payload twice under two
+packet ids, and a message of a new session (the broker lost ours: packet ids
+start again) are stored as the new messages they are.
 
 The broker is tests/integration/mqtt_script.py, which sends exactly the
 packets the test names: deterministic, unlike a real broker's redelivery (the
@@ -70,9 +71,20 @@ def main(h, t):
     b.send([pub(m, 100 + m, dup=True) for m in range(13, 21)] + [pub(21, 121)])
     t.ok(b.wait_acked([21]), "the restarted daemon acknowledged packet 21")
     d2.wait_counts(22, timeout=30)
+
+    # 4. the broker lost our session (CONNACK: session not present): its packet
+    # ids start again, and packet 21 with the same payload is a new message
+    b.session_present = False
+    b.drop()
+    b.wait_subscribed()
+    b.send([pub(21, 121)])
+    t.ok(b.wait_acked([21]), "packet 21 of the new session acknowledged")
+    d2.wait_counts(23, timeout=30)
     t.eq(d2.terminate(), 0, "SIGTERM exits 0")
-    want = sorted([100 + m for m in range(1, 12)] + [205, 101] + [100 + m for m in range(13, 22)])
-    t.eq(stored(h), want, "after a kill -9: packets sent again stored once (22 messages)")
+    want = sorted([100 + m for m in range(1, 12)] + [205, 101] + [100 + m for m in range(13, 22)] +
+                  [121])
+    t.eq(stored(h), want, "after a kill -9: packets sent again stored once; a new session's "
+         "packet stored (23 messages)")
     t.eq(h.query("SELECT value FROM counters WHERE name = 'accepted'"), [(len(want),)],
          "the accepted counter counts each message once")
     b.close()
