@@ -52,6 +52,8 @@ struct ntm_daemon {
 
     struct ntm_complaint reject_complaint[NTM_REJ_COUNT];
     struct ntm_complaint store_complaint; /* accepted messages the store could not take */
+    struct ntm_complaint dup_complaint;   /* QoS 1 messages the broker sent again */
+    uint64_t duplicates;                  /* ... skipped, since start */
 };
 
 /* Sets everything up; on failure prints why (and returns non-zero). */

@@ -261,7 +261,7 @@ static void schedule_retry(struct ntm_mqtt *m)
 
 /* ---- libmosquitto callbacks --------------------------------------------------- */
 
-static void on_connect(struct mosquitto *mosq, void *arg, int rc)
+static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags)
 {
     struct ntm_mqtt *m = arg;
     char hp[128];
@@ -275,6 +275,8 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc)
         return; /* libmosquitto disconnects; on_disconnect schedules the retry */
     }
     m->state = ST_CONNECTED;
+    if (m->cb.session)
+        m->cb.session(m->cb.arg, (flags & 1) != 0); /* CONNACK: session present */
     int mid = 0;
     int src = mosquitto_subscribe(mosq, &mid, NTM_MQTT_TOPIC, 1);
     if (src != MOSQ_ERR_SUCCESS)
@@ -345,7 +347,7 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
         return;
     int saved_errno = errno; /* the read loop in on_poll relies on it */
     m->cb.message(m->cb.arg, msg->topic, msg->payload,
-                  (size_t)(msg->payloadlen < 0 ? 0 : msg->payloadlen));
+                  (size_t)(msg->payloadlen < 0 ? 0 : msg->payloadlen), msg->qos > 0 ? msg->mid : 0);
     errno = saved_errno;
 }
 
@@ -394,7 +396,7 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
         return -1;
     }
     mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    mosquitto_connect_callback_set(m->mosq, on_connect);
+    mosquitto_connect_with_flags_callback_set(m->mosq, on_connect);
     mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
     mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
     mosquitto_message_callback_set(m->mosq, on_message);

@@ -93,7 +93,8 @@ struct ntm_store {
     struct ntm_record **recovered;
     size_t n_recovered;
     struct ntm_complaint tail_complaint;
-    uv_timer_t tail_timer; /* writes the tail journal storage.commit_ms after an append */
+    uv_timer_t tail_timer; /* commits storage.commit_ms after the last append */
+    bool tail_added;       /* a record was added since the timer last ran */
     uv_timer_t recover_timer;
     /* While the worker checkpoints, new records wait in the tail journal
      * instead of opening a transaction: if nothing reads or writes the
