@@ -30,8 +30,9 @@ static void log_reject_summary(struct ntm_daemon *d, enum ntm_reject r, uint64_t
                      held, ntm_reject_name(r));
 }
 
-static void reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
-                   const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len)
+static void reject_from(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                        const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len,
+                        const char *via)
 {
     ntm_store_reject(d->store, now_ms, topic, strlen(topic), r, why, len);
     uint64_t held = 0;
@@ -41,12 +42,26 @@ static void reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
     printable(shown, sizeof shown, topic);
     struct ntm_log_field f[] = {{"REASON", ntm_reject_name(r)},
                                 {"VILLAGE", t && t->village[0] ? t->village : NULL},
-                                {"DEVICE", t && t->device[0] ? t->device : NULL}};
-    ntm_log_emit(&d->log, LOG_WARNING, NTM_MSGID_REJECTED, f, 3,
+                                {"DEVICE", t && t->device[0] ? t->device : NULL},
+                                {"SOURCE", via}};
+    ntm_log_emit(&d->log, LOG_WARNING, NTM_MSGID_REJECTED, f, via ? 4 : 3,
                  "rejected a message on %s: %s (%s); it is in the quarantine, and further "
                  "rejections for this reason are summed up once a minute",
                  shown, ntm_reject_name(r), why);
     log_reject_summary(d, r, held);
+}
+
+static void reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                   const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len)
+{
+    reject_from(d, now_ms, topic, t, r, why, len, NULL);
+}
+
+void ntm_daemon_reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                       const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len,
+                       const char *via)
+{
+    reject_from(d, now_ms, topic, t, r, why, len, via);
 }
 
 /* Saves the aggregation state with the id of the last message folded into it,
@@ -186,23 +201,45 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
         reject(d, now_ms, topic, NULL, r, why, len);
         return;
     }
-    int village = ntm_config_village(d->cfg, t.village);
+    ntm_daemon_deliver(d, now_ms, topic, &t, payload, len, 0, NULL);
+}
+
+/* The rest of the pipeline, for a parsed topic: the MQTT messages of the device
+ * contract and, through the gate (gate.c), every source's. `via` names the
+ * source ("mapping frigate-events") in a rejection's reason and log line. */
+void ntm_daemon_deliver(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                        const struct ntm_topic *t, const void *payload, size_t len, unsigned flags,
+                        const char *via)
+{
+    char why[256] = "", inner[224] = "";
+    size_t pre = via ? (size_t)snprintf(why, sizeof why, "%s: ", via) : 0;
+    if (pre >= sizeof why / 2)
+        pre = 0;
+    int village = ntm_config_village(d->cfg, t->village);
     if (village < 0) {
-        snprintf(why, sizeof why, "village '%s' is not in the configuration", t.village);
-        reject(d, now_ms, topic, &t, NTM_REJ_VILLAGE, why, len);
+        snprintf(why + pre, sizeof why - pre, "village '%s' is not in the configuration",
+                 t->village);
+        reject_from(d, now_ms, topic, t, NTM_REJ_VILLAGE, why, len, via);
         return;
     }
-    r = ntm_payload_parse(&t, payload, len, now_ms, &d->ingest, &d->rec, why, sizeof why);
+    enum ntm_reject r =
+        ntm_payload_parse(t, payload, len, now_ms, &d->ingest, &d->rec, inner, sizeof inner);
     if (r != NTM_ACCEPT) {
-        reject(d, now_ms, topic, &t, r, why, len);
+        snprintf(why + pre, sizeof why - pre, "%s", inner);
+        reject_from(d, now_ms, topic, t, r, why, len, via);
         return;
+    }
+    if (flags & NTM_SOURCE_RECV_TIME) {
+        /* the source's rule of time, not a device's missing clock */
+        d->rec.ts = now_ms >= 0 ? now_ms / 1000 : -((-now_ms + 999) / 1000);
+        d->rec.flags &= (uint8_t)~NTM_REC_CLOCK_FALLBACK;
     }
     d->rec.village = (uint16_t)village;
     /* a device already known elsewhere is rejected before anything counts it */
     if (ntm_store_device_conflict(d->store, &d->rec)) {
-        snprintf(why, sizeof why, "device '%s' is already known in another village or kind",
-                 t.device);
-        reject(d, now_ms, topic, &t, NTM_REJ_DEVICE, why, len);
+        snprintf(why + pre, sizeof why - pre,
+                 "device '%s' is already known in another village or kind", t->device);
+        reject_from(d, now_ms, topic, t, NTM_REJ_DEVICE, why, len, via);
         return;
     }
     accept_record(d, &d->rec);

@@ -19,6 +19,7 @@
 #include "notify.h"
 #include "outbox.h"
 #include "plugin_host.h"
+#include "sources/source.h"
 #include "store.h"
 #include "sync.h"
 
@@ -54,6 +55,19 @@ struct ntm_daemon {
     struct ntm_complaint store_complaint; /* accepted messages the store could not take */
     uint64_t reject_held[NTM_REJ_COUNT];
 };
+
+/* The message pipeline after the topic (daemon.c): the village, the payload,
+ * the device's place, then the windows and the buffer; a rejection is stored
+ * in the quarantine and logged. `flags` are NTM_SOURCE_* (sources/source.h);
+ * `via` names a source in a rejection, NULL for the device contract's MQTT. The
+ * sources reach it only through the gate (gate.h). */
+void ntm_daemon_deliver(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                        const struct ntm_topic *t, const void *payload, size_t len, unsigned flags,
+                        const char *via);
+/* A rejection: counted, in the quarantine under `topic`, logged (rate-limited). */
+void ntm_daemon_reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                       const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len,
+                       const char *via);
 
 /* Sets everything up; on failure prints why (and returns non-zero). */
 int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, size_t errlen);
