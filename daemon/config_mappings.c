@@ -4,6 +4,7 @@
  * profiles (mapping_dir/NAME.yaml, whose own errors name that file). It only
  * reads: subscribing and evaluating are the daemon's (sources/mappings.c). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,13 +144,12 @@ static void parse_value_spec(struct cy *y, yaml_node_t *n, const char *where, bo
     }
     if (vals[3]) {
         cy_path(path, sizeof path, where, "scale");
-        char *end = NULL;
-        if (scalar(y, vals[3], path) && cy_is_plain(vals[3])) {
-            char buf[64];
+        char *end = NULL, buf[64];
+        if (scalar(y, vals[3], path) && cy_is_plain(vals[3]) && cy_len(vals[3]) < sizeof buf) {
             snprintf(buf, sizeof buf, "%.*s", (int)cy_len(vals[3]), cy_text(vals[3]));
             v->scale = strtod(buf, &end);
         }
-        if (!end || *end != '\0' || is_device)
+        if (!end || end == buf || *end != '\0' || !isfinite(v->scale) || is_device)
             CY_ERR(y, vals[3]->start_mark, "%s must be a number%s", path,
                    is_device ? " (and the device has none)" : "");
         else
