@@ -24,7 +24,12 @@
 
 #include "record.h"
 
+struct ntm_mapping;
+
 #define NTM_DEFAULT_CONFIG_PATH "/etc/ntm-gateway/gateway.yaml"
+#ifndef NTM_DEFAULT_MAPPING_DIR /* meson.build sets it: {datadir}/ntm-gateway/mappings */
+#define NTM_DEFAULT_MAPPING_DIR "/usr/share/ntm-gateway/mappings"
+#endif
 #ifndef NTM_DEFAULT_PLUGIN_DIR /* meson.build sets it: {libdir}/ntm-gateway/plugins */
 #error "NTM_DEFAULT_PLUGIN_DIR is not defined: build with meson"
 #endif
@@ -40,6 +45,7 @@ struct ntm_device_decl {
     char id[NTM_DEVICE_ID_MAX + 1];
     uint8_t kind;     /* enum ntm_kind */
     uint16_t village; /* index into villages */
+    char *ip;         /* IPv4, IPv6 or host name to ping; NULL when absent */
 };
 
 /* One scalar option of an uplink entry, kept with its position so that the
@@ -98,6 +104,15 @@ struct ntm_config {
     struct {
         int level; /* LOG_ERR..LOG_DEBUG from <syslog.h> */
     } log;
+
+    struct {
+        int interval_s; /* between two probes of a device */
+        int timeout_ms; /* a later reply is no sign of life */
+    } ping;
+
+    char *mapping_dir;            /* where `include: NAME` finds NAME.yaml */
+    struct ntm_mapping *mappings; /* sources/mapping.h; includes expanded */
+    size_t n_mappings;
 
     char *plugin_dir;
 

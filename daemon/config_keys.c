@@ -6,10 +6,26 @@
 #include <syslog.h>
 
 #include "config_table.h"
+#include "sources/mapping.h"
 
 #define RULE_DEVICE_ID "1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'"
 #define RULE_VILLAGE_ID "1 to 32 characters of a-z, 0-9, '-' (lower case)"
 #define RULE_PLUGIN "a plugin name of 1 to 64 characters of a-z, 0-9, '_', '-'"
+
+#define RULE_HOST                                                                                  \
+    "an IPv4 or IPv6 address or a host name (letters, digits, '.', '-', ':', '_', '%')"
+
+static bool valid_host(const char *s, size_t len)
+{
+    if (s == NULL || len < 1 || len > 255)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-' || s[i] == ':' ||
+              s[i] == '_' || s[i] == '%'))
+            return false;
+    return true;
+}
 
 static bool valid_plugin_name(const char *s, size_t len)
 {
@@ -121,6 +137,16 @@ static const struct conf_key log_keys[] = {
 };
 static const struct conf_table log_table = CONF_TABLE(log_keys);
 
+static const struct conf_key ping_keys[] = {
+    {"interval_s", CONF_INT, CONF_F(ping.interval_s), .flags = CONF_LIVE, .min = 5, .max = 3600,
+     .def = "60",
+     .desc = "seconds between two pings of a device with `ip`, spread so that they do not come "
+             "in bursts; a device answering none for 3 intervals is offline"},
+    {"timeout_ms", CONF_INT, CONF_F(ping.timeout_ms), .flags = CONF_LIVE, .min = 100, .max = 10000,
+     .def = "1000", .desc = "milliseconds a ping's answer may take to count as a sign of life"},
+};
+static const struct conf_table ping_table = CONF_TABLE(ping_keys);
+
 /* ---- the lists: one table for the keys of an entry ---- */
 
 static const struct conf_key village_keys[] = {
@@ -147,6 +173,10 @@ static const struct conf_key device_keys[] = {
     {"village", CONF_VILLAGE, CONF_E(struct ntm_device_decl, village), .flags = CONF_REQUIRED,
      .valid = ntm_valid_village_id, .rule = RULE_VILLAGE_ID,
      .desc = "the id of the village it is in"},
+    {"ip", CONF_STRING, CONF_E(struct ntm_device_decl, ip), .flags = CONF_LIVE, .valid = valid_host,
+     .rule = RULE_HOST,
+     .desc = "its IPv4 or IPv6 address or host name: the gateway pings it, and each answer "
+             "counts as a heartbeat"},
 };
 static const struct conf_table device_table = CONF_TABLE(device_keys);
 static const struct conf_list devices_list = {offsetof(struct ntm_config, devices),
@@ -175,6 +205,21 @@ static const struct conf_list uplinks_list = {
     .same_other = ntm_conf_same_uplink_options,
     .free_other = ntm_conf_free_uplink_options};
 
+/* A mapping's keys are read by config_mappings.c (nested values, includes):
+ * the table describes none of them, the list's doc names them. */
+static const struct conf_table mapping_table = {NULL, 0};
+static const struct conf_list mappings_list = {
+    offsetof(struct ntm_config, mappings),
+    offsetof(struct ntm_config, n_mappings),
+    sizeof(struct ntm_mapping),
+    "mappings",
+    "mapping",
+    &mapping_table,
+    .other_keys = "name, topic, channel, kind, device, when, fields; or include: PROFILE alone",
+    .parse = ntm_conf_parse_mappings,
+    .same_other = ntm_conf_same_mapping,
+    .free_other = ntm_conf_free_mapping};
+
 /* ---- the top level ---- */
 
 static const struct conf_key root_keys[] = {
@@ -188,12 +233,19 @@ static const struct conf_key root_keys[] = {
     {"devices", CONF_LIST, .list = &devices_list,
      .desc = "the device inventory, known before devices first report; devices not listed "
              "are accepted too"},
+    {"ping", CONF_MAP, .map = &ping_table, .desc = "availability by ping of the devices with `ip`"},
     {"mqtt", CONF_MAP, .map = &mqtt_table, .desc = "the broker the devices publish to"},
     {"storage", CONF_MAP, .map = &storage_table, .desc = "the local buffer"},
     {"sync", CONF_MAP, .map = &sync_table, .desc = "upstream synchronisation"},
     {"log", CONF_MAP, .map = &log_table, .desc = "logging"},
     {"plugin_dir", CONF_PATH, CONF_F(plugin_dir), .def = NTM_DEFAULT_PLUGIN_DIR,
      .def_doc = "the multiarch library directory", .desc = "where uplink plugins are loaded from"},
+    {"mapping_dir", CONF_PATH, CONF_F(mapping_dir), .def = NTM_DEFAULT_MAPPING_DIR,
+     .def_doc = "/usr/share/ntm-gateway/mappings",
+     .desc = "where `include: NAME` in mappings finds the profile NAME.yaml"},
+    {"mappings", CONF_LIST, .flags = CONF_LIVE, .list = &mappings_list,
+     .desc = "MQTT mappings: how the messages of devices that publish their own MQTT become "
+             "device messages"},
     {"uplinks", CONF_LIST, .list = &uplinks_list,
      .desc = "where indicators are sent: one entry per uplink plugin; without any, data is only "
              "buffered"},

@@ -32,8 +32,9 @@ static void log_reject_summary(struct ntm_daemon *d, enum ntm_reject r, uint64_t
                      held, ntm_reject_name(r));
 }
 
-static void reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
-                   const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len)
+static void reject_from(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                        const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len,
+                        const char *via)
 {
     ntm_store_reject(d->store, now_ms, topic, strlen(topic), r, why, len);
     uint64_t held = 0;
@@ -43,12 +44,26 @@ static void reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
     printable(shown, sizeof shown, topic);
     struct ntm_log_field f[] = {{"REASON", ntm_reject_name(r)},
                                 {"VILLAGE", t && t->village[0] ? t->village : NULL},
-                                {"DEVICE", t && t->device[0] ? t->device : NULL}};
-    ntm_log_emit(&d->log, LOG_WARNING, NTM_MSGID_REJECTED, f, 3,
+                                {"DEVICE", t && t->device[0] ? t->device : NULL},
+                                {"SOURCE", via}};
+    ntm_log_emit(&d->log, LOG_WARNING, NTM_MSGID_REJECTED, f, via ? 4 : 3,
                  "rejected a message on %s: %s (%s); it is in the quarantine, and further "
                  "rejections for this reason are summed up once a minute",
                  shown, ntm_reject_name(r), why);
     log_reject_summary(d, r, held);
+}
+
+static void reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                   const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len)
+{
+    reject_from(d, now_ms, topic, t, r, why, len, NULL);
+}
+
+void ntm_daemon_reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                       const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len,
+                       const char *via)
+{
+    reject_from(d, now_ms, topic, t, r, why, len, via);
 }
 
 /* Saves the aggregation state with the id of the last message folded into it,
@@ -182,9 +197,11 @@ static void accept_record(struct ntm_daemon *d, struct ntm_record *rec, uint64_t
     maybe_snapshot(d);
 }
 
-static void handle_message(struct ntm_daemon *d, const char *topic, const void *payload, size_t len,
-                           uint64_t key)
+static void handle_message(struct ntm_daemon *d, const char *topic, const void *payload, size_t len)
 {
+    if (d->cfg->n_mappings > 0 && strncmp(topic, "ntm/", 4) != 0 &&
+        ntm_daemon_mapped(d, topic, payload, len))
+        return;
     int64_t now_ms = ntm_clock_wall_ms(&d->clock);
     char why[256] = "";
     struct ntm_topic t;
@@ -194,26 +211,48 @@ static void handle_message(struct ntm_daemon *d, const char *topic, const void *
         reject(d, now_ms, topic, NULL, r, why, len);
         return;
     }
-    int village = ntm_config_village(d->cfg, t.village);
+    ntm_daemon_deliver(d, now_ms, topic, &t, payload, len, 0, NULL);
+}
+
+/* The rest of the pipeline, for a parsed topic: the MQTT messages of the device
+ * contract and, through the gate (gate.c), every source's. `via` names the
+ * source ("mapping frigate-events") in a rejection's reason and log line. */
+void ntm_daemon_deliver(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                        const struct ntm_topic *t, const void *payload, size_t len, unsigned flags,
+                        const char *via)
+{
+    char why[256] = "", inner[224] = "";
+    size_t pre = via ? (size_t)snprintf(why, sizeof why, "%s: ", via) : 0;
+    if (pre >= sizeof why / 2)
+        pre = 0;
+    int village = ntm_config_village(d->cfg, t->village);
     if (village < 0) {
-        snprintf(why, sizeof why, "village '%s' is not in the configuration", t.village);
-        reject(d, now_ms, topic, &t, NTM_REJ_VILLAGE, why, len);
+        snprintf(why + pre, sizeof why - pre, "village '%s' is not in the configuration",
+                 t->village);
+        reject_from(d, now_ms, topic, t, NTM_REJ_VILLAGE, why, len, via);
         return;
     }
-    r = ntm_payload_parse(&t, payload, len, now_ms, &d->ingest, &d->rec, why, sizeof why);
+    enum ntm_reject r =
+        ntm_payload_parse(t, payload, len, now_ms, &d->ingest, &d->rec, inner, sizeof inner);
     if (r != NTM_ACCEPT) {
-        reject(d, now_ms, topic, &t, r, why, len);
+        snprintf(why + pre, sizeof why - pre, "%s", inner);
+        reject_from(d, now_ms, topic, t, r, why, len, via);
         return;
+    }
+    if (flags & NTM_SOURCE_RECV_TIME) {
+        /* the source's rule of time, not a device's missing clock */
+        d->rec.ts = now_ms >= 0 ? now_ms / 1000 : -((-now_ms + 999) / 1000);
+        d->rec.flags &= (uint8_t)~NTM_REC_CLOCK_FALLBACK;
     }
     d->rec.village = (uint16_t)village;
     /* a device already known elsewhere is rejected before anything counts it */
     if (ntm_store_device_conflict(d->store, &d->rec)) {
-        snprintf(why, sizeof why, "device '%s' is already known in another village or kind",
-                 t.device);
-        reject(d, now_ms, topic, &t, NTM_REJ_DEVICE, why, len);
+        snprintf(why + pre, sizeof why - pre,
+                 "device '%s' is already known in another village or kind", t->device);
+        reject_from(d, now_ms, topic, t, NTM_REJ_DEVICE, why, len, via);
         return;
     }
-    accept_record(d, &d->rec, key);
+    accept_record(d, &d->rec, d->delivery_key);
 }
 
 /* A message from the broker. One it delivers again (QoS 1 after a
@@ -237,7 +276,9 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
         }
         return;
     }
-    handle_message(d, topic, payload, len, key);
+    d->delivery_key = key; /* stored with the record it gives, mapped or not */
+    handle_message(d, topic, payload, len);
+    d->delivery_key = 0;
     ntm_store_note_delivery(d->store, key);
 }
 
@@ -350,6 +391,7 @@ static void stop(struct ntm_daemon *d, const char *why)
     ntm_notify_stopping(&d->notify);
     ntm_mqtt_stop(d->mqtt);
     d->mqtt = NULL;
+    ntm_daemon_sources_stop(d);
     uv_timer_stop(&d->status_timer);
     uv_timer_stop(&d->sync_timer);
     save_snapshot(d);
@@ -425,6 +467,7 @@ static void reload(struct ntm_daemon *d)
     }
     if (c->storage.sync_ms != sync_ms)
         ntm_store_set_sync_ms(d->store, c->storage.sync_ms);
+    ntm_daemon_sources_reload(d);
 
     if (n_live > 0)
         ntm_log_emit(&d->log, LOG_NOTICE, NULL, (struct ntm_log_field[]){{"KEYS", live}}, 1,
@@ -642,6 +685,8 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
         .arg = d, .message = on_message, .state = on_mqtt_state, .session = on_mqtt_session};
     if (ntm_mqtt_start(&d->mqtt, &d->loop, cfg, &d->log, &cb, err, errlen) != 0)
         return -1;
+    if (ntm_daemon_sources_start(d, err, errlen) != 0)
+        return -1;
     uv_timer_start(&d->status_timer, on_status_timer, 1000, 1000);
     uint64_t tick = (uint64_t)cfg->sync.interval_s * 1000;
     uv_timer_start(&d->sync_timer, on_sync_timer, tick, tick);
@@ -670,6 +715,7 @@ void ntm_daemon_free(struct ntm_daemon *d)
         ntm_mqtt_stop(d->mqtt);
         d->mqtt = NULL;
     }
+    ntm_daemon_sources_free(d);
     struct ntm_store_stats s = {0};
     if (d->store)
         ntm_store_stats(d->store, &s);

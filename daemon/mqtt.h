@@ -33,6 +33,10 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
                    struct ntm_log *log, const struct ntm_mqtt_callbacks *cb, char *err,
                    size_t errlen);
 bool ntm_mqtt_subscribed(const struct ntm_mqtt *m);
+/* The mappings' topic filters, subscribed at QoS 1 besides the device contract's
+ * (at each connection; on a change at once: the filters gone are unsubscribed).
+ * 0, or -1 when out of memory (the old ones stay). */
+int ntm_mqtt_set_filters(struct ntm_mqtt *m, const char *const *filters, size_t n);
 /* Pause: disconnect cleanly and stay away, so that the broker keeps queuing our
  * messages in the persistent session (used while the buffer cannot write).
  * Resume: connect again. Both idempotent. */
