@@ -3,6 +3,8 @@
  * parts it wires together own their own resources. */
 #include "daemon.h"
 
+#include "daemon_cameras.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,6 +347,7 @@ static void stop(struct ntm_daemon *d, const char *why)
     ntm_notify_stopping(&d->notify);
     ntm_mqtt_stop(d->mqtt);
     d->mqtt = NULL;
+    ntm_daemon_cameras_stop(d);
     uv_timer_stop(&d->status_timer);
     uv_timer_stop(&d->sync_timer);
     save_snapshot(d);
@@ -420,6 +423,7 @@ static void reload(struct ntm_daemon *d)
     }
     if (c->storage.sync_ms != sync_ms)
         ntm_store_set_sync_ms(d->store, c->storage.sync_ms);
+    ntm_daemon_cameras_apply(d);
 
     if (n_live > 0)
         ntm_log_emit(&d->log, LOG_NOTICE, NULL, (struct ntm_log_field[]){{"KEYS", live}}, 1,
@@ -627,6 +631,8 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     struct ntm_mqtt_callbacks cb = {.arg = d, .message = on_message, .state = on_mqtt_state};
     if (ntm_mqtt_start(&d->mqtt, &d->loop, cfg, &d->log, &cb, err, errlen) != 0)
         return -1;
+    if (ntm_daemon_cameras_start(d, err, errlen) != 0)
+        return -1;
     uv_timer_start(&d->status_timer, on_status_timer, 1000, 1000);
     uint64_t tick = (uint64_t)cfg->sync.interval_s * 1000;
     uv_timer_start(&d->sync_timer, on_sync_timer, tick, tick);
@@ -666,6 +672,7 @@ void ntm_daemon_free(struct ntm_daemon *d)
     d->sync = NULL;
     ntm_uplinks_free(d->uplinks, d->n_uplinks);
     d->uplinks = NULL;
+    ntm_daemon_cameras_stop(d); /* its streams are on the HTTP client */
     ntm_http_free(d->http);
     d->http = NULL;
     ntm_outbox_free(d->outbox);

@@ -35,6 +35,7 @@ struct ntm_daemon {
     struct ntm_outbox *outbox;
     struct ntm_http *http;
     struct ntm_sync *sync;
+    struct ntm_cameras *cameras; /* the camera event streams (daemon_cameras.c); NULL: none */
     struct ntm_uplink **uplinks;
     size_t n_uplinks;
     uv_timer_t sync_timer;

@@ -77,6 +77,7 @@ static void alive(struct cam_stream *s, bool force)
 {
     int64_t now = now_ms();
     s->last_life_ms = now;
+    s->last_wall_ms = ntm_clock_wall_ms(s->c->clock);
     char hb[48];
     snprintf(hb, sizeof hb, "{\"interval_s\":%d}", s->keepalive_s);
     for (size_t i = 0; i < s->n_devs; i++) {

@@ -69,6 +69,7 @@ struct cam_stream {
     bool up;              /* logged as connected */
     bool alt_path;        /* Hikvision: the pre-ISAPI path after a 404 */
     int64_t last_life_ms; /* monotonic */
+    int64_t last_wall_ms; /* wall clock (Unix ms) of the last sign of life; 0 = none yet */
     unsigned attempts;    /* failures since the last connection that spoke */
     enum cam_fail logged; /* the state last logged */
     long logged_detail;
