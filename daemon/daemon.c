@@ -3,6 +3,7 @@
  * parts it wires together own their own resources. */
 #include "daemon.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,6 +269,65 @@ static void on_sync_timer(uv_timer_t *t)
     ntm_sync_kick(d->sync);
 }
 
+#define MAX_LIVE_UPLINKS 32
+
+/* The live state: what ntmctl status and the web page show. */
+static void write_live(struct ntm_daemon *d)
+{
+    if (!d->live)
+        return;
+    struct ntm_store_stats s;
+    ntm_store_stats(d->store, &s);
+    struct ntm_mqtt_info mi;
+    ntm_mqtt_info(d->mqtt, &mi);
+    int64_t now = ntm_clock_wall_ms(&d->clock);
+    int64_t mono = ntm_clock_mono_ms();
+    struct ntm_sync_uplink_info si[MAX_LIVE_UPLINKS];
+    struct ntm_live_uplink lu[MAX_LIVE_UPLINKS];
+    size_t n = d->sync ? ntm_sync_uplink_info(d->sync, si, MAX_LIVE_UPLINKS) : 0;
+    for (size_t i = 0; i < n; i++) {
+        lu[i] = (struct ntm_live_uplink){
+            .name = si[i].name,
+            .plugin = i < d->cfg->n_uplinks ? d->cfg->uplinks[i].plugin : NULL,
+            .state = si[i].failing          ? "failing"
+                     : si[i].last_ok_ms > 0 ? "ok"
+                                            : "idle",
+            .last_ok_ms = si[i].last_ok_ms,
+            .failing_since_ms = si[i].failing_since_ms,
+            .last_error = si[i].last_error,
+            .next_try_ms = si[i].next_try_ms,
+            .waiting_batches = si[i].waiting_batches,
+        };
+    }
+    struct ntm_live_info info = {
+        .written_ms = now,
+        .started_ms = d->started_wall_ms,
+        .ready = d->notify.ready_sent || !d->notify.enabled,
+        .clock_synced = d->clock.synced,
+        .gateway_id = d->cfg->gateway_id,
+        .version = NTM_VERSION,
+        .broker = {.state = ntm_broker_state_name(mi.state),
+                   .since_ms = now - (mono - mi.since_mono_ms),
+                   .last_error = mi.last_error,
+                   .host = d->cfg->mqtt.host,
+                   .port = d->cfg->mqtt.port},
+        .ingest = {.rate_per_s = d->rate,
+                   .accepted_total = s.accepted_total,
+                   .rejected_total = s.rejected_total},
+        .uplinks = lu,
+        .n_uplinks = n,
+    };
+    if (ntm_live_write(d->live, &info) == 0) {
+        d->live_failed = false;
+    } else if (!d->live_failed) {
+        d->live_failed = true;
+        ntm_log(&d->log, LOG_WARNING,
+                "cannot write the live state file %s: %s; `ntmctl status` will say the daemon "
+                "is not running until it can (retrying each second)",
+                ntm_live_file(d->live), strerror(errno));
+    }
+}
+
 static void on_status_timer(uv_timer_t *t)
 {
     struct ntm_daemon *d = t->data;
@@ -279,6 +339,8 @@ static void on_status_timer(uv_timer_t *t)
     ntm_store_stats(d->store, &s);
     double rate = (double)(s.accepted_total - d->last_accepted);
     d->last_accepted = s.accepted_total;
+    d->rate = rate;
+    write_live(d);
     char buf[256];
     status_line(d, buf, sizeof buf, rate);
     ntm_notify_status(&d->notify, buf);
@@ -568,6 +630,7 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
         uv_signal_start(sigs[i], on_signal, signums[i]);
     }
     d->start_ms = uv_now(&d->loop);
+    d->started_wall_ms = ntm_clock_wall_ms(&d->clock);
 
     if (ntm_store_open(&d->store, &d->loop, cfg, &d->log, &d->clock, err, errlen) != 0)
         return -1;
@@ -590,6 +653,10 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     struct ntm_mqtt_callbacks cb = {.arg = d, .message = on_message, .state = on_mqtt_state};
     if (ntm_mqtt_start(&d->mqtt, &d->loop, cfg, &d->log, &cb, err, errlen) != 0)
         return -1;
+    char live_path[4096];
+    ntm_live_path(cfg->storage.path, live_path, sizeof live_path);
+    d->live = ntm_live_new(live_path);
+    write_live(d);
     uv_timer_start(&d->status_timer, on_status_timer, 1000, 1000);
     uint64_t tick = (uint64_t)cfg->sync.interval_s * 1000;
     uv_timer_start(&d->sync_timer, on_sync_timer, tick, tick);
@@ -643,6 +710,8 @@ void ntm_daemon_free(struct ntm_daemon *d)
     uv_close((uv_handle_t *)&d->sig_int, on_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_closed);
     ntm_notify_close(&d->notify);
+    ntm_live_free(d->live, true);
+    d->live = NULL;
     /* let every handle's close callback run, then the loop can go */
     uv_run(&d->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&d->loop) != 0)

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "http.h"
 #include "ingest.h"
+#include "live_state.h"
 #include "log.h"
 #include "mqtt.h"
 #include "notify.h"
@@ -47,6 +48,10 @@ struct ntm_daemon {
     uv_timer_t status_timer;
     uint64_t last_accepted; /* for the rate in STATUS= */
     uint64_t start_ms;      /* monotonic */
+    int64_t started_wall_ms;
+    struct ntm_live *live; /* the live state file for ntmctl and the web page */
+    bool live_failed;      /* its write failure was logged */
+    double rate;           /* accepted messages per second, last second */
     int exit_code;
     bool stopping;
 
