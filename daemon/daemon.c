@@ -209,11 +209,16 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
     accept_record(d, &d->rec);
 }
 
+static void status_line(struct ntm_daemon *d, char *buf, size_t len, double rate);
+
+/* The broker's state goes to STATUS= at once (READY=1 does not wait for it). */
 static void on_mqtt_state(void *arg, bool subscribed)
 {
     struct ntm_daemon *d = arg;
-    if (subscribed)
-        ntm_notify_ready(&d->notify, "broker connected; subscribed");
+    (void)subscribed;
+    char buf[384];
+    status_line(d, buf, sizeof buf, d->rate);
+    ntm_notify_status(&d->notify, buf);
 }
 
 /* The one-line summary for STATUS= (and systemctl status). */
@@ -229,11 +234,17 @@ static void status_line(struct ntm_daemon *d, char *buf, size_t len, double rate
         ntm_iso_local(y.last_delivered_ms / 1000, iso, sizeof iso);
         snprintf(last, sizeof last, "%.8s", iso + 11);
     }
+    struct ntm_mqtt_info mi;
+    ntm_mqtt_info(d->mqtt, &mi);
+    char broker[96];
+    if (mi.state == NTM_BROKER_DOWN && mi.last_error)
+        snprintf(broker, sizeof broker, "down (%.60s)", mi.last_error);
+    else
+        snprintf(broker, sizeof broker, "%s", ntm_broker_state_name(mi.state));
     snprintf(buf, len,
              "broker %s; accepted %" PRIu64 ", rejected %" PRIu64 ", buffered %" PRIu64
              "; %.0f msg/s; batches waiting %" PRIu64 ", last delivered %s%s",
-             ntm_mqtt_subscribed(d->mqtt) ? "connected" : "disconnected", s.accepted_total,
-             s.rejected_total, s.buffered, rate, y.pending_batches, last,
+             broker, s.accepted_total, s.rejected_total, s.buffered, rate, y.pending_batches, last,
              s.disk_full  ? "; DISK FULL: ingest paused (the broker keeps messages), evicting the "
                             "oldest and retrying"
              : s.disk_low ? "; disk nearly full: evicting the oldest messages"
@@ -302,7 +313,7 @@ static void write_live(struct ntm_daemon *d)
     struct ntm_live_info info = {
         .written_ms = now,
         .started_ms = d->started_wall_ms,
-        .ready = d->notify.ready_sent || !d->notify.enabled,
+        .ready = d->ready,
         .clock_synced = d->clock.synced,
         .gateway_id = d->cfg->gateway_id,
         .version = NTM_VERSION,
@@ -341,7 +352,7 @@ static void on_status_timer(uv_timer_t *t)
     d->last_accepted = s.accepted_total;
     d->rate = rate;
     write_live(d);
-    char buf[256];
+    char buf[384];
     status_line(d, buf, sizeof buf, rate);
     ntm_notify_status(&d->notify, buf);
     /* a flood that stopped still gets its summary line */
@@ -465,7 +476,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (signum == SIGHUP) {
         ntm_notify_reloading(&d->notify);
         reload(d);
-        char buf[256];
+        char buf[384];
         status_line(d, buf, sizeof buf, 0);
         ntm_notify_reloaded(&d->notify, buf);
         return;
@@ -622,6 +633,8 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     d->status_timer.data = d;
     uv_timer_init(&d->loop, &d->sync_timer);
     d->sync_timer.data = d;
+    uv_timer_init(&d->loop, &d->ready_timer);
+    d->ready_timer.data = d;
     uv_signal_t *sigs[] = {&d->sig_term, &d->sig_int, &d->sig_hup};
     int signums[] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
@@ -668,8 +681,22 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     return 0;
 }
 
+/* READY=1 once the loop runs: the buffer is open, the sources and the
+ * uplinks work; the broker may still be connecting (STATUS= says so). A
+ * broker down at boot must not make the unit time out and restart. */
+static void on_ready_timer(uv_timer_t *t)
+{
+    struct ntm_daemon *d = t->data;
+    char buf[384];
+    d->ready = true;
+    status_line(d, buf, sizeof buf, 0);
+    ntm_notify_ready(&d->notify, buf);
+    write_live(d);
+}
+
 int ntm_daemon_run(struct ntm_daemon *d)
 {
+    uv_timer_start(&d->ready_timer, on_ready_timer, 0, 0);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     return d->exit_code;
 }
@@ -706,6 +733,7 @@ void ntm_daemon_free(struct ntm_daemon *d)
     d->store = NULL;
     uv_close((uv_handle_t *)&d->status_timer, on_closed);
     uv_close((uv_handle_t *)&d->sync_timer, on_closed);
+    uv_close((uv_handle_t *)&d->ready_timer, on_closed);
     uv_close((uv_handle_t *)&d->sig_term, on_closed);
     uv_close((uv_handle_t *)&d->sig_int, on_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_closed);

@@ -38,6 +38,7 @@ struct ntm_daemon {
     struct ntm_uplink **uplinks;
     size_t n_uplinks;
     uv_timer_t sync_timer;
+    uv_timer_t ready_timer;    /* READY=1 from inside the loop */
     bool snapshot_due;         /* a window closed: save the aggregation state */
     bool replaying;            /* feeding stored messages again: their alerts are stored */
     uint64_t last_snapshot_ms; /* monotonic */
@@ -51,6 +52,7 @@ struct ntm_daemon {
     int64_t started_wall_ms;
     struct ntm_live *live; /* the live state file for ntmctl and the web page */
     bool live_failed;      /* its write failure was logged */
+    bool ready;            /* READY=1 sent: the loop runs */
     double rate;           /* accepted messages per second, last second */
     int exit_code;
     bool stopping;
