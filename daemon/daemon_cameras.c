@@ -82,6 +82,12 @@ void ntm_daemon_cameras_apply(struct ntm_daemon *d)
                 err);
 }
 
+void ntm_daemon_cameras_live(void *daemon, struct cJSON *sources_obj)
+{
+    const struct ntm_daemon *d = daemon;
+    ntm_cameras_live(d->cameras, sources_obj);
+}
+
 void ntm_daemon_cameras_stop(struct ntm_daemon *d)
 {
     ntm_cameras_free(d->cameras);

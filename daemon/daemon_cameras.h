@@ -16,6 +16,10 @@ int ntm_daemon_cameras_start(struct ntm_daemon *d, char *err, size_t errlen);
  * `ip` and `events` (a camera added or removed, a new password file...); those
  * whose settings did not change stay open. Logs what it could not apply. */
 void ntm_daemon_cameras_apply(struct ntm_daemon *d);
+/* The live state's "cameras" section (a section function of live_state.h,
+ * `daemon` being the struct ntm_daemon): the streams as they are now. */
+struct cJSON;
+void ntm_daemon_cameras_live(void *daemon, struct cJSON *sources_obj);
 /* Closes every stream (nothing is emitted after this). Safe to call twice. */
 void ntm_daemon_cameras_stop(struct ntm_daemon *d);
 
