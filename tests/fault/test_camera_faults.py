@@ -19,7 +19,9 @@ MQTT messages (tests/tools/camera_standin.py speaks the cameras):
   live): its stream opens without a restart.
 """
 
+import json
 import os
+import re
 import signal
 import sys
 import time
@@ -119,6 +121,29 @@ def run(h, t, cams):
     t.ok(hwm - rss0 < 16 * 1024,
          f"a 100 MB part costs bounded memory: peak RSS {hwm} KiB, {hwm - rss0} KiB over "
          f"the {rss0} KiB before it")
+
+    # ntmctl devices: per camera, its stream connected or not, since when, the last error
+    time.sleep(1.2)  # the live state is written once a second
+    out = h.ctl("--config", cfg, "devices").stdout_text
+    print(out)
+    row = {l.split()[0]: l for l in out.splitlines() if l.startswith("cam-")
+           and ("hikvision" in l or "dahua" in l)}
+    t.ok("connected" in row.get("cam-good", ""), "ntmctl devices: the good camera is connected",
+         row.get("cam-good"))
+    t.ok("failing" in row.get("cam-refuse", "") and
+         "credentials refused (HTTP 401)" in row.get("cam-refuse", ""),
+         "ntmctl devices: the refusing camera is failing, with its last error",
+         row.get("cam-refuse"))
+    t.ok(re.search(r"cam-good .*connected +2026-|cam-good .*connected +20\d\d-", out) is not None,
+         "ntmctl devices: since when", row.get("cam-good"))
+    js = json.loads(h.ctl("--config", cfg, "--json", "devices").stdout_text)
+    st = {x["device"]: x.get("stream") for x in js}
+    t.eq((st["cam-good"]["state"], st["cam-good"]["last_error"]), ("connected", None),
+         "ntmctl --json devices: the good camera's stream")
+    t.ok(st["cam-refuse"]["state"] == "failing" and st["cam-refuse"]["since_ms"] > 0 and
+         "401" in st["cam-refuse"]["last_error"], "ntmctl --json devices: the refusing camera's",
+         str(st["cam-refuse"]))
+    t.ok(all(st[x[0]] is None for x in sim_devs), "MQTT devices have no stream")
 
     # SIGHUP: the refusing camera's stream moves to a stand-in that accepts (live)
     with open(cfg, "w", encoding="utf-8") as f:
