@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "i18n.h"
 #include "live_state.h"
 #include "record.h"
 
@@ -73,10 +74,12 @@ void ntm_ctl_cameras_print(const cJSON *live, bool stale, const char *path)
     const cJSON *cams = cameras_of(live);
     if (cJSON_GetArraySize(cams) == 0)
         return;
-    printf("\nCamera event streams (from %s%s):\n", path,
-           stale ? "; the daemon is not running: as it last wrote them" : "");
-    printf("%-24s %-28s %-10s %-19s  %-19s  %s\n", "DEVICE", "STREAM", "STATE", "SINCE (+07:00)",
-           "LAST HEARD (+07:00)", "LAST ERROR");
+    printf(stale ? _("\nCamera event streams (from %s; the daemon is not running: as it "
+                     "last wrote them):\n")
+                 : _("\nCamera event streams (from %s):\n"),
+           path);
+    printf("%-24s %-28s %-10s %-19s  %-19s  %s\n", _("DEVICE"), _("STREAM"), _("STATE"),
+           _("SINCE (+07:00)"), _("LAST HEARD (+07:00)"), _("LAST ERROR"));
     const cJSON *d;
     cJSON_ArrayForEach(d, cams)
     {
