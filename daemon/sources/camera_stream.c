@@ -383,3 +383,10 @@ void ntm_cam_stream_destroy(struct cam_stream *s)
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
 }
+
+void ntm_cam_stream_retire(struct cam_stream *s)
+{
+    log_state(s, LOG_NOTICE, "removed",
+              "closed: the configuration no longer has this stream (SIGHUP)");
+    ntm_cam_stream_destroy(s);
+}

@@ -47,6 +47,10 @@ def vm(pid, key):
     return 0
 
 
+def lines_of(log, dev, words):
+    return [l for l in log.splitlines() if dev in l and words in l]
+
+
 def cam_yaml(dev, brand, port, pw, keepalive_s):
     return (f"  - {{id: {dev}, kind: camera, village: thon-1, ip: 127.0.0.1,\n"
             f"     events: {{api: {brand}, port: {port}, user: ntm, password_file: {pw}, "
@@ -159,6 +163,8 @@ def run(h, t, cams):
     log = d.stderr_text()
     t.ok(any("SIGHUP: applied" in l and "devices[" in l and "events.port" in l
              for l in log.splitlines()), "SIGHUP logs events.port as applied live")
+    t.eq(len(lines_of(d.stderr_text(), "cam-refuse", "closed: the configuration no longer")), 1,
+         "SIGHUP: the old stream's closing is logged once")
     rc = d.terminate()
     t.eq(rc, 0, "the daemon stops cleanly")
     log = d.stderr_text()
