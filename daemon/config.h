@@ -24,6 +24,8 @@
 
 #include "record.h"
 
+struct ntm_mapping;
+
 #define NTM_DEFAULT_CONFIG_PATH "/etc/ntm-gateway/gateway.yaml"
 #ifndef NTM_DEFAULT_PLUGIN_DIR /* meson.build sets it: {libdir}/ntm-gateway/plugins */
 #error "NTM_DEFAULT_PLUGIN_DIR is not defined: build with meson"
@@ -56,7 +58,7 @@ struct ntm_device_decl {
     char id[NTM_DEVICE_ID_MAX + 1];
     uint8_t kind;     /* enum ntm_kind */
     uint16_t village; /* index into villages */
-    char *ip;         /* an address or host name; NULL when absent */
+    char *ip;         /* IPv4, IPv6 or host name: pinged, and a camera's event stream's host */
     struct ntm_device_events events;
 };
 
@@ -116,6 +118,15 @@ struct ntm_config {
     struct {
         int level; /* LOG_ERR..LOG_DEBUG from <syslog.h> */
     } log;
+
+    struct {
+        int interval_s; /* between two probes of a device */
+        int timeout_ms; /* a later reply is no sign of life */
+    } ping;
+
+    char *mapping_dir;            /* where `include: NAME` finds NAME.yaml */
+    struct ntm_mapping *mappings; /* sources/mapping.h; includes expanded */
+    size_t n_mappings;
 
     char *plugin_dir;
 

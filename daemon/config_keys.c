@@ -11,6 +11,21 @@
 #define RULE_VILLAGE_ID "1 to 32 characters of a-z, 0-9, '-' (lower case)"
 #define RULE_PLUGIN "a plugin name of 1 to 64 characters of a-z, 0-9, '_', '-'"
 
+#define RULE_HOST                                                                                  \
+    "an IPv4 or IPv6 address or a host name (letters, digits, '.', '-', ':', '_', '%')"
+
+static bool valid_host(const char *s, size_t len)
+{
+    if (s == NULL || len < 1 || len > 255)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-' || s[i] == ':' ||
+              s[i] == '_' || s[i] == '%'))
+            return false;
+    return true;
+}
+
 static bool valid_plugin_name(const char *s, size_t len)
 {
     if (s == NULL || len < 1 || len > 64)
@@ -18,20 +33,6 @@ static bool valid_plugin_name(const char *s, size_t len)
     for (size_t i = 0; i < len; i++)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
               s[i] == '-'))
-            return false;
-    return true;
-}
-
-/* A host for a URL: an IPv4 or IPv6 address or a name, nothing that could change the URL. */
-#define RULE_HOST "an IPv4 or IPv6 address or a host name (letters, digits, '.', '-', ':', '_')"
-static bool valid_host(const char *s, size_t len)
-{
-    if (s == NULL || len < 1 || len > 253)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-' || s[i] == ':' ||
-              s[i] == '_'))
             return false;
     return true;
 }
@@ -150,6 +151,16 @@ static const struct conf_key log_keys[] = {
 };
 static const struct conf_table log_table = CONF_TABLE(log_keys);
 
+static const struct conf_key ping_keys[] = {
+    {"interval_s", CONF_INT, CONF_F(ping.interval_s), .flags = CONF_LIVE, .min = 5, .max = 3600,
+     .def = "60",
+     .desc = "seconds between two pings of a device with `ip`, spread so that they do not come "
+             "in bursts; a device answering none for 3 intervals is offline"},
+    {"timeout_ms", CONF_INT, CONF_F(ping.timeout_ms), .flags = CONF_LIVE, .min = 100, .max = 10000,
+     .def = "1000", .desc = "milliseconds a ping's answer may take to count as a sign of life"},
+};
+static const struct conf_table ping_table = CONF_TABLE(ping_keys);
+
 /* ---- the lists: one table for the keys of an entry ---- */
 
 static const struct conf_key village_keys[] = {
@@ -208,7 +219,9 @@ static const struct conf_key device_keys[] = {
      .valid = ntm_valid_village_id, .rule = RULE_VILLAGE_ID,
      .desc = "the id of the village it is in"},
     {"ip", CONF_STRING, CONF_E(struct ntm_device_decl, ip), .flags = CONF_LIVE, .valid = valid_host,
-     .rule = RULE_HOST, .desc = "the device's address on the LAN, where its event stream is read"},
+     .rule = RULE_HOST,
+     .desc = "its IPv4 or IPv6 address or host name: the gateway pings it, and each answer "
+             "counts as a heartbeat; a camera's event stream is read there"},
     {"events", CONF_MAP, .map = &events_table, .def_doc = "none",
      .desc = "a camera's own event stream (cameras only): {api, user, password_file, ...}"},
 };
@@ -252,6 +265,7 @@ static const struct conf_key root_keys[] = {
     {"devices", CONF_LIST, .list = &devices_list,
      .desc = "the device inventory, known before devices first report; devices not listed "
              "are accepted too"},
+    {"ping", CONF_MAP, .map = &ping_table, .desc = "availability by ping of the devices with `ip`"},
     {"mqtt", CONF_MAP, .map = &mqtt_table, .desc = "the broker the devices publish to"},
     {"storage", CONF_MAP, .map = &storage_table, .desc = "the local buffer"},
     {"sync", CONF_MAP, .map = &sync_table, .desc = "upstream synchronisation"},

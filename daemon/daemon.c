@@ -420,6 +420,7 @@ static void stop(struct ntm_daemon *d, const char *why)
     ntm_notify_stopping(&d->notify);
     ntm_mqtt_stop(d->mqtt);
     d->mqtt = NULL;
+    ntm_daemon_sources_stop(d);
     ntm_daemon_cameras_stop(d);
     uv_timer_stop(&d->status_timer);
     uv_timer_stop(&d->sync_timer);
@@ -496,6 +497,7 @@ static void reload(struct ntm_daemon *d)
     }
     if (c->storage.sync_ms != sync_ms)
         ntm_store_set_sync_ms(d->store, c->storage.sync_ms);
+    ntm_daemon_sources_reload(d);
     ntm_daemon_cameras_apply(d);
 
     if (n_live > 0)
@@ -707,6 +709,8 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     struct ntm_mqtt_callbacks cb = {.arg = d, .message = on_message, .state = on_mqtt_state};
     if (ntm_mqtt_start(&d->mqtt, &d->loop, cfg, &d->log, &cb, err, errlen) != 0)
         return -1;
+    if (ntm_daemon_sources_start(d, err, errlen) != 0)
+        return -1;
     if (ntm_daemon_cameras_start(d, err, errlen) != 0)
         return -1;
     char live_path[4096];
@@ -757,6 +761,7 @@ void ntm_daemon_free(struct ntm_daemon *d)
         ntm_mqtt_stop(d->mqtt);
         d->mqtt = NULL;
     }
+    ntm_daemon_sources_stop(d);
     struct ntm_store_stats s = {0};
     if (d->store)
         ntm_store_stats(d->store, &s);

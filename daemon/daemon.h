@@ -24,6 +24,8 @@
 #include "store.h"
 #include "sync.h"
 
+struct ntm_ping;
+
 struct ntm_daemon {
     uv_loop_t loop;
     struct ntm_config *cfg;
@@ -60,6 +62,7 @@ struct ntm_daemon {
     bool stopping;
 
     struct ntm_complaint reject_complaint[NTM_REJ_COUNT];
+    struct ntm_ping *ping;                /* sources (sources_wire.c); NULL when unused */
     struct ntm_complaint store_complaint; /* accepted messages the store could not take */
     uint64_t reject_held[NTM_REJ_COUNT];
 };
@@ -76,6 +79,12 @@ void ntm_daemon_deliver(struct ntm_daemon *d, int64_t now_ms, const char *topic,
 void ntm_daemon_reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
                        const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len,
                        const char *via);
+
+/* The built-in sources (sources_wire.c): started after the broker, told on
+ * SIGHUP after the live settings were applied, stopped before the flush. */
+int ntm_daemon_sources_start(struct ntm_daemon *d, char *err, size_t errlen);
+void ntm_daemon_sources_reload(struct ntm_daemon *d);
+void ntm_daemon_sources_stop(struct ntm_daemon *d);
 
 /* Sets everything up; on failure prints why (and returns non-zero). */
 int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, size_t errlen);

@@ -79,7 +79,7 @@ def measure_daemon(h, cams, pw, with_events, seconds):
                          storage={"path": os.path.join(h.tmp, f"bench-{with_events}.db")})
     lines = ["devices:"]
     for i, c in enumerate(cams):
-        ev = (f", ip: 127.0.0.1, events: {{api: dahua, port: {c.port}, user: ntm, "
+        ev = (f", events: {{api: dahua, host: 127.0.0.1, port: {c.port}, user: ntm, "
               f"password_file: {pw}}}" if with_events else "")
         lines.append(f"  - {{id: cam-{i:03d}, kind: camera, village: thon-1{ev}}}")
     with open(cfg, encoding="utf-8") as f:

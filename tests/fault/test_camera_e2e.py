@@ -142,11 +142,12 @@ class Clock:
 
 
 def camera_yaml(cams, pwfile):
+    """The inventory: events.host, not ip (ip would add the ping source's heartbeats)."""
     lines = ["devices:"]
     for dev, (village, brand, standin, ch) in CAMERAS.items():
         cam = cams[standin]
-        lines.append(f"  - {{id: {dev}, kind: camera, village: {village}, ip: 127.0.0.1,")
-        lines.append(f"     events: {{api: {brand}, port: {cam.port}, user: ntm, "
+        lines.append(f"  - {{id: {dev}, kind: camera, village: {village},")
+        lines.append(f"     events: {{api: {brand}, host: 127.0.0.1, port: {cam.port}, user: ntm, "
                      f"password_file: {pwfile}, channel: {ch}, keepalive_s: {KEEPALIVE_S}}}}}")
     return "\n".join(lines) + "\n"
 

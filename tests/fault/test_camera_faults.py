@@ -52,8 +52,8 @@ def lines_of(log, dev, words):
 
 
 def cam_yaml(dev, brand, port, pw, keepalive_s):
-    return (f"  - {{id: {dev}, kind: camera, village: thon-1, ip: 127.0.0.1,\n"
-            f"     events: {{api: {brand}, port: {port}, user: ntm, password_file: {pw}, "
+    return (f"  - {{id: {dev}, kind: camera, village: thon-1,\n"
+            f"     events: {{api: {brand}, host: 127.0.0.1, port: {port}, user: ntm, password_file: {pw}, "
             f"keepalive_s: {keepalive_s}}}}}\n")
 
 
