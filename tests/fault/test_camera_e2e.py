@@ -21,6 +21,8 @@ account (401 forever): it is never online.
 
 import datetime
 import os
+import re
+import subprocess
 import sys
 import time
 
@@ -126,6 +128,17 @@ def shim_path():
     return p or os.path.join(S.build_dir(), "tests", "fault", "ntm-clockshim.so")
 
 
+def preload_for(binary, shim):
+    """LD_PRELOAD for the daemon: the shim, after libasan when the daemon is built
+    with ASan (its runtime must come first)."""
+    try:
+        out = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    m = re.search(r"^\s*libasan\.so\S*\s+=>\s+(\S+)", out, re.M)
+    return f"{m.group(1)}:{shim}" if m else shim
+
+
 class Clock:
     """The shim's control file: the daemon's wall clock = machine + offset, synchronized."""
 
@@ -190,7 +203,7 @@ def run(h, t, port, rx, cams):
     clock = Clock(h)
     clock.set_to(T(8, 59, 50))
     saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "NTM_CLOCKSHIM")}
-    os.environ["LD_PRELOAD"] = shim_path()
+    os.environ["LD_PRELOAD"] = preload_for(harness.gatewayd_path(), shim_path())
     os.environ["NTM_CLOCKSHIM"] = clock.path
     try:
         d = h.start_daemon(cfg)
