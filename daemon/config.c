@@ -503,6 +503,14 @@ void ntm_conf_parse_uplinks(struct conf_ctx *c, const struct conf_list *l, yaml_
     }
 }
 
+void ntm_conf_parse_mappings(struct conf_ctx *c, const struct conf_list *l, yaml_node_t *n,
+                             const char *path, void *base)
+{
+    struct ntm_config *cfg = base;
+    (void)l;
+    ntm_conf_mappings(&c->y, n, path, cfg->mapping_dir, &cfg->mappings, &cfg->n_mappings);
+}
+
 bool ntm_conf_same_uplink_options(const void *a, const void *b)
 {
     const struct ntm_uplink_conf *x = a, *y = b;

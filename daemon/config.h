@@ -27,6 +27,9 @@
 struct ntm_mapping;
 
 #define NTM_DEFAULT_CONFIG_PATH "/etc/ntm-gateway/gateway.yaml"
+#ifndef NTM_DEFAULT_MAPPING_DIR /* meson.build sets it: {datadir}/ntm-gateway/mappings */
+#define NTM_DEFAULT_MAPPING_DIR "/usr/share/ntm-gateway/mappings"
+#endif
 #ifndef NTM_DEFAULT_PLUGIN_DIR /* meson.build sets it: {libdir}/ntm-gateway/plugins */
 #error "NTM_DEFAULT_PLUGIN_DIR is not defined: build with meson"
 #endif

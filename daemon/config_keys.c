@@ -6,6 +6,7 @@
 #include <syslog.h>
 
 #include "config_table.h"
+#include "sources/mapping.h"
 
 #define RULE_DEVICE_ID "1 to 64 characters of A-Z, a-z, 0-9, '_', '.', '-'"
 #define RULE_VILLAGE_ID "1 to 32 characters of a-z, 0-9, '-' (lower case)"
@@ -252,6 +253,21 @@ static const struct conf_list uplinks_list = {
     .same_other = ntm_conf_same_uplink_options,
     .free_other = ntm_conf_free_uplink_options};
 
+/* A mapping's keys are read by config_mappings.c (nested values, includes):
+ * the table describes none of them, the list's doc names them. */
+static const struct conf_table mapping_table = {NULL, 0};
+static const struct conf_list mappings_list = {
+    offsetof(struct ntm_config, mappings),
+    offsetof(struct ntm_config, n_mappings),
+    sizeof(struct ntm_mapping),
+    "mappings",
+    "mapping",
+    &mapping_table,
+    .other_keys = "name, topic, channel, kind, device, when, fields; or include: PROFILE alone",
+    .parse = ntm_conf_parse_mappings,
+    .same_other = ntm_conf_same_mapping,
+    .free_other = ntm_conf_free_mapping};
+
 /* ---- the top level ---- */
 
 static const struct conf_key root_keys[] = {
@@ -272,6 +288,12 @@ static const struct conf_key root_keys[] = {
     {"log", CONF_MAP, .map = &log_table, .desc = "logging"},
     {"plugin_dir", CONF_PATH, CONF_F(plugin_dir), .def = NTM_DEFAULT_PLUGIN_DIR,
      .def_doc = "the multiarch library directory", .desc = "where uplink plugins are loaded from"},
+    {"mapping_dir", CONF_PATH, CONF_F(mapping_dir), .def = NTM_DEFAULT_MAPPING_DIR,
+     .def_doc = "/usr/share/ntm-gateway/mappings",
+     .desc = "where `include: NAME` in mappings finds the profile NAME.yaml"},
+    {"mappings", CONF_LIST, .flags = CONF_LIVE, .list = &mappings_list,
+     .desc = "MQTT mappings: how the messages of devices that publish their own MQTT become "
+             "device messages"},
     {"uplinks", CONF_LIST, .list = &uplinks_list,
      .desc = "where indicators are sent: one entry per uplink plugin; without any, data is only "
              "buffered"},

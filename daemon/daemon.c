@@ -195,6 +195,9 @@ static void accept_record(struct ntm_daemon *d, struct ntm_record *rec)
 static void on_message(void *arg, const char *topic, const void *payload, size_t len)
 {
     struct ntm_daemon *d = arg;
+    if (d->cfg->n_mappings > 0 && strncmp(topic, "ntm/", 4) != 0 &&
+        ntm_daemon_mapped(d, topic, payload, len))
+        return;
     int64_t now_ms = ntm_clock_wall_ms(&d->clock);
     char why[256] = "";
     struct ntm_topic t;
@@ -761,7 +764,7 @@ void ntm_daemon_free(struct ntm_daemon *d)
         ntm_mqtt_stop(d->mqtt);
         d->mqtt = NULL;
     }
-    ntm_daemon_sources_stop(d);
+    ntm_daemon_sources_free(d);
     struct ntm_store_stats s = {0};
     if (d->store)
         ntm_store_stats(d->store, &s);

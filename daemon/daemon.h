@@ -20,6 +20,7 @@
 #include "notify.h"
 #include "outbox.h"
 #include "plugin_host.h"
+#include "sources/mappings.h"
 #include "sources/source.h"
 #include "store.h"
 #include "sync.h"
@@ -63,6 +64,7 @@ struct ntm_daemon {
 
     struct ntm_complaint reject_complaint[NTM_REJ_COUNT];
     struct ntm_ping *ping;                /* sources (sources_wire.c); NULL when unused */
+    struct ntm_mappings maps;             /* the MQTT mappings' counts */
     struct ntm_complaint store_complaint; /* accepted messages the store could not take */
     uint64_t reject_held[NTM_REJ_COUNT];
 };
@@ -85,6 +87,10 @@ void ntm_daemon_reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
 int ntm_daemon_sources_start(struct ntm_daemon *d, char *err, size_t errlen);
 void ntm_daemon_sources_reload(struct ntm_daemon *d);
 void ntm_daemon_sources_stop(struct ntm_daemon *d);
+void ntm_daemon_sources_free(struct ntm_daemon *d);
+/* A message on a topic outside the device contract's: evaluated by every
+ * mapping whose filter matches; false when none does. */
+bool ntm_daemon_mapped(struct ntm_daemon *d, const char *topic, const void *payload, size_t len);
 
 /* Sets everything up; on failure prints why (and returns non-zero). */
 int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, size_t errlen);

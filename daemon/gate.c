@@ -13,9 +13,12 @@
 static void refuse_device(struct ntm_daemon *d, const struct ntm_gate_msg *m, enum ntm_reject r,
                           const char *what)
 {
-    char why[256], topic[160];
-    snprintf(topic, sizeof topic, "ntm/v1/?/?/%.64s/%s", m->device ? m->device : "",
-             ntm_channel_name(m->channel));
+    char why[256], topic[256];
+    if (m->topic)
+        snprintf(topic, sizeof topic, "%s", m->topic);
+    else
+        snprintf(topic, sizeof topic, "ntm/v1/?/?/%.64s/%s", m->device ? m->device : "",
+                 ntm_channel_name(m->channel));
     snprintf(why, sizeof why, "%s%sdevice '%.64s' %s", m->via ? m->via : "", m->via ? ": " : "",
              m->device ? m->device : "", what);
     struct ntm_topic t;

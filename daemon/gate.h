@@ -21,8 +21,9 @@ struct ntm_gate_msg {
     enum ntm_channel channel;
     const char *payload; /* JSON object text, `len` bytes */
     size_t len;
-    unsigned flags;  /* NTM_SOURCE_* */
-    const char *via; /* "mapping 'frigate-events' on frigate/events": in rejections; or NULL */
+    unsigned flags;    /* NTM_SOURCE_* */
+    const char *via;   /* "mapping 'frigate-events' on frigate/events": in rejections; or NULL */
+    const char *topic; /* the topic it came on, for a device that cannot be placed; or NULL */
 };
 
 /* Hands one message to the pipeline (ntm_daemon_deliver). */

@@ -50,7 +50,18 @@ struct ntm_mqtt {
     enum ntm_broker_state live;
     int64_t live_since; /* monotonic ms */
     char last_error[200];
+    int main_mid;   /* the subscription to the device contract's topics */
+    char **filters; /* the mappings' topic filters, subscribed too */
+    size_t n_filters;
 };
+
+static void free_mqtt(struct ntm_mqtt *m)
+{
+    for (size_t i = 0; i < m->n_filters; i++)
+        free(m->filters[i]);
+    free(m->filters);
+    free(m);
+}
 
 static void set_live(struct ntm_mqtt *m, enum ntm_broker_state st, const char *error)
 {
@@ -261,7 +272,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     if (m->state == ST_STOPPED) {
         uv_freeaddrinfo(res);
         if (--m->open_handles == 0)
-            free(m);
+            free_mqtt(m);
         return;
     }
     m->open_handles--;
@@ -357,6 +368,53 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc)
     if (src != MOSQ_ERR_SUCCESS)
         ntm_log(m->log, LOG_ERR, "broker %s: subscribing to %s failed: %s",
                 host_port(m, hp, sizeof hp), NTM_MQTT_TOPIC, mosquitto_strerror(src));
+    m->main_mid = mid;
+    for (size_t i = 0; i < m->n_filters; i++) {
+        src = mosquitto_subscribe(mosq, NULL, m->filters[i], 1);
+        if (src != MOSQ_ERR_SUCCESS)
+            ntm_log(m->log, LOG_ERR, "broker %s: subscribing to %s (a mapping's) failed: %s",
+                    host_port(m, hp, sizeof hp), m->filters[i], mosquitto_strerror(src));
+    }
+}
+
+static bool has_filter(char **f, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(f[i], s) == 0)
+            return true;
+    return false;
+}
+
+int ntm_mqtt_set_filters(struct ntm_mqtt *m, const char *const *filters, size_t n)
+{
+    char **nf = calloc(n ? n : 1, sizeof *nf);
+    size_t k = 0;
+    if (!nf)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (has_filter(nf, k, filters[i]))
+            continue;
+        if (!(nf[k] = strdup(filters[i]))) {
+            for (size_t j = 0; j < k; j++)
+                free(nf[j]);
+            free(nf);
+            return -1;
+        }
+        k++;
+    }
+    bool live = m->state == ST_CONNECTED || m->state == ST_SUBSCRIBED;
+    for (size_t i = 0; i < m->n_filters; i++) {
+        if (live && !has_filter(nf, k, m->filters[i]))
+            mosquitto_unsubscribe(m->mosq, NULL, m->filters[i]);
+        free(m->filters[i]);
+    }
+    for (size_t i = 0; live && i < k; i++)
+        if (!has_filter(m->filters, m->n_filters, nf[i]))
+            mosquitto_subscribe(m->mosq, NULL, nf[i], 1);
+    free(m->filters);
+    m->filters = nf;
+    m->n_filters = k;
+    return 0;
 }
 
 static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int n, const int *granted)
@@ -364,7 +422,14 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int n, cons
     struct ntm_mqtt *m = arg;
     char hp[128];
     (void)mosq;
-    (void)mid;
+    if (mid != m->main_mid) { /* a mapping's filter */
+        if (n < 1 || granted[0] > 2)
+            ntm_log(m->log, LOG_ERR,
+                    "broker %s refused the subscription to a mapping's topic filter; its "
+                    "messages will not come",
+                    host_port(m, hp, sizeof hp));
+        return;
+    }
     if (n < 1 || granted[0] > 2) {
         ntm_log(m->log, LOG_ERR, "broker %s refused the subscription to %s; reconnecting",
                 host_port(m, hp, sizeof hp), NTM_MQTT_TOPIC);
@@ -570,7 +635,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
     struct ntm_mqtt *m = h->data;
     if (--m->open_handles == 0)
-        free(m);
+        free_mqtt(m);
 }
 
 void ntm_mqtt_stop(struct ntm_mqtt *m)

@@ -29,6 +29,10 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
                    struct ntm_log *log, const struct ntm_mqtt_callbacks *cb, char *err,
                    size_t errlen);
 bool ntm_mqtt_subscribed(const struct ntm_mqtt *m);
+/* The mappings' topic filters, subscribed at QoS 1 besides the device contract's
+ * (at each connection; on a change at once: the filters gone are unsubscribed).
+ * 0, or -1 when out of memory (the old ones stay). */
+int ntm_mqtt_set_filters(struct ntm_mqtt *m, const char *const *filters, size_t n);
 
 /* The connection as the live state and STATUS= show it. */
 enum ntm_broker_state { NTM_BROKER_CONNECTING, NTM_BROKER_CONNECTED, NTM_BROKER_DOWN };

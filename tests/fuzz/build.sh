@@ -46,7 +46,8 @@ read -r -a CJSON <<<"$(pkg-config --cflags --libs libcjson)"
 read -r -a YAML <<<"$(pkg-config --cflags --libs yaml-0.1)"
 read -r -a EXPAT <<<"$(pkg-config --cflags --libs expat)"
 d=$root/daemon
-config=("$d/config.c" "$d/config_yaml.c" "$d/config_table.c" "$d/config_keys.c" "$d/config_diff.c" "$d/config_doc.c")
+config=("$d/config.c" "$d/config_yaml.c" "$d/config_table.c" "$d/config_keys.c" "$d/config_diff.c" "$d/config_doc.c"
+  "$d/config_mappings.c" "$d/sources/mapping.c")
 
 build() { # target, sources and libraries...: skipped when newer than its inputs
   local t=$1; shift
@@ -68,8 +69,9 @@ ingest=("$d/ingest.c" "$d/ingest_text.c" "$d/ingest_topic.c" "$d/ingest_payload.
 agg=("$d/aggregate.c" "$d/agg_windows.c" "$d/agg_devices.c" "$d/agg_clients.c" "$d/agg_state.c")
 build fuzz_topic "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "${config[@]}" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
 build fuzz_payload "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "${config[@]}" "${CJSON[@]}" "${YAML[@]}" & pids+=($!)
-build fuzz_config "${config[@]}" "$d/record.c" "$d/hash.c" "${YAML[@]}" & pids+=($!)
-build fuzz_agg_state "${agg[@]}" "$d/record.c" "$d/hash.c" "${config[@]}" "${YAML[@]}" & pids+=($!)
+build fuzz_config "${config[@]}" "$d/record.c" "$d/hash.c" "${YAML[@]}" "${CJSON[@]}" & pids+=($!)
+build fuzz_agg_state "${agg[@]}" "$d/record.c" "$d/hash.c" "${config[@]}" "${YAML[@]}" "${CJSON[@]}" & pids+=($!)
+build fuzz_mapping "${config[@]}" "$d/record.c" "$d/hash.c" "${YAML[@]}" "${CJSON[@]}" & pids+=($!)
 build fuzz_retry_after "$d/retry_after.c" & pids+=($!)
 build fuzz_multipart "$d/sources/multipart.c" & pids+=($!)
 build fuzz_hikvision "$d/sources/hikvision.c" "${EXPAT[@]}" & pids+=($!)
@@ -77,4 +79,4 @@ build fuzz_dahua "$d/sources/dahua.c" & pids+=($!)
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 [ $rc -eq 0 ] || { echo "build.sh: a fuzz target did not build" >&2; exit 1; }
-echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after fuzz_multipart fuzz_hikvision fuzz_dahua in $out"
+echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after fuzz_multipart fuzz_hikvision fuzz_dahua fuzz_mapping in $out"

@@ -196,7 +196,8 @@ for f in /usr/sbin/ntm-gatewayd /usr/bin/ntmctl \
     /etc/ntm-gateway/gateway.yaml /etc/mosquitto/conf.d/ntm-gateway.conf \
     /lib/systemd/system/ntm-gateway.service /usr/share/ntm-gateway/ntm.sync.v1.schema.json \
     /usr/share/man/man8/ntm-gatewayd.8.gz /usr/share/man/man1/ntmctl.1.gz \
-    /usr/share/doc/ntm-gateway/copyright; do
+    /usr/share/doc/ntm-gateway/copyright /usr/lib/sysctl.d/50-ntm-gateway-ping.conf \
+    /usr/share/ntm-gateway/mappings/frigate.yaml; do
     check "the .deb holds $f" grep -qx "$f" "$WORK/contents.txt"
 done
 dpkg-deb -f "$DEB" Depends Recommends >"$WORK/fields.txt"
@@ -249,6 +250,13 @@ done
 check "the installed config's (commented) plugin_dir names /usr/lib/$MA/ntm-gateway/plugins" \
     grep -q "^# plugin_dir: /usr/lib/$MA/ntm-gateway/plugins\$" /etc/ntm-gateway/gateway.yaml
 check "unit /lib/systemd/system/ntm-gateway.service" test -f /lib/systemd/system/ntm-gateway.service
+# the ping source: the package's sysctl.d file lets the daemon's group open ICMP datagram sockets
+check "net.ipv4.ping_group_range covers the ntm-gateway group after install (ping works)" bash -c \
+    'read lo hi </proc/sys/net/ipv4/ping_group_range; g=$(getent group ntm-gateway | cut -d: -f3);
+     [ -n "$g" ] && [ "$g" -ge "$lo" ] && [ "$g" -le "$hi" ]'
+check "the daemon's user can open an unprivileged ICMP socket" \
+    setpriv --reuid=ntm-gateway --regid=ntm-gateway --clear-groups python3 -c \
+    'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)'
 check "schema /usr/share/ntm-gateway/ntm.sync.v1.schema.json is JSON" \
     python3 -m json.tool /usr/share/ntm-gateway/ntm.sync.v1.schema.json /dev/null
 if grep -rqs 'path-exclude.*/usr/share/man' /etc/dpkg/dpkg.cfg.d/; then
