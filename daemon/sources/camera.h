@@ -81,7 +81,7 @@ int ntm_cameras_state(const struct ntm_cameras *c, const char *device,
  * ntmctl): per device {"state": "connected" | "connecting" | "failing",
  * "since_ms", "last_ms" (its stream's last sign of life), "last_error", "stream",
  * "events", "connects", "malformed", "oversized", "ignored"}, wall-clock ms, 0
- * for "not yet". `cameras` is a struct ntm_cameras (NULL: an empty section). */
+ * for "not yet". `cameras` is a struct ntm_cameras (NULL: no section). */
 struct cJSON;
 void ntm_cameras_live(void *cameras, struct cJSON *sources_obj);
 /* Closes every stream (no message is emitted) and frees once the loop has

@@ -21,8 +21,10 @@ static void add_ms(cJSON *o, const char *key, int64_t ms)
 void ntm_cameras_live(void *cameras, struct cJSON *sources_obj)
 {
     const struct ntm_cameras *c = cameras;
+    if (c == NULL)
+        return; /* no camera has `events:`: no section */
     cJSON *sec = cJSON_AddObjectToObject(sources_obj, "cameras");
-    for (const struct cam_stream *s = c ? c->streams : NULL; s && sec; s = s->next) {
+    for (const struct cam_stream *s = c->streams; s && sec; s = s->next) {
         uint64_t oversized = s->oversized_done + (s->mp_live ? s->mp.st.oversized : 0);
         for (size_t i = 0; i < s->n_devs; i++) {
             cJSON *o = cJSON_AddObjectToObject(sec, s->devs[i].device);
