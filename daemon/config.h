@@ -41,11 +41,28 @@ struct ntm_village {
     char *name; /* UTF-8 */
 };
 
+/* events.api: which event stream a camera has (0: none, `events:` absent). */
+enum ntm_events_api { NTM_EVENTS_NONE, NTM_EVENTS_HIKVISION, NTM_EVENTS_DAHUA };
+
+/* A camera's own event stream (`events:` of an inventory camera). */
+struct ntm_device_events {
+    uint8_t api;         /* enum ntm_events_api; NONE when `events:` is absent */
+    char *user;          /* the camera account */
+    char *password_file; /* read at each connection attempt; never copied elsewhere */
+    char *host;          /* NULL: the device's ip */
+    int32_t port;        /* 0: 80, or 443 with https */
+    bool https;
+    char *ca_file; /* NULL: the system's certificate authorities */
+    int32_t channel;
+    int32_t keepalive_s;
+};
+
 struct ntm_device_decl {
     char id[NTM_DEVICE_ID_MAX + 1];
     uint8_t kind;     /* enum ntm_kind */
     uint16_t village; /* index into villages */
-    char *ip;         /* IPv4, IPv6 or host name to ping; NULL when absent */
+    char *ip;         /* IPv4, IPv6 or host name: pinged, and a camera's event stream's host */
+    struct ntm_device_events events;
 };
 
 /* One scalar option of an uplink entry, kept with its position so that the

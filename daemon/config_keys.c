@@ -38,6 +38,22 @@ static bool valid_plugin_name(const char *s, size_t len)
     return true;
 }
 
+#define RULE_CAMERA_USER "1 to 64 characters, no ':' and no control characters"
+static bool valid_camera_user(const char *s, size_t len)
+{
+    if (s == NULL || len < 1 || len > 64)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == ':')
+            return false;
+    return true;
+}
+
+static const char *events_api_word(long long v)
+{
+    return v == NTM_EVENTS_HIKVISION ? "hikvision" : v == NTM_EVENTS_DAHUA ? "dahua" : NULL;
+}
+
 static const char *log_level_word(long long v)
 {
     static const char *const words[] = {"error", "warning", "notice", "info", "debug"};
@@ -165,6 +181,37 @@ static const struct conf_list villages_list = {offsetof(struct ntm_config, villa
                                                &village_table,
                                                .parse = ntm_conf_parse_villages};
 
+#define EV(member) CONF_E(struct ntm_device_decl, events.member)
+static const struct conf_key events_keys[] = {
+    {"api", CONF_ENUM, EV(api), .flags = CONF_REQUIRED | CONF_LIVE, .min = NTM_EVENTS_HIKVISION,
+     .max = NTM_EVENTS_DAHUA, .word = events_api_word,
+     .desc = "the camera's brand of event stream: hikvision (ISAPI alertStream) or dahua "
+             "(eventManager attach)"},
+    {"user", CONF_STRING, EV(user), .flags = CONF_REQUIRED | CONF_LIVE, .valid = valid_camera_user,
+     .rule = RULE_CAMERA_USER, .desc = "the camera account (a viewer is enough)"},
+    {"password_file", CONF_PATH, EV(password_file), .flags = CONF_REQUIRED | CONF_LIVE,
+     .desc = "a file with that account's password (one line `user:password`, or the password "
+             "alone), read at each connection, never logged or stored"},
+    {"host", CONF_STRING, EV(host), .flags = CONF_LIVE, .valid = valid_host, .rule = RULE_HOST,
+     .def_doc = "the device's ip", .desc = "the camera or NVR to connect to"},
+    {"port", CONF_INT, EV(port), .flags = CONF_LIVE, .min = 1, .max = 65535,
+     .def_doc = "80; 443 with https", .desc = "its HTTP port"},
+    {"https", CONF_BOOL, EV(https), .flags = CONF_LIVE, .def = "false",
+     .desc = "connect with https; the camera's certificate is verified"},
+    {"ca_file", CONF_PATH, EV(ca_file), .flags = CONF_LIVE,
+     .def_doc = "the system's certificate authorities",
+     .desc = "the certificate authority that signed the camera's certificate"},
+    {"channel", CONF_INT, EV(channel), .flags = CONF_LIVE, .min = 1, .max = 4096, .def = "1",
+     .desc = "the video channel of the camera or NVR this device is (1-based); devices on the "
+             "same host, port and user share one stream"},
+    {"keepalive_s", CONF_INT, EV(keepalive_s), .flags = CONF_LIVE, .min = 1, .max = 3600,
+     .def = "30",
+     .desc = "the keep-alive period expected of the stream (Dahua: asked for); silent for half "
+             "again as long, it is reopened"},
+};
+#undef EV
+static const struct conf_table events_table = CONF_TABLE(events_keys);
+
 static const struct conf_key device_keys[] = {
     {"id", CONF_ID, CONF_E(struct ntm_device_decl, id), .flags = CONF_REQUIRED | CONF_UNIQUE,
      .valid = ntm_valid_device_id, .rule = RULE_DEVICE_ID, .desc = "the device's id"},
@@ -176,7 +223,9 @@ static const struct conf_key device_keys[] = {
     {"ip", CONF_STRING, CONF_E(struct ntm_device_decl, ip), .flags = CONF_LIVE, .valid = valid_host,
      .rule = RULE_HOST,
      .desc = "its IPv4 or IPv6 address or host name: the gateway pings it, and each answer "
-             "counts as a heartbeat"},
+             "counts as a heartbeat; a camera's event stream is read there"},
+    {"events", CONF_MAP, .map = &events_table, .def_doc = "none",
+     .desc = "a camera's own event stream (cameras only): {api, user, password_file, ...}"},
 };
 static const struct conf_table device_table = CONF_TABLE(device_keys);
 static const struct conf_list devices_list = {offsetof(struct ntm_config, devices),

@@ -3,6 +3,7 @@
  * parts it wires together own their own resources. */
 #include "daemon.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include "tail.h"
+#include "daemon_cameras.h"
 
 #define REJECT_LOG_INTERVAL_MS 60000
 
@@ -291,11 +293,16 @@ static void on_mqtt_session(void *arg, bool present)
         ntm_store_forget_deliveries(d->store);
 }
 
+static void status_line(struct ntm_daemon *d, char *buf, size_t len, double rate);
+
+/* The broker's state goes to STATUS= at once (READY=1 does not wait for it). */
 static void on_mqtt_state(void *arg, bool subscribed)
 {
     struct ntm_daemon *d = arg;
-    if (subscribed)
-        ntm_notify_ready(&d->notify, "broker connected; subscribed");
+    (void)subscribed;
+    char buf[384];
+    status_line(d, buf, sizeof buf, d->rate);
+    ntm_notify_status(&d->notify, buf);
 }
 
 /* The one-line summary for STATUS= (and systemctl status). */
@@ -311,11 +318,17 @@ static void status_line(struct ntm_daemon *d, char *buf, size_t len, double rate
         ntm_iso_local(y.last_delivered_ms / 1000, iso, sizeof iso);
         snprintf(last, sizeof last, "%.8s", iso + 11);
     }
+    struct ntm_mqtt_info mi;
+    ntm_mqtt_info(d->mqtt, &mi);
+    char broker[96];
+    if (mi.state == NTM_BROKER_DOWN && mi.last_error)
+        snprintf(broker, sizeof broker, "down (%.60s)", mi.last_error);
+    else
+        snprintf(broker, sizeof broker, "%s", ntm_broker_state_name(mi.state));
     snprintf(buf, len,
              "broker %s; accepted %" PRIu64 ", rejected %" PRIu64 ", buffered %" PRIu64
              "; %.0f msg/s; batches waiting %" PRIu64 ", last delivered %s%s",
-             ntm_mqtt_subscribed(d->mqtt) ? "connected" : "disconnected", s.accepted_total,
-             s.rejected_total, s.buffered, rate, y.pending_batches, last,
+             broker, s.accepted_total, s.rejected_total, s.buffered, rate, y.pending_batches, last,
              s.disk_full  ? "; DISK FULL: ingest paused (the broker keeps messages), evicting the "
                             "oldest and retrying"
              : s.disk_low ? "; disk nearly full: evicting the oldest messages"
@@ -351,6 +364,65 @@ static void on_sync_timer(uv_timer_t *t)
     ntm_sync_kick(d->sync);
 }
 
+#define MAX_LIVE_UPLINKS 32
+
+/* The live state: what ntmctl status and the web page show. */
+static void write_live(struct ntm_daemon *d)
+{
+    if (!d->live)
+        return;
+    struct ntm_store_stats s;
+    ntm_store_stats(d->store, &s);
+    struct ntm_mqtt_info mi;
+    ntm_mqtt_info(d->mqtt, &mi);
+    int64_t now = ntm_clock_wall_ms(&d->clock);
+    int64_t mono = ntm_clock_mono_ms();
+    struct ntm_sync_uplink_info si[MAX_LIVE_UPLINKS];
+    struct ntm_live_uplink lu[MAX_LIVE_UPLINKS];
+    size_t n = d->sync ? ntm_sync_uplink_info(d->sync, si, MAX_LIVE_UPLINKS) : 0;
+    for (size_t i = 0; i < n; i++) {
+        lu[i] = (struct ntm_live_uplink){
+            .name = si[i].name,
+            .plugin = i < d->cfg->n_uplinks ? d->cfg->uplinks[i].plugin : NULL,
+            .state = si[i].failing          ? "failing"
+                     : si[i].last_ok_ms > 0 ? "ok"
+                                            : "idle",
+            .last_ok_ms = si[i].last_ok_ms,
+            .failing_since_ms = si[i].failing_since_ms,
+            .last_error = si[i].last_error,
+            .next_try_ms = si[i].next_try_ms,
+            .waiting_batches = si[i].waiting_batches,
+        };
+    }
+    struct ntm_live_info info = {
+        .written_ms = now,
+        .started_ms = d->started_wall_ms,
+        .ready = d->ready,
+        .clock_synced = d->clock.synced,
+        .gateway_id = d->cfg->gateway_id,
+        .version = NTM_VERSION,
+        .broker = {.state = ntm_broker_state_name(mi.state),
+                   .since_ms = now - (mono - mi.since_mono_ms),
+                   .last_error = mi.last_error,
+                   .host = d->cfg->mqtt.host,
+                   .port = d->cfg->mqtt.port},
+        .ingest = {.rate_per_s = d->rate,
+                   .accepted_total = s.accepted_total,
+                   .rejected_total = s.rejected_total},
+        .uplinks = lu,
+        .n_uplinks = n,
+    };
+    if (ntm_live_write(d->live, &info) == 0) {
+        d->live_failed = false;
+    } else if (!d->live_failed) {
+        d->live_failed = true;
+        ntm_log(&d->log, LOG_WARNING,
+                "cannot write the live state file %s: %s; `ntmctl status` will say the daemon "
+                "is not running until it can (retrying each second)",
+                ntm_live_file(d->live), strerror(errno));
+    }
+}
+
 static void on_status_timer(uv_timer_t *t)
 {
     struct ntm_daemon *d = t->data;
@@ -362,7 +434,9 @@ static void on_status_timer(uv_timer_t *t)
     ntm_store_stats(d->store, &s);
     double rate = (double)(s.accepted_total - d->last_accepted);
     d->last_accepted = s.accepted_total;
-    char buf[256];
+    d->rate = rate;
+    write_live(d);
+    char buf[384];
     status_line(d, buf, sizeof buf, rate);
     ntm_notify_status(&d->notify, buf);
     /* a flood that stopped still gets its summary line */
@@ -392,6 +466,7 @@ static void stop(struct ntm_daemon *d, const char *why)
     ntm_mqtt_stop(d->mqtt);
     d->mqtt = NULL;
     ntm_daemon_sources_stop(d);
+    ntm_daemon_cameras_stop(d);
     uv_timer_stop(&d->status_timer);
     uv_timer_stop(&d->sync_timer);
     save_snapshot(d);
@@ -468,6 +543,7 @@ static void reload(struct ntm_daemon *d)
     if (c->storage.sync_ms != sync_ms)
         ntm_store_set_sync_ms(d->store, c->storage.sync_ms);
     ntm_daemon_sources_reload(d);
+    ntm_daemon_cameras_apply(d);
 
     if (n_live > 0)
         ntm_log_emit(&d->log, LOG_NOTICE, NULL, (struct ntm_log_field[]){{"KEYS", live}}, 1,
@@ -488,7 +564,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (signum == SIGHUP) {
         ntm_notify_reloading(&d->notify);
         reload(d);
-        char buf[256];
+        char buf[384];
         status_line(d, buf, sizeof buf, 0);
         ntm_notify_reloaded(&d->notify, buf);
         return;
@@ -652,6 +728,8 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     d->status_timer.data = d;
     uv_timer_init(&d->loop, &d->sync_timer);
     d->sync_timer.data = d;
+    uv_timer_init(&d->loop, &d->ready_timer);
+    d->ready_timer.data = d;
     uv_signal_t *sigs[] = {&d->sig_term, &d->sig_int, &d->sig_hup};
     int signums[] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
@@ -660,6 +738,7 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
         uv_signal_start(sigs[i], on_signal, signums[i]);
     }
     d->start_ms = uv_now(&d->loop);
+    d->started_wall_ms = ntm_clock_wall_ms(&d->clock);
 
     if (ntm_store_open(&d->store, &d->loop, cfg, &d->log, &d->clock, err, errlen) != 0)
         return -1;
@@ -687,6 +766,14 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
         return -1;
     if (ntm_daemon_sources_start(d, err, errlen) != 0)
         return -1;
+    if (ntm_daemon_cameras_start(d, err, errlen) != 0)
+        return -1;
+    char live_path[4096];
+    ntm_live_path(cfg->storage.path, live_path, sizeof live_path);
+    d->live = ntm_live_new(live_path);
+    if (d->live)
+        ntm_live_add_section(d->live, ntm_daemon_cameras_live, d);
+    write_live(d);
     uv_timer_start(&d->status_timer, on_status_timer, 1000, 1000);
     uint64_t tick = (uint64_t)cfg->sync.interval_s * 1000;
     uv_timer_start(&d->sync_timer, on_sync_timer, tick, tick);
@@ -698,8 +785,22 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     return 0;
 }
 
+/* READY=1 once the loop runs: the buffer is open, the sources and the
+ * uplinks work; the broker may still be connecting (STATUS= says so). A
+ * broker down at boot must not make the unit time out and restart. */
+static void on_ready_timer(uv_timer_t *t)
+{
+    struct ntm_daemon *d = t->data;
+    char buf[384];
+    d->ready = true;
+    status_line(d, buf, sizeof buf, 0);
+    ntm_notify_ready(&d->notify, buf);
+    write_live(d);
+}
+
 int ntm_daemon_run(struct ntm_daemon *d)
 {
+    uv_timer_start(&d->ready_timer, on_ready_timer, 0, 0);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     return d->exit_code;
 }
@@ -727,6 +828,7 @@ void ntm_daemon_free(struct ntm_daemon *d)
     d->sync = NULL;
     ntm_uplinks_free(d->uplinks, d->n_uplinks);
     d->uplinks = NULL;
+    ntm_daemon_cameras_stop(d); /* its streams are on the HTTP client */
     ntm_http_free(d->http);
     d->http = NULL;
     ntm_outbox_free(d->outbox);
@@ -737,10 +839,13 @@ void ntm_daemon_free(struct ntm_daemon *d)
     d->store = NULL;
     uv_close((uv_handle_t *)&d->status_timer, on_closed);
     uv_close((uv_handle_t *)&d->sync_timer, on_closed);
+    uv_close((uv_handle_t *)&d->ready_timer, on_closed);
     uv_close((uv_handle_t *)&d->sig_term, on_closed);
     uv_close((uv_handle_t *)&d->sig_int, on_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_closed);
     ntm_notify_close(&d->notify);
+    ntm_live_free(d->live, true);
+    d->live = NULL;
     /* let every handle's close callback run, then the loop can go */
     uv_run(&d->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&d->loop) != 0)

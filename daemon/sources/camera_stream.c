@@ -77,6 +77,7 @@ static void alive(struct cam_stream *s, bool force)
 {
     int64_t now = now_ms();
     s->last_life_ms = now;
+    s->last_wall_ms = ntm_clock_wall_ms(s->c->clock);
     char hb[48];
     snprintf(hb, sizeof hb, "{\"interval_s\":%d}", s->keepalive_s);
     for (size_t i = 0; i < s->n_devs; i++) {
@@ -369,4 +370,11 @@ void ntm_cam_stream_destroy(struct cam_stream *s)
     close_connection(s);
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+}
+
+void ntm_cam_stream_retire(struct cam_stream *s)
+{
+    log_state(s, LOG_NOTICE, "removed",
+              "closed: the configuration no longer has this stream (SIGHUP)");
+    ntm_cam_stream_destroy(s);
 }

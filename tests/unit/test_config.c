@@ -222,8 +222,8 @@ static void test_contract(void)
         return;
     text = replace(text, "  # tls: ", "  tls: ");
     text = replace(text, "  # username: ", "  username: ");
-    text = replace(text, "  # password_file: ", "  password_file: ");
-    text = replace(text, "    # ca_file: ", "    ca_file: ");
+    text = replace(text, "\n  # password_file: ", "\n  password_file: ");
+    text = replace(text, "\n    # ca_file: ", "\n    ca_file: ");
     text = replace(text, "    # gzip: ", "    gzip: ");
     cfg = ntm_config_parse(path, text, strlen(text), err, sizeof err);
     CHECK(cfg != NULL);
