@@ -213,7 +213,7 @@ static void test_contract(void)
     char path[4096];
     snprintf(path, sizeof path, "%s/../shared/contracts/gateway.yaml", source_root());
     if (!file_exists(path)) {
-        snprintf(path, sizeof path, "%s/config/gateway.yaml", source_root());
+        snprintf(path, sizeof path, "%s/tests/unit/data/contract-gateway.yaml", source_root());
         printf("note: contract file absent, testing its copy %s\n", path);
     }
     struct ntm_config *cfg = ntm_config_load(path, err, sizeof err);
@@ -253,6 +253,8 @@ static void test_contract(void)
     free(text);
 }
 
+/* The shipped conffile parses, with placeholders where each commune must
+ * write its own values (start-up refuses them: test_config_placeholders). */
 static void test_shipped_example(void)
 {
     char path[4096];
@@ -263,7 +265,25 @@ static void test_shipped_example(void)
         fprintf(stderr, "%s\n", err);
         return;
     }
-    check_contract_values(cfg, path);
+    CHECK_STR(cfg->gateway_id, "CHANGE-ME");
+    CHECK_STR(cfg->commune_code, "00000");
+    CHECK_STR(cfg->province_code, "00");
+    CHECK_INT(cfg->n_villages, 1);
+    CHECK_STR(cfg->villages[0].id, "change-me");
+    CHECK_INT(cfg->n_devices, 0);
+    CHECK_STR(cfg->mqtt.host, "127.0.0.1");
+    CHECK_INT(cfg->mqtt.port, 1883);
+    CHECK_STR(cfg->storage.path, "/var/lib/ntm-gateway/buffer.db");
+    CHECK_INT(cfg->storage.max_mb, 512);
+    CHECK_INT(cfg->sync.interval_s, 10);
+    CHECK_INT(cfg->sync.grace_s, 120);
+    CHECK_STR(cfg->plugin_dir, NTM_DEFAULT_PLUGIN_DIR);
+    CHECK_INT(cfg->n_uplinks, 1);
+    if (cfg->n_uplinks == 1) {
+        CHECK_STR(cfg->uplinks[0].plugin, "provincial-http");
+        const struct ntm_conf_option *b = ntm_uplink_option(&cfg->uplinks[0], "base_url");
+        CHECK(b != NULL && strstr(b->value, "CHANGE-ME") != NULL);
+    }
     ntm_config_free(cfg);
 }
 
