@@ -129,8 +129,7 @@ static void check_file(struct out *o, struct ntm_log *log, const char *file, con
         return;
     }
     if (!daemon_can_read(&st, path)) {
-        add(o,
-            "%s: %s: %s cannot be read by the daemon's user %s (mode %03o)%s", file, key, path,
+        add(o, "%s: %s: %s cannot be read by the daemon's user %s (mode %03o)%s", file, key, path,
             NTM_DAEMON_USER, (unsigned)(st.st_mode & 0777),
             secret ? ": make it owner root, group " NTM_DAEMON_USER ", mode 0640 "
                      "(chown root:" NTM_DAEMON_USER " FILE; chmod 0640 FILE)"
@@ -139,8 +138,8 @@ static void check_file(struct out *o, struct ntm_log *log, const char *file, con
     }
     if (secret && (st.st_mode & S_IROTH))
         ntm_log(log, LOG_WARNING,
-                "%s: %s: %s can be read by every user (mode %03o): make it owner root, group "
-                NTM_DAEMON_USER ", mode 0640; the daemon starts anyway",
+                "%s: %s: %s can be read by every user (mode %03o): make it owner root, "
+                "group " NTM_DAEMON_USER ", mode 0640; the daemon starts anyway",
                 file, key, path, (unsigned)(st.st_mode & 0777));
 }
 

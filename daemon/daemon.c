@@ -210,6 +210,7 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
 }
 
 static void status_line(struct ntm_daemon *d, char *buf, size_t len, double rate);
+static void write_live(struct ntm_daemon *d);
 
 /* The broker's state goes to STATUS= at once (READY=1 does not wait for it). */
 static void on_mqtt_state(void *arg, bool subscribed)
@@ -219,6 +220,7 @@ static void on_mqtt_state(void *arg, bool subscribed)
     char buf[384];
     status_line(d, buf, sizeof buf, d->rate);
     ntm_notify_status(&d->notify, buf);
+    write_live(d);
 }
 
 /* The one-line summary for STATUS= (and systemctl status). */

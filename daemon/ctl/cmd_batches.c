@@ -55,7 +55,7 @@ static void summary(struct ctl *c, const char *only, cJSON *doc)
     if (!c->json) {
         ctl_cell(_("UPLINK"), 18);
         printf(" ");
-        ctl_cell(_("STATE"), 8);
+        ctl_cell(_("STATE"), 10);
         printf(" ");
         ctl_cell_right(_("WAITING"), 7);
         printf(" ");
@@ -90,7 +90,8 @@ static void summary(struct ctl *c, const char *only, cJSON *doc)
             cJSON_AddNumberToObject(u, "quarantined", (double)refused);
             cJSON_AddNumberToObject(u, "last_delivered_ms", (double)last);
             if (waiting > 0 && next > 0)
-                cJSON_AddNumberToObject(u, "next_try_ms", (double)(next > c->now_ms ? next : c->now_ms));
+                cJSON_AddNumberToObject(u, "next_try_ms",
+                                        (double)(next > c->now_ms ? next : c->now_ms));
             else
                 cJSON_AddNullToObject(u, "next_try_ms");
             if (err)
@@ -109,7 +110,7 @@ static void summary(struct ctl *c, const char *only, cJSON *doc)
                  : strcmp(state, "ok") == 0    ? _("ok")
                  : strcmp(state, "idle") == 0  ? _("idle")
                                                : _("waiting"),
-                 8);
+                 10);
         printf(" ");
         ctl_cell_right(n1, 7);
         printf(" ");
@@ -117,7 +118,7 @@ static void summary(struct ctl *c, const char *only, cJSON *doc)
         printf("  ");
         ctl_cell(last > 0 ? ctl_time(c, last / 1000, tb, sizeof tb) : _("none yet"), 16);
         printf(" ");
-        ctl_cell(waiting == 0         ? "-"
+        ctl_cell(waiting == 0        ? "-"
                  : next <= c->now_ms ? _("now")
                                      : ctl_ago(c, next, nb, sizeof nb),
                  16);
@@ -126,8 +127,7 @@ static void summary(struct ctl *c, const char *only, cJSON *doc)
             char line[600];
             snprintf(line, sizeof line, _("last error: %s"), err);
             printf("  ");
-            ctl_cell(line, c->wide ? 400 : 76);
-            printf("\n");
+            ctl_line(line, c->wide ? 400 : 78);
         }
     }
     sqlite3_finalize(s);
@@ -141,6 +141,8 @@ int cmd_batches(struct ctl *c)
     int first;
     if (!ctl_parse(c, "+", opts, uplink_opt, &only, 0, &first))
         return CTL_USAGE;
+    if (c->parse_only)
+        return CTL_OK;
     ctl_load_live(c);
     int64_t pending = ctl_scalar(c, "SELECT count(DISTINCT seq) FROM deliveries WHERE state = "
                                     "'pending'");
@@ -228,15 +230,16 @@ int cmd_batches(struct ctl *c)
         ctl_cell_right(n3, 5);
         printf(" ");
         bool pend = strcmp(state, "pending") == 0;
-        const char *nt = !pend ? "-" : next <= c->now_ms ? _("now") : ctl_ago(c, next, nb, sizeof nb);
+        const char *nt = !pend               ? "-"
+                         : next <= c->now_ms ? _("now")
+                                             : ctl_ago(c, next, nb, sizeof nb);
         if (c->wide && error)
             printf("%-14s %s\n", nt, error);
         else
             printf("%s\n", nt);
         if (!c->wide && error) {
             printf("       ");
-            ctl_cell(error, 72);
-            printf("\n");
+            ctl_line(error, 73);
         }
     }
     sqlite3_finalize(s);
@@ -248,6 +251,8 @@ int cmd_quarantine(struct ctl *c)
     int first;
     if (!ctl_parse(c, "+", NULL, no_opt, NULL, 0, &first))
         return CTL_USAGE;
+    if (c->parse_only)
+        return CTL_OK;
     sqlite3_stmt *s = NULL;
     sqlite3_prepare_v2(c->db,
                        "SELECT recv_ms, reason, topic, detail, size FROM quarantine"
@@ -274,12 +279,11 @@ int cmd_quarantine(struct ctl *c)
         printf("%s  ", ctl_time_full(sqlite3_column_int64(s, 0) / 1000, tb, sizeof tb));
         ctl_cell(ctl_col(s, 1), 16);
         printf("\n  ");
-        ctl_cell(ctl_col(s, 2), w);
-        printf("\n  ");
+        ctl_line(ctl_col(s, 2), w);
+        printf("  ");
         char d[1200];
         snprintf(d, sizeof d, _("%s (%d bytes)"), ctl_col(s, 3), sqlite3_column_int(s, 4));
-        ctl_cell(d, w);
-        printf("\n");
+        ctl_line(d, w);
     }
     if (!c->json && n == 0)
         printf(_("  none\n"));
@@ -313,8 +317,7 @@ int cmd_quarantine(struct ctl *c)
                        sqlite3_column_int(s, 4), sqlite3_column_int(s, 5), ctl_col(s, 1),
                        ctl_time_full(sqlite3_column_int64(s, 2) / 1000, tb, sizeof tb));
                 printf("      ");
-                ctl_cell(error ? error : _("no reason given"), c->wide ? 400 : 74);
-                printf("\n");
+                ctl_line(error ? error : _("no reason given"), c->wide ? 400 : 74);
             }
         }
     }
@@ -343,6 +346,8 @@ int cmd_requeue(struct ctl *c)
         ctl_usage_error("requeue", _("'%s' is not a batch seq or id"), arg);
         return CTL_USAGE;
     }
+    if (c->parse_only)
+        return CTL_OK;
     sqlite3_stmt *s = NULL;
     sqlite3_prepare_v2(c->db,
                        "UPDATE deliveries SET state = 'pending', attempts = 0, next_ms = 0,"

@@ -58,8 +58,8 @@ static bool similar(struct ctl *c, const char *name, bool declared, char *out, s
 {
     sqlite3_stmt *s = NULL;
     size_t best = 3;
-    if (sqlite3_prepare_v2(c->db, "SELECT name, last_seen FROM devices WHERE declared = ?", -1,
-                           &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(c->db, "SELECT name, last_seen FROM devices WHERE declared = ?", -1, &s,
+                           NULL) != SQLITE_OK)
         return false;
     sqlite3_bind_int(s, 1, declared);
     while (sqlite3_step(s) == SQLITE_ROW) {
@@ -91,10 +91,10 @@ static void sources_of(struct ctl *c, const char *name, char *out, size_t outlen
         const cJSON *err = cJSON_GetObjectItemCaseSensitive(dev, "last_error");
         if (json)
             cJSON_AddItemToObject(json, sec->string, cJSON_Duplicate(dev, true));
-        int n = snprintf(out + used, outlen - used, "%s%s %s%s%s", used ? "; " : "", sec->string,
-                         cJSON_IsString(st) ? st->valuestring : "?",
-                         cJSON_IsString(err) ? ": " : "",
-                         cJSON_IsString(err) ? err->valuestring : "");
+        int n =
+            snprintf(out + used, outlen - used, "%s%s %s%s%s", used ? "; " : "", sec->string,
+                     cJSON_IsString(st) ? st->valuestring : "?", cJSON_IsString(err) ? ": " : "",
+                     cJSON_IsString(err) ? err->valuestring : "");
         if (n > 0 && (size_t)n < outlen - used)
             used += (size_t)n;
     }
@@ -116,8 +116,9 @@ static void explain(struct ctl *c, const char *name, bool declared, bool known, 
     }
     if (last_seen <= 0) {
         if (similar(c, name, false, other, sizeof other, &other_seen) && other_seen > 0)
-            snprintf(out, outlen, _("declared, never heard; a similar undeclared id %s was seen at %s"),
-                     other, ctl_time(c, other_seen, tb, sizeof tb));
+            snprintf(out, outlen,
+                     _("declared, never heard; a similar undeclared id %s was seen at %s"), other,
+                     ctl_time(c, other_seen, tb, sizeof tb));
         else
             snprintf(out, outlen, _("declared, never heard"));
         return;
@@ -144,6 +145,8 @@ int cmd_devices(struct ctl *c)
         ctl_usage_error("devices", _("--kind takes speaker, camera or wifi, not '%s'"), o.kind);
         return CTL_USAGE;
     }
+    if (c->parse_only)
+        return CTL_OK;
     ctl_load_live(c);
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(c->db,
@@ -168,7 +171,7 @@ int cmd_devices(struct ctl *c)
         printf(" ");
         ctl_cell(_("KIND"), 8);
         printf(" ");
-        ctl_cell(_("STATE"), 8);
+        ctl_cell(_("STATE"), 10);
         printf(" ");
         ctl_cell_right(_("UPTIME"), 6);
         printf(" ");
@@ -195,7 +198,7 @@ int cmd_devices(struct ctl *c)
         if (has_up)
             snprintf(up, sizeof up, "%.0f%%", pct);
         explain(c, name, declared, known, online, last_seen, pct, note, sizeof note);
-        const char *state = !known ? (last_seen > 0 ? _("unknown") : _("never"))
+        const char *state = !known   ? (last_seen > 0 ? _("unknown") : _("never"))
                             : online ? _("online")
                                      : _("OFFLINE");
         if (c->json) {
@@ -244,7 +247,7 @@ int cmd_devices(struct ctl *c)
         printf(" ");
         ctl_cell(ctl_kind_label(kind), 8);
         printf(" ");
-        ctl_cell(state, 8);
+        ctl_cell(state, 10);
         printf(" ");
         ctl_cell_right(up, 6);
         printf(" ");
@@ -260,8 +263,7 @@ int cmd_devices(struct ctl *c)
             char line[900];
             snprintf(line, sizeof line, "%s%s%s", note, note[0] && src[0] ? "; " : "", src);
             printf("  ");
-            ctl_cell(line, c->wide ? 200 : 77);
-            printf("\n");
+            ctl_line(line, c->wide ? 400 : 78);
         }
     }
     sqlite3_finalize(s);

@@ -80,6 +80,8 @@ int cmd_indicators(struct ctl *c)
         ctl_usage_error("indicators", _("--period takes hour or day, not '%s'"), o.period);
         return CTL_USAGE;
     }
+    if (c->parse_only)
+        return CTL_OK;
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(c->db,
                            "SELECT village, kind, period, start, end, name, value, unit, devices"
@@ -122,10 +124,12 @@ int cmd_indicators(struct ctl *c)
             ctl_time_full(start, t0, sizeof t0);
             ctl_time_full(end, t1, sizeof t1);
             bool day = strcmp(period, "day") == 0;
+            char head[512];
+            snprintf(head, sizeof head, _("%s (%s), %s, %s %.16s to %.5s, %d devices"),
+                     ctl_village_name(c, village), village, ctl_kind_label(kind),
+                     day ? _("day") : _("hour"), t0, t1 + 11, sqlite3_column_int(s, 8));
             printf("\n");
-            printf(_("%s (%s), %s, %s %.16s to %.5s, %d devices\n"), ctl_village_name(c, village),
-                   village, ctl_kind_label(kind), day ? _("day") : _("hour"), t0,
-                   day ? t1 + 11 : t1 + 11, sqlite3_column_int(s, 8));
+            ctl_line(head, c->wide ? 400 : 80);
             snprintf(last_group, sizeof last_group, "%s", group);
         }
         char v[48];
@@ -179,6 +183,8 @@ int cmd_today(struct ctl *c)
         ctl_usage_error("today", _("--day takes a date as YYYY-MM-DD, not '%s'"), o.day);
         return CTL_USAGE;
     }
+    if (c->parse_only)
+        return CTL_OK;
     int64_t day1 = day0 + 86400;
     sqlite3_stmt *s = NULL;
     /* channel 2 = event, event 1 = broadcast; 3..5 = motion, tamper, video loss */
@@ -204,9 +210,9 @@ int cmd_today(struct ctl *c)
     sqlite3_bind_text(s, 3, o.village, -1, SQLITE_STATIC);
     /* closed windows: how far closed, how far delivered to every uplink */
     int64_t closed = ctl_scalar(c, "SELECT coalesce(max(closed_upto), 0) FROM batches");
-    int64_t delivered = ctl_scalar(
-        c, "SELECT coalesce(max(closed_upto), 0) FROM batches WHERE seq < coalesce("
-           "(SELECT min(seq) FROM deliveries WHERE state != 'delivered'), 1 << 62)");
+    int64_t delivered =
+        ctl_scalar(c, "SELECT coalesce(max(closed_upto), 0) FROM batches WHERE seq < coalesce("
+                      "(SELECT min(seq) FROM deliveries WHERE state != 'delivered'), 1 << 62)");
     int64_t waiting = ctl_scalar(c, "SELECT count(DISTINCT seq) FROM deliveries WHERE state = "
                                     "'pending'");
     char dbuf[32], t1[32], t2[32];
@@ -223,7 +229,7 @@ int cmd_today(struct ctl *c)
         if (closed <= 0)
             printf(_("No hour closed yet.\n"));
         else
-            printf(_("Closed up to %s; delivered up to %s; %lld batches waiting.\n"),
+            printf(_("Hours closed to %s, sent to %s, %lld batches waiting.\n"),
                    ctl_time(c, closed, t1, sizeof t1),
                    delivered > 0 ? ctl_time(c, delivered, t2, sizeof t2) : _("nothing yet"),
                    (long long)waiting);

@@ -45,8 +45,9 @@ static void live_part(struct ctl *c, cJSON *needs, bool text)
 {
     char t1[32], t2[48];
     if (!c->live || c->live_stale) {
-        need(needs, _("the daemon is not running (systemctl status ntm-gateway; journalctl -u "
-                      "ntm-gateway)"),
+        need(needs,
+             _("the daemon is not running (systemctl status ntm-gateway; journalctl -u "
+               "ntm-gateway)"),
              NULL, NULL);
         if (!text)
             return;
@@ -63,8 +64,8 @@ static void live_part(struct ctl *c, cJSON *needs, bool text)
     if (text) {
         printf(_("Daemon:   running since %s (pid %lld), version %s\n"),
                ctl_time(c, num(c->live, "started_ms") / 1000, t1, sizeof t1),
-               (long long)num(c->live, "pid"), str(c->live, "version") ? str(c->live, "version")
-                                                                      : "?");
+               (long long)num(c->live, "pid"),
+               str(c->live, "version") ? str(c->live, "version") : "?");
         if (!synced)
             printf(_("          the clock is not synchronised (NTP): times may be wrong\n"));
     }
@@ -114,7 +115,8 @@ static void live_part(struct ctl *c, cJSON *needs, bool text)
     if (text) {
         const cJSON *g = ctl_live_get(c, "ingest");
         const cJSON *rate = cJSON_GetObjectItemCaseSensitive(g, "rate_per_s");
-        printf(_("Messages: %.0f per second now\n"), cJSON_IsNumber(rate) ? rate->valuedouble : 0.0);
+        printf(_("Messages: %.0f per second now\n"),
+               cJSON_IsNumber(rate) ? rate->valuedouble : 0.0);
     }
 }
 
@@ -122,7 +124,8 @@ static int status(struct ctl *c, bool check)
 {
     int64_t buffered = ctl_counter(c, "buffered"), accepted = ctl_counter(c, "accepted");
     int64_t dropped = ctl_counter(c, "dropped"), fallback = ctl_counter(c, "clock_fallback");
-    int64_t pages = ctl_scalar(c, "PRAGMA page_count"), freep = ctl_scalar(c, "PRAGMA freelist_count");
+    int64_t pages = ctl_scalar(c, "PRAGMA page_count"),
+            freep = ctl_scalar(c, "PRAGMA freelist_count");
     int64_t page_size = ctl_scalar(c, "PRAGMA page_size");
     int64_t used = (pages - freep) * page_size;
     int64_t rejected_total = ctl_scalar(c, "SELECT coalesce(sum(value),0) FROM counters WHERE name "
@@ -156,9 +159,9 @@ static int status(struct ctl *c, bool check)
                (double)used / 1048576.0);
         if (c->cfg)
             printf(_(" of %d"), c->cfg->storage.max_mb);
-        printf(_("); they never go upstream: only indicators do\n"));
-        printf(_("          %lld accepted in all, %lld dropped by the size cap, %lld with the "
-                 "gateway clock as time\n"),
+        printf(")\n");
+        printf(_("          (raw messages never go upstream: only indicators do)\n"));
+        printf(_("          %lld accepted, %lld dropped (size cap), %lld timed by the gateway\n"),
                (long long)accepted, (long long)dropped, (long long)fallback);
         int nn = cJSON_GetArraySize(needs);
         if (nn == 0)
@@ -271,5 +274,7 @@ int cmd_status(struct ctl *c)
     int first;
     if (!ctl_parse(c, "+", opts, on_opt, &so, 0, &first))
         return CTL_USAGE;
+    if (c->parse_only)
+        return CTL_OK;
     return status(c, so.check);
 }

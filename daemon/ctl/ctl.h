@@ -20,7 +20,8 @@ struct ctl {
     const char *db_path;
     const char *state_path; /* --state: the live state file to read */
     bool json, wide, help;
-    int argc; /* the command's own arguments: argv[0] is the command */
+    bool parse_only; /* check the arguments only (before the buffer is opened) */
+    int argc;        /* the command's own arguments: argv[0] is the command */
     char **argv;
     struct ntm_config *cfg;
     sqlite3 *db;
@@ -62,6 +63,10 @@ const char *ctl_kind_label(const char *kind);
 /* Text columns: NFC-normalised, padded or cut (with "…") to `width`
  * terminal columns. */
 void ctl_cell(const char *s, int width);
+/* A whole line, cut to `width` columns (no padding), with its newline. */
+void ctl_line(const char *s, int width);
+/* Text wrapped at word boundaries to `width` columns, each line indented. */
+void ctl_wrap(FILE *out, const char *s, int indent, int width);
 /* Right-aligned. */
 void ctl_cell_right(const char *s, int width);
 

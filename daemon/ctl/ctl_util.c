@@ -65,8 +65,7 @@ bool ctl_parse(struct ctl *c, const char *shortopts, const struct option *longop
     }
     int n = c->argc - optind;
     if (n > max_operands) {
-        ctl_usage_error(c->argv[0], _("unexpected argument '%s'"),
-                        c->argv[optind + max_operands]);
+        ctl_usage_error(c->argv[0], _("unexpected argument '%s'"), c->argv[optind + max_operands]);
         return false;
     }
     *first_operand = optind;
@@ -194,6 +193,41 @@ void ctl_cell(const char *s, int width)
         putchar(' ');
 }
 
+void ctl_line(const char *s, int width)
+{
+    char buf[2048];
+    tw_fit(s ? s : "", width, buf, sizeof buf);
+    puts(buf);
+}
+
+void ctl_wrap(FILE *out, const char *s, int indent, int width)
+{
+    char word[512];
+    int col = indent;
+    fprintf(out, "%*s", indent, "");
+    while (*s) {
+        size_t n = strcspn(s, " ");
+        if (n >= sizeof word)
+            n = sizeof word - 1;
+        memcpy(word, s, n);
+        word[n] = '\0';
+        int w = tw_width(word);
+        if (col > indent && col + 1 + w > width) {
+            fprintf(out, "\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            fputc(' ', out);
+            col++;
+        }
+        fputs(word, out);
+        col += w;
+        s += n;
+        while (*s == ' ')
+            s++;
+    }
+    fputc('\n', out);
+}
+
 void ctl_cell_right(const char *s, int width)
 {
     char buf[1024];
@@ -216,8 +250,7 @@ const cJSON *ctl_live_get(const struct ctl *c, const char *path)
     const cJSON *o = c->live;
     char buf[128];
     snprintf(buf, sizeof buf, "%s", path);
-    for (char *save = NULL, *k = strtok_r(buf, ".", &save); k && o;
-         k = strtok_r(NULL, ".", &save))
+    for (char *save = NULL, *k = strtok_r(buf, ".", &save); k && o; k = strtok_r(NULL, ".", &save))
         o = cJSON_GetObjectItemCaseSensitive(o, k);
     return o;
 }

@@ -49,7 +49,8 @@ static void usage(FILE *out)
             _("Usage: ntmctl [OPTIONS] COMMAND [ARGS]\n\n"
               "Answers what a technician asks of an ntm-gateway: is it connected, what is\n"
               "offline, what is waiting, what failed and why, what was sent today.\n\n"
-              "  -c, --config PATH  the daemon's configuration (default %s)\n"
+              "  -c, --config PATH  the daemon's configuration\n"
+              "                     (default %s)\n"
               "  -d, --db PATH      the buffer, instead of the configuration's storage.path\n"
               "      --state PATH   the daemon's live state file (default: found by itself)\n"
               "  -j, --json         machine-readable output\n"
@@ -57,10 +58,13 @@ static void usage(FILE *out)
             NTM_DEFAULT_CONFIG_PATH);
     for (size_t i = 0; i < N_COMMANDS; i++) {
         fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].args);
-        fprintf(out, "               %s\n", _(commands[i].help));
+        ctl_wrap(out, _(commands[i].help), 15, 80);
     }
-    fprintf(out, "%s", _("\nExit status: 0 done, 1 cannot read what was asked (or status --check: "
-                         "something needs a person), 2 usage error.\n"));
+    fputc('\n', out);
+    ctl_wrap(out,
+             _("Exit status: 0 done, 1 cannot read what was asked (or status --check: something "
+               "needs a person), 2 usage error."),
+             0, 80);
 }
 
 /* The daemon's own check: the same code, the same messages, the same exit. */
@@ -157,13 +161,18 @@ int main(int argc, char **argv)
     c.argv = argv + optind;
     for (int i = 1; i < c.argc; i++)
         if (strcmp(c.argv[i], "--help") == 0 || strcmp(c.argv[i], "-h") == 0) {
-            printf(_("Usage: ntmctl [OPTIONS] %s %s\n\n%s\n"), cmd->name, cmd->args,
-                   _(cmd->help));
+            printf(_("Usage: ntmctl [OPTIONS] %s %s\n\n%s\n"), cmd->name, cmd->args, _(cmd->help));
             return CTL_OK;
         }
     if (cmd->run == cmd_check_config)
         return cmd_check_config(&c);
 
+    /* the arguments first: a usage error is one whether or not the buffer exists */
+    c.parse_only = true;
+    int prc = cmd->run(&c);
+    if (prc != CTL_OK)
+        return prc;
+    c.parse_only = false;
     struct ntm_clock clock;
     ntm_clock_init(&clock);
     c.now_ms = ntm_clock_wall_ms(&clock);
