@@ -92,16 +92,11 @@ static void check_placeholders(const struct ntm_config *cfg, struct out *o)
 
 /* ---- files ---- */
 
-/* Can the daemon's user read `path`? When we are root and that user exists,
- * judged from the file's owner, group and mode; otherwise by access(2) (we
- * are the daemon's user, or a test). */
-static bool daemon_can_read(const struct stat *st, const char *path)
+/* Can the service's user (ntm-gateway) read `path`, judged from the file's
+ * owner, group and mode? For a check run as root: root reads anything, the
+ * service does not. */
+static bool service_can_read(const struct stat *st, const struct passwd *pw)
 {
-    if (geteuid() != 0)
-        return access(path, R_OK) == 0;
-    const struct passwd *pw = getpwnam(NTM_DAEMON_USER);
-    if (!pw)
-        return access(path, R_OK) == 0;
     if (st->st_uid == pw->pw_uid)
         return st->st_mode & S_IRUSR;
     gid_t groups[64];
@@ -128,12 +123,26 @@ static void check_file(struct out *o, struct ntm_log *log, const char *file, con
         add(o, "%s: %s: %s is not a regular file", file, key, path);
         return;
     }
-    if (!daemon_can_read(&st, path)) {
-        add(o, "%s: %s: %s cannot be read by the daemon's user %s (mode %03o)%s", file, key, path,
-            NTM_DAEMON_USER, (unsigned)(st.st_mode & 0777),
+    /* the user running this (the daemon itself at a start, and under systemd
+     * the unit's ExecCondition= as the service's user) */
+    if (access(path, R_OK) != 0) {
+        int e = errno;
+        add(o, "%s: %s: %s cannot be read (%s, mode %03o)%s", file, key, path, strerror(e),
+            (unsigned)(st.st_mode & 0777),
             secret ? ": make it owner root, group " NTM_DAEMON_USER ", mode 0640 "
                      "(chown root:" NTM_DAEMON_USER " FILE; chmod 0640 FILE)"
                    : "");
+        return;
+    }
+    /* checked as root: would the service's user read it? */
+    const struct passwd *pw = geteuid() == 0 ? getpwnam(NTM_DAEMON_USER) : NULL;
+    if (pw && !service_can_read(&st, pw)) {
+        ntm_log(log, LOG_WARNING,
+                "%s: %s: %s cannot be read by the service's user " NTM_DAEMON_USER
+                " (owner %u, group %u, mode %03o): under systemd the daemon will not start; "
+                "make it owner root, group " NTM_DAEMON_USER ", mode 0640",
+                file, key, path, (unsigned)st.st_uid, (unsigned)st.st_gid,
+                (unsigned)(st.st_mode & 0777));
         return;
     }
     if (secret && (st.st_mode & S_IROTH))

@@ -60,6 +60,9 @@ struct ntm_daemon {
     struct ntm_complaint reject_complaint[NTM_REJ_COUNT];
     struct ntm_complaint store_complaint; /* accepted messages the store could not take */
     uint64_t reject_held[NTM_REJ_COUNT];
+    /* undeclared devices already logged this run (each once) */
+    char (*undeclared)[NTM_DEVICE_ID_MAX + 1];
+    size_t n_undeclared;
 };
 
 /* Sets everything up; on failure prints why (and returns non-zero). */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "record.h"
 
 struct dev_opts {
     bool offline;
@@ -27,31 +28,6 @@ static void on_opt(struct ctl *c, int o, const char *arg, void *data)
         d->kind = arg;
 }
 
-static size_t distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return 99;
-    size_t row[65];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t prev = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t cur = row[j];
-            size_t best = prev + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            prev = cur;
-        }
-    }
-    return row[lb];
-}
-
 /* The closest other device (declared or not, as asked) within 2 edits. */
 static bool similar(struct ctl *c, const char *name, bool declared, char *out, size_t outlen,
                     int64_t *last_seen)
@@ -64,7 +40,7 @@ static bool similar(struct ctl *c, const char *name, bool declared, char *out, s
     sqlite3_bind_int(s, 1, declared);
     while (sqlite3_step(s) == SQLITE_ROW) {
         const char *n = ctl_col(s, 0);
-        size_t d = strcmp(n, name) == 0 ? 99 : distance(n, name);
+        size_t d = strcmp(n, name) == 0 ? 99 : ntm_id_distance(n, name);
         if (d < best) {
             best = d;
             snprintf(out, outlen, "%s", n);
