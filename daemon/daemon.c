@@ -199,6 +199,45 @@ static void accept_record(struct ntm_daemon *d, struct ntm_record *rec, uint64_t
     maybe_snapshot(d);
 }
 
+#define UNDECLARED_MAX 256
+
+/* A device that reports without being in the inventory: said once per run,
+ * with the declared id nearest to it (a typo shows). */
+static void note_undeclared(struct ntm_daemon *d, const struct ntm_topic *t)
+{
+    if (d->cfg->n_devices == 0 || ntm_config_device(d->cfg, t->device))
+        return;
+    for (size_t i = 0; i < d->n_undeclared; i++)
+        if (strcmp(d->undeclared[i], t->device) == 0)
+            return;
+    if (d->n_undeclared >= UNDECLARED_MAX)
+        return;
+    if (!d->undeclared) {
+        d->undeclared = calloc(UNDECLARED_MAX, sizeof *d->undeclared);
+        if (!d->undeclared)
+            return;
+    }
+    snprintf(d->undeclared[d->n_undeclared++], sizeof d->undeclared[0], "%s", t->device);
+    const char *nearest = NULL;
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < d->cfg->n_devices; i++) {
+        size_t dist = ntm_id_distance(t->device, d->cfg->devices[i].id);
+        if (dist < best) {
+            best = dist;
+            nearest = d->cfg->devices[i].id;
+        }
+    }
+    char hint[160] = "";
+    if (nearest && best <= 3)
+        snprintf(hint, sizeof hint, "; the nearest declared id is %s (a typo?)", nearest);
+    struct ntm_log_field f[] = {
+        {"VILLAGE", t->village}, {"DEVICE", t->device}, {"KIND", ntm_kind_name(t->kind)}};
+    ntm_log_emit(&d->log, LOG_WARNING, NULL, f, 3,
+                 "device %s (%s in village %s) reports but is not in the inventory (devices: in "
+                 "the configuration)%s; its messages are accepted and counted; said once",
+                 t->device, ntm_kind_name(t->kind), t->village, hint);
+}
+
 static void handle_message(struct ntm_daemon *d, const char *topic, const void *payload, size_t len)
 {
     if (d->cfg->n_mappings > 0 && strncmp(topic, "ntm/", 4) != 0 &&
@@ -254,6 +293,8 @@ void ntm_daemon_deliver(struct ntm_daemon *d, int64_t now_ms, const char *topic,
         reject_from(d, now_ms, topic, t, NTM_REJ_DEVICE, why, len, via);
         return;
     }
+    if (!d->replaying)
+        note_undeclared(d, t);
     accept_record(d, &d->rec, d->delivery_key);
 }
 
@@ -294,6 +335,7 @@ static void on_mqtt_session(void *arg, bool present)
 }
 
 static void status_line(struct ntm_daemon *d, char *buf, size_t len, double rate);
+static void write_live(struct ntm_daemon *d);
 
 /* The broker's state goes to STATUS= at once (READY=1 does not wait for it). */
 static void on_mqtt_state(void *arg, bool subscribed)
@@ -303,6 +345,7 @@ static void on_mqtt_state(void *arg, bool subscribed)
     char buf[384];
     status_line(d, buf, sizeof buf, d->rate);
     ntm_notify_status(&d->notify, buf);
+    write_live(d);
 }
 
 /* The one-line summary for STATUS= (and systemctl status). */
@@ -458,7 +501,7 @@ static void stop(struct ntm_daemon *d, const char *why)
     if (d->stopping)
         return;
     d->stopping = true;
-    ntm_log(&d->log, LOG_INFO,
+    ntm_log(&d->log, LOG_NOTICE,
             "%s: stopping: disconnecting from the broker, then committing "
             "and syncing the buffer",
             why);
@@ -547,8 +590,8 @@ static void reload(struct ntm_daemon *d)
 
     if (n_live > 0)
         ntm_log_emit(&d->log, LOG_NOTICE, NULL, (struct ntm_log_field[]){{"KEYS", live}}, 1,
-                     "SIGHUP: applied %zu changed setting%s of %s live", n_live,
-                     n_live == 1 ? "" : "s", c->path);
+                     "SIGHUP: applied %zu changed setting%s of %s live: %s", n_live,
+                     n_live == 1 ? "" : "s", c->path, live);
     if (n_later > 0)
         ntm_log_emit(&d->log, LOG_WARNING, NULL, (struct ntm_log_field[]){{"KEYS", later}}, 1,
                      "SIGHUP: %zu changed setting%s of %s take%s effect only after a restart "
@@ -777,7 +820,7 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     uv_timer_start(&d->status_timer, on_status_timer, 1000, 1000);
     uint64_t tick = (uint64_t)cfg->sync.interval_s * 1000;
     uv_timer_start(&d->sync_timer, on_sync_timer, tick, tick);
-    ntm_log_emit(&d->log, LOG_INFO, NTM_MSGID_STARTED, NULL, 0,
+    ntm_log_emit(&d->log, LOG_NOTICE, NTM_MSGID_STARTED, NULL, 0,
                  "ntm-gatewayd %s started: gateway %s, commune %s, %zu villages, %zu declared "
                  "devices, buffer %s (%" PRIu64 " messages), broker %s:%d",
                  NTM_VERSION, cfg->gateway_id, cfg->commune_code, cfg->n_villages, cfg->n_devices,
@@ -846,12 +889,14 @@ void ntm_daemon_free(struct ntm_daemon *d)
     ntm_notify_close(&d->notify);
     ntm_live_free(d->live, true);
     d->live = NULL;
+    free(d->undeclared);
+    d->undeclared = NULL;
     /* let every handle's close callback run, then the loop can go */
     uv_run(&d->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&d->loop) != 0)
         ntm_log(&d->log, LOG_WARNING, "event loop closed with handles still open");
     if (d->stopping)
-        ntm_log_emit(&d->log, LOG_INFO, NTM_MSGID_STOPPED, NULL, 0,
+        ntm_log_emit(&d->log, LOG_NOTICE, NTM_MSGID_STOPPED, NULL, 0,
                      "stopped: %" PRIu64 " messages accepted in all, %" PRIu64
                      " buffered, all committed and synced; %" PRIu64
                      " commits this run, %.3f ms on average, the longest %.3f ms; the longest"

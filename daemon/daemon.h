@@ -69,6 +69,9 @@ struct ntm_daemon {
     struct ntm_complaint dup_complaint;   /* QoS 1 messages the broker sent again */
     uint64_t duplicates;                  /* ... skipped, since start */
     uint64_t delivery_key; /* the broker message being handled (0 for none: a source's) */
+    /* undeclared devices already logged this run (each once) */
+    char (*undeclared)[NTM_DEVICE_ID_MAX + 1];
+    size_t n_undeclared;
 };
 
 /* The message pipeline after the topic (daemon.c): the village, the payload,

@@ -35,8 +35,9 @@ done
 
 ctl="$build/daemon/ctl/ntmctl"
 if ! locale -a | grep -qi '^vi_VN\.utf-\?8$'; then
-  echo "FAIL - the vi_VN.UTF-8 locale is not generated (tests/tools/deps.sh does it)"
-  exit 1
+  # a package build machine may lack it; CI generates it (tests/tools/deps.sh)
+  echo "SKIP - ntmctl's language: the vi_VN.UTF-8 locale is not generated here"
+  exit $fail
 fi
 vi=$(LANG=vi_VN.UTF-8 LC_ALL= LANGUAGE= NTM_LOCALEDIR="$build/po" "$ctl" --help)
 en=$(LANG=C LC_ALL= LANGUAGE= NTM_LOCALEDIR="$build/po" "$ctl" --help)

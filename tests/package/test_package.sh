@@ -283,10 +283,25 @@ check_eq "/etc/ntm-gateway/gateway.yaml (readable by the group)" \
     "$(perms /etc/ntm-gateway/gateway.yaml)" "root:ntm-gateway 640"
 check "service enabled by the package (deb-systemd-helper, without PID 1)" \
     test -L /etc/systemd/system/multi-user.target.wants/ntm-gateway.service
-check "the installed config is valid, read as the ntm-gateway user" \
-    setpriv --reuid=ntm-gateway --regid=ntm-gateway --init-groups \
-    /usr/sbin/ntm-gatewayd --config /etc/ntm-gateway/gateway.yaml --check-config
-check "ntmctl check-config on the installed config" /usr/bin/ntmctl check-config
+# The conffile as shipped cannot run: its placeholders are refused, by the
+# check and by a start, naming the keys to set; nothing is sent.
+UNEDITED=$(setpriv --reuid=ntm-gateway --regid=ntm-gateway --init-groups \
+    /usr/sbin/ntm-gatewayd --config /etc/ntm-gateway/gateway.yaml --check-config 2>&1; echo "exit $?")
+check "the installed config as shipped is refused by --check-config (exit 1)" \
+    bash -c "printf '%s' \"\$1\" | grep -q 'exit 1\$'" _ "$UNEDITED"
+for key in gateway.id commune.code villages uplinks; do
+    check "the refusal names $key" bash -c "printf '%s' \"\$1\" | grep -q \"\$2\"" _ "$UNEDITED" "$key"
+done
+check "ntmctl check-config on the installed config says the same (exit 1)" \
+    bash -c '! /usr/bin/ntmctl check-config'
+START=$(cd /var/lib/ntm-gateway && timeout 20 setpriv --reuid=ntm-gateway --regid=ntm-gateway \
+    --init-groups /usr/sbin/ntm-gatewayd --config /etc/ntm-gateway/gateway.yaml 2>&1; echo "exit $?")
+check "the installed daemon does not start with the config as shipped (exit 1)" \
+    bash -c "printf '%s' \"\$1\" | grep -q 'exit 1\$' && printf '%s' \"\$1\" | grep -q 'as shipped'" _ "$START"
+check "and sent nothing (the outbox is empty, no buffer was made)" \
+    bash -c '[ -z "$(ls -A /var/spool/ntm-gateway/outbox)" ] && [ ! -e /var/lib/ntm-gateway/buffer.db ]'
+check "the unit checks the configuration first (ExecCondition: no restart loop)" \
+    grep -q '^ExecCondition=/usr/sbin/ntm-gatewayd .*--check-config' /lib/systemd/system/ntm-gateway.service
 
 # ---------------------------------------------------------------- systemd-analyze
 phase "systemd-analyze"
@@ -411,7 +426,27 @@ check_eq "the broker listens on 127.0.0.1 only (port $PORT)" "$LISTENERS" "127.0
 
 # The operator's edit: the broker port (1883 or the free one) and a marker
 # that the upgrade and the removal below must keep.
-sed -i -e "s|^\(  port:\) 1883|\1 $PORT|" -e '1i # edited by test_package.sh' /etc/ntm-gateway/gateway.yaml
+# The commune's values in place of the placeholders (as QUICKSTART.md says),
+# the file uplink on, and the token file owner root, group ntm-gateway, 0640.
+sed -i -e "s|^\(  port:\) 1883|\1 $PORT|" -e '1i # edited by test_package.sh' \
+    -e 's|^  id: CHANGE-ME$|  id: gw-16279-01|' -e 's|^  code: "00000"$|  code: "16279"|' \
+    -e 's|^  province_code: "00"$|  province_code: "38"|' \
+    -e 's|^  name: "CHANGE-ME"$|  name: "Hoằng Giang"|' \
+    -e 's|^  - id: change-me |  - id: thon-dong |' \
+    -e '/^  - id: thon-dong /{n;s|^    name: "CHANGE-ME" |    name: "Thôn Đông" |;a\
+  - {id: thon-tay, name: "Thôn Tây"}
+}' \
+    -e 's|^devices: \[\]$|devices:\n  - {id: spk-01, kind: speaker, village: thon-dong}\n  - {id: cam-01, kind: camera, village: thon-dong}\n  - {id: ap-01, kind: wifi, village: thon-tay}|' \
+    -e 's|https://CHANGE-ME.invalid/ntm|http://127.0.0.1:9/ntm|' \
+    -e 's|^  # - plugin: file$|  - plugin: file|' -e 's|^  #   dir: /var/spool|    dir: /var/spool|' \
+    /etc/ntm-gateway/gateway.yaml
+printf 'package-test-token\n' >/etc/ntm-gateway/token
+chown root:ntm-gateway /etc/ntm-gateway/token
+chmod 0640 /etc/ntm-gateway/token
+check "the edited config is valid, read as the ntm-gateway user" \
+    setpriv --reuid=ntm-gateway --regid=ntm-gateway --init-groups \
+    /usr/sbin/ntm-gatewayd --config /etc/ntm-gateway/gateway.yaml --check-config
+check "ntmctl check-config on the edited config" /usr/bin/ntmctl check-config
 check "edited config still valid" bash -c "/usr/sbin/ntm-gatewayd --check-config >/dev/null"
 
 # sd_notify: a datagram socket this test owns; every datagram is logged as

@@ -12,7 +12,7 @@ PACKAGES=(
   libyaml-dev libcjson-dev zlib1g-dev systemd libexpat1-dev
   mosquitto mosquitto-clients sqlite3 python3 python3-jsonschema valgrind strace
   clang-14 libclang-rt-14-dev valgrind
-  gettext locales
+  gettext locales libunistring-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
