@@ -139,8 +139,8 @@ def run(h, t, cams):
          is not None, "ntmctl devices: the refusing camera is failing, with its last error",
          refused)
     out = h.ctl("--config", cfg, "devices").stdout_text
-    t.ok("cameras connected since" in out and "credentials refused (HTTP 401)" in out,
-         "ntmctl devices (the table) says the same under each camera's row", out)
+    t.ok("cameras connected since" in out and "credentials refused" in out,
+         "ntmctl devices (the table, cut at 80 columns) says the same under each camera's row", out)
     js = json.loads(h.ctl("--config", cfg, "--json", "devices").stdout_text)
     st = {x["device"]: x.get("sources", {}).get("cameras") for x in js}
     t.eq((st["cam-good"]["state"], st["cam-good"]["last_error"]), ("connected", None),
