@@ -58,6 +58,9 @@ struct ntm_uplink_conf {
     size_t n_options;
 };
 
+/* web.language */
+enum ntm_web_language { NTM_LANG_VI, NTM_LANG_EN };
+
 struct ntm_config {
     char *path; /* the file it was read from */
 
@@ -98,6 +101,12 @@ struct ntm_config {
     struct {
         int level; /* LOG_ERR..LOG_DEBUG from <syslog.h> */
     } log;
+
+    struct {
+        char *listen;        /* "address:port" or "[v6]:port" (ntm-gateway-web) */
+        char *password_file; /* NULL when absent; required off loopback */
+        int language;        /* enum ntm_web_language */
+    } web;
 
     char *plugin_dir;
 
