@@ -3,6 +3,7 @@
  * parts it wires together own their own resources. */
 #include "daemon.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,11 +209,16 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
     accept_record(d, &d->rec);
 }
 
+static void status_line(struct ntm_daemon *d, char *buf, size_t len, double rate);
+
+/* The broker's state goes to STATUS= at once (READY=1 does not wait for it). */
 static void on_mqtt_state(void *arg, bool subscribed)
 {
     struct ntm_daemon *d = arg;
-    if (subscribed)
-        ntm_notify_ready(&d->notify, "broker connected; subscribed");
+    (void)subscribed;
+    char buf[384];
+    status_line(d, buf, sizeof buf, d->rate);
+    ntm_notify_status(&d->notify, buf);
 }
 
 /* The one-line summary for STATUS= (and systemctl status). */
@@ -228,11 +234,17 @@ static void status_line(struct ntm_daemon *d, char *buf, size_t len, double rate
         ntm_iso_local(y.last_delivered_ms / 1000, iso, sizeof iso);
         snprintf(last, sizeof last, "%.8s", iso + 11);
     }
+    struct ntm_mqtt_info mi;
+    ntm_mqtt_info(d->mqtt, &mi);
+    char broker[96];
+    if (mi.state == NTM_BROKER_DOWN && mi.last_error)
+        snprintf(broker, sizeof broker, "down (%.60s)", mi.last_error);
+    else
+        snprintf(broker, sizeof broker, "%s", ntm_broker_state_name(mi.state));
     snprintf(buf, len,
              "broker %s; accepted %" PRIu64 ", rejected %" PRIu64 ", buffered %" PRIu64
              "; %.0f msg/s; batches waiting %" PRIu64 ", last delivered %s%s",
-             ntm_mqtt_subscribed(d->mqtt) ? "connected" : "disconnected", s.accepted_total,
-             s.rejected_total, s.buffered, rate, y.pending_batches, last,
+             broker, s.accepted_total, s.rejected_total, s.buffered, rate, y.pending_batches, last,
              s.disk_full  ? "; DISK FULL: ingest paused (the broker keeps messages), evicting the "
                             "oldest and retrying"
              : s.disk_low ? "; disk nearly full: evicting the oldest messages"
@@ -268,6 +280,65 @@ static void on_sync_timer(uv_timer_t *t)
     ntm_sync_kick(d->sync);
 }
 
+#define MAX_LIVE_UPLINKS 32
+
+/* The live state: what ntmctl status and the web page show. */
+static void write_live(struct ntm_daemon *d)
+{
+    if (!d->live)
+        return;
+    struct ntm_store_stats s;
+    ntm_store_stats(d->store, &s);
+    struct ntm_mqtt_info mi;
+    ntm_mqtt_info(d->mqtt, &mi);
+    int64_t now = ntm_clock_wall_ms(&d->clock);
+    int64_t mono = ntm_clock_mono_ms();
+    struct ntm_sync_uplink_info si[MAX_LIVE_UPLINKS];
+    struct ntm_live_uplink lu[MAX_LIVE_UPLINKS];
+    size_t n = d->sync ? ntm_sync_uplink_info(d->sync, si, MAX_LIVE_UPLINKS) : 0;
+    for (size_t i = 0; i < n; i++) {
+        lu[i] = (struct ntm_live_uplink){
+            .name = si[i].name,
+            .plugin = i < d->cfg->n_uplinks ? d->cfg->uplinks[i].plugin : NULL,
+            .state = si[i].failing          ? "failing"
+                     : si[i].last_ok_ms > 0 ? "ok"
+                                            : "idle",
+            .last_ok_ms = si[i].last_ok_ms,
+            .failing_since_ms = si[i].failing_since_ms,
+            .last_error = si[i].last_error,
+            .next_try_ms = si[i].next_try_ms,
+            .waiting_batches = si[i].waiting_batches,
+        };
+    }
+    struct ntm_live_info info = {
+        .written_ms = now,
+        .started_ms = d->started_wall_ms,
+        .ready = d->ready,
+        .clock_synced = d->clock.synced,
+        .gateway_id = d->cfg->gateway_id,
+        .version = NTM_VERSION,
+        .broker = {.state = ntm_broker_state_name(mi.state),
+                   .since_ms = now - (mono - mi.since_mono_ms),
+                   .last_error = mi.last_error,
+                   .host = d->cfg->mqtt.host,
+                   .port = d->cfg->mqtt.port},
+        .ingest = {.rate_per_s = d->rate,
+                   .accepted_total = s.accepted_total,
+                   .rejected_total = s.rejected_total},
+        .uplinks = lu,
+        .n_uplinks = n,
+    };
+    if (ntm_live_write(d->live, &info) == 0) {
+        d->live_failed = false;
+    } else if (!d->live_failed) {
+        d->live_failed = true;
+        ntm_log(&d->log, LOG_WARNING,
+                "cannot write the live state file %s: %s; `ntmctl status` will say the daemon "
+                "is not running until it can (retrying each second)",
+                ntm_live_file(d->live), strerror(errno));
+    }
+}
+
 static void on_status_timer(uv_timer_t *t)
 {
     struct ntm_daemon *d = t->data;
@@ -279,7 +350,9 @@ static void on_status_timer(uv_timer_t *t)
     ntm_store_stats(d->store, &s);
     double rate = (double)(s.accepted_total - d->last_accepted);
     d->last_accepted = s.accepted_total;
-    char buf[256];
+    d->rate = rate;
+    write_live(d);
+    char buf[384];
     status_line(d, buf, sizeof buf, rate);
     ntm_notify_status(&d->notify, buf);
     /* a flood that stopped still gets its summary line */
@@ -403,7 +476,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (signum == SIGHUP) {
         ntm_notify_reloading(&d->notify);
         reload(d);
-        char buf[256];
+        char buf[384];
         status_line(d, buf, sizeof buf, 0);
         ntm_notify_reloaded(&d->notify, buf);
         return;
@@ -560,6 +633,8 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     d->status_timer.data = d;
     uv_timer_init(&d->loop, &d->sync_timer);
     d->sync_timer.data = d;
+    uv_timer_init(&d->loop, &d->ready_timer);
+    d->ready_timer.data = d;
     uv_signal_t *sigs[] = {&d->sig_term, &d->sig_int, &d->sig_hup};
     int signums[] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
@@ -568,6 +643,7 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
         uv_signal_start(sigs[i], on_signal, signums[i]);
     }
     d->start_ms = uv_now(&d->loop);
+    d->started_wall_ms = ntm_clock_wall_ms(&d->clock);
 
     if (ntm_store_open(&d->store, &d->loop, cfg, &d->log, &d->clock, err, errlen) != 0)
         return -1;
@@ -590,6 +666,10 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     struct ntm_mqtt_callbacks cb = {.arg = d, .message = on_message, .state = on_mqtt_state};
     if (ntm_mqtt_start(&d->mqtt, &d->loop, cfg, &d->log, &cb, err, errlen) != 0)
         return -1;
+    char live_path[4096];
+    ntm_live_path(cfg->storage.path, live_path, sizeof live_path);
+    d->live = ntm_live_new(live_path);
+    write_live(d);
     uv_timer_start(&d->status_timer, on_status_timer, 1000, 1000);
     uint64_t tick = (uint64_t)cfg->sync.interval_s * 1000;
     uv_timer_start(&d->sync_timer, on_sync_timer, tick, tick);
@@ -601,8 +681,22 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     return 0;
 }
 
+/* READY=1 once the loop runs: the buffer is open, the sources and the
+ * uplinks work; the broker may still be connecting (STATUS= says so). A
+ * broker down at boot must not make the unit time out and restart. */
+static void on_ready_timer(uv_timer_t *t)
+{
+    struct ntm_daemon *d = t->data;
+    char buf[384];
+    d->ready = true;
+    status_line(d, buf, sizeof buf, 0);
+    ntm_notify_ready(&d->notify, buf);
+    write_live(d);
+}
+
 int ntm_daemon_run(struct ntm_daemon *d)
 {
+    uv_timer_start(&d->ready_timer, on_ready_timer, 0, 0);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     return d->exit_code;
 }
@@ -639,10 +733,13 @@ void ntm_daemon_free(struct ntm_daemon *d)
     d->store = NULL;
     uv_close((uv_handle_t *)&d->status_timer, on_closed);
     uv_close((uv_handle_t *)&d->sync_timer, on_closed);
+    uv_close((uv_handle_t *)&d->ready_timer, on_closed);
     uv_close((uv_handle_t *)&d->sig_term, on_closed);
     uv_close((uv_handle_t *)&d->sig_int, on_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_closed);
     ntm_notify_close(&d->notify);
+    ntm_live_free(d->live, true);
+    d->live = NULL;
     /* let every handle's close callback run, then the loop can go */
     uv_run(&d->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&d->loop) != 0)

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "http.h"
 #include "ingest.h"
+#include "live_state.h"
 #include "log.h"
 #include "mqtt.h"
 #include "notify.h"
@@ -37,6 +38,7 @@ struct ntm_daemon {
     struct ntm_uplink **uplinks;
     size_t n_uplinks;
     uv_timer_t sync_timer;
+    uv_timer_t ready_timer;    /* READY=1 from inside the loop */
     bool snapshot_due;         /* a window closed: save the aggregation state */
     bool replaying;            /* feeding stored messages again: their alerts are stored */
     uint64_t last_snapshot_ms; /* monotonic */
@@ -47,6 +49,11 @@ struct ntm_daemon {
     uv_timer_t status_timer;
     uint64_t last_accepted; /* for the rate in STATUS= */
     uint64_t start_ms;      /* monotonic */
+    int64_t started_wall_ms;
+    struct ntm_live *live; /* the live state file for ntmctl and the web page */
+    bool live_failed;      /* its write failure was logged */
+    bool ready;            /* READY=1 sent: the loop runs */
+    double rate;           /* accepted messages per second, last second */
     int exit_code;
     bool stopping;
 

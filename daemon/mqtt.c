@@ -12,9 +12,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 60000
 #define READS_PER_WAKEUP 512 /* packets handled before the loop runs timers again */
+/* A peer that accepts TCP but does not answer CONNECT within this is not a
+ * broker (or a stuck one): said, dropped and retried, instead of waiting for
+ * the keepalive (1.5 x keepalive, 45 s by default) in silence. */
+#define CONNACK_TIMEOUT_MS 5000
 
 enum conn_state { ST_IDLE, ST_RESOLVING, ST_CONNECTING, ST_CONNECTED, ST_SUBSCRIBED, ST_STOPPED };
 
@@ -30,6 +36,7 @@ struct ntm_mqtt {
     int poll_events;
     uv_timer_t misc_timer;
     uv_timer_t retry_timer;
+    uv_timer_t connack_timer;
     uv_getaddrinfo_t resolver;
     bool resolving;
     char addr[64]; /* resolved address of the last attempt */
@@ -39,7 +46,47 @@ struct ntm_mqtt {
     bool was_up;       /* for logging each state change once */
     bool paused;       /* stay disconnected until ntm_mqtt_resume */
     int open_handles;  /* timers not yet closed, for stop */
+
+    enum ntm_broker_state live;
+    int64_t live_since; /* monotonic ms */
+    char last_error[200];
 };
+
+static void set_live(struct ntm_mqtt *m, enum ntm_broker_state st, const char *error)
+{
+    if (st != m->live) {
+        m->live = st;
+        m->live_since = ntm_clock_mono_ms();
+    }
+    if (error)
+        snprintf(m->last_error, sizeof m->last_error, "%s", error);
+    else if (st == NTM_BROKER_CONNECTED)
+        m->last_error[0] = '\0';
+}
+
+void ntm_mqtt_info(const struct ntm_mqtt *m, struct ntm_mqtt_info *out)
+{
+    if (!m) {
+        *out = (struct ntm_mqtt_info){.state = NTM_BROKER_DOWN, .last_error = "stopped"};
+        return;
+    }
+    out->state = m->live;
+    out->since_mono_ms = m->live_since;
+    out->last_error = m->last_error[0] ? m->last_error : NULL;
+}
+
+const char *ntm_broker_state_name(enum ntm_broker_state s)
+{
+    switch (s) {
+    case NTM_BROKER_CONNECTED:
+        return "connected";
+    case NTM_BROKER_CONNECTING:
+        return "connecting";
+    case NTM_BROKER_DOWN:
+        break;
+    }
+    return "down";
+}
 
 static const char *host_port(const struct ntm_mqtt *m, char *buf, size_t len)
 {
@@ -103,6 +150,10 @@ static void after_io(struct ntm_mqtt *m, int rc, const char *what)
     /* libmosquitto closed the socket (and ran on_disconnect) or cannot go on. */
     unwatch(m);
     if (m->state != ST_STOPPED && m->state != ST_IDLE) {
+        uv_timer_stop(&m->connack_timer);
+        if (m->live != NTM_BROKER_DOWN)
+            set_live(m, NTM_BROKER_DOWN,
+                     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         if (m->was_up)
             ntm_log(m->log, LOG_DEBUG, "broker: %s: %s", what, mosquitto_strerror(rc));
         m->state = ST_IDLE;
@@ -156,6 +207,29 @@ static void on_misc_timer(uv_timer_t *t)
 
 /* ---- connecting ------------------------------------------------------------- */
 
+/* The TCP connection is up (or still being made) but no CONNACK came. */
+static void on_connack_timer(uv_timer_t *t)
+{
+    struct ntm_mqtt *m = t->data;
+    if (m->state != ST_CONNECTING || m->paused)
+        return;
+    char hp[128];
+    m->failures++;
+    set_live(m, NTM_BROKER_DOWN, "no MQTT answer (CONNACK) within 5 s: not a broker?");
+    if (m->was_up || m->failures == 1)
+        ntm_log_emit(m->log, LOG_WARNING, NTM_MSGID_BROKER_DOWN, NULL, 0,
+                     "broker %s: no MQTT answer within %d s of connecting (is mqtt.port the "
+                     "broker's port?); dropping the connection and retrying with backoff",
+                     host_port(m, hp, sizeof hp), CONNACK_TIMEOUT_MS / 1000);
+    m->was_up = false;
+    /* closes the socket; on_disconnect (or the next read) schedules the retry */
+    unwatch(m);
+    mosquitto_disconnect(m->mosq);
+    mosquitto_loop_write(m->mosq, 1);
+    m->state = ST_IDLE;
+    schedule_retry(m);
+}
+
 static void connect_to(struct ntm_mqtt *m)
 {
     m->state = ST_CONNECTING;
@@ -163,6 +237,8 @@ static void connect_to(struct ntm_mqtt *m)
     if (rc != MOSQ_ERR_SUCCESS) {
         char hp[128];
         m->failures++;
+        set_live(m, NTM_BROKER_DOWN,
+                 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         if (m->was_up || m->failures == 1)
             ntm_log_emit(m->log, LOG_WARNING, NTM_MSGID_BROKER_DOWN, NULL, 0,
                          "broker %s: cannot connect: %s; retrying with backoff (logged again "
@@ -174,6 +250,7 @@ static void connect_to(struct ntm_mqtt *m)
         schedule_retry(m);
         return;
     }
+    uv_timer_start(&m->connack_timer, on_connack_timer, CONNACK_TIMEOUT_MS, 0);
     update_watch(m);
 }
 
@@ -195,6 +272,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
     if (status != 0 || !res) {
         m->failures++;
+        set_live(m, NTM_BROKER_DOWN, uv_strerror(status));
         if (m->was_up || m->failures == 1)
             ntm_log_emit(m->log, LOG_WARNING, NTM_MSGID_BROKER_DOWN, NULL, 0,
                          "broker host %s cannot be resolved: %s; retrying with backoff",
@@ -262,8 +340,10 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc)
 {
     struct ntm_mqtt *m = arg;
     char hp[128];
+    uv_timer_stop(&m->connack_timer);
     if (rc != 0) {
         m->failures++;
+        set_live(m, NTM_BROKER_DOWN, mosquitto_connack_string(rc));
         if (m->was_up || m->failures == 1)
             ntm_log_emit(m->log, LOG_ERR, NTM_MSGID_BROKER_DOWN, NULL, 0,
                          "broker %s refused the connection: %s; retrying with backoff",
@@ -292,6 +372,7 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int n, cons
         return;
     }
     m->state = ST_SUBSCRIBED;
+    set_live(m, NTM_BROKER_CONNECTED, NULL);
     m->backoff_ms = BACKOFF_MIN_MS;
     ntm_log_emit(m->log, LOG_NOTICE, NTM_MSGID_BROKER_UP, NULL, 0,
                  "broker %s: connected%s, subscribed to %s at QoS %d (persistent session "
@@ -314,6 +395,13 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
     if (m->state == ST_STOPPED)
         return;
     bool was_subscribed = m->state == ST_SUBSCRIBED;
+    uv_timer_stop(&m->connack_timer);
+    if (m->live != NTM_BROKER_DOWN || was_subscribed)
+        set_live(m, NTM_BROKER_DOWN,
+                 m->paused              ? "ingest paused: the buffer cannot write"
+                 : rc == MOSQ_ERR_ERRNO ? strerror(errno)
+                 : rc == 0              ? "disconnected"
+                                        : mosquitto_strerror(rc));
     m->state = ST_IDLE;
     if (m->paused) {
         if (was_subscribed && m->cb.state)
@@ -379,9 +467,13 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
     m->backoff_ms = BACKOFF_MIN_MS;
     uv_timer_init(loop, &m->misc_timer);
     uv_timer_init(loop, &m->retry_timer);
+    uv_timer_init(loop, &m->connack_timer);
     m->misc_timer.data = m;
     m->retry_timer.data = m;
-    m->open_handles = 2;
+    m->connack_timer.data = m;
+    m->open_handles = 3;
+    m->live = NTM_BROKER_CONNECTING;
+    m->live_since = ntm_clock_mono_ms();
     *out = m;
 
     /* clean session off + fixed id: the broker queues our messages while we are away */
@@ -454,6 +546,7 @@ void ntm_mqtt_pause(struct ntm_mqtt *m)
     if (!m || m->paused || m->state == ST_STOPPED)
         return;
     m->paused = true;
+    set_live(m, NTM_BROKER_DOWN, "ingest paused: the buffer cannot write");
     uv_timer_start(&m->retry_timer, on_pause_timer, 0, 0);
     ntm_log(m->log, LOG_WARNING,
             "broker: ingest paused (disconnecting); the broker keeps our messages in the "
@@ -465,6 +558,7 @@ void ntm_mqtt_resume(struct ntm_mqtt *m)
     if (!m || !m->paused || m->state == ST_STOPPED)
         return;
     m->paused = false;
+    set_live(m, NTM_BROKER_CONNECTING, NULL);
     uv_timer_stop(&m->retry_timer);
     m->backoff_ms = BACKOFF_MIN_MS;
     ntm_log(m->log, LOG_NOTICE, "broker: ingest resumes, reconnecting");
@@ -499,4 +593,5 @@ void ntm_mqtt_stop(struct ntm_mqtt *m)
     }
     uv_close((uv_handle_t *)&m->misc_timer, on_timer_closed);
     uv_close((uv_handle_t *)&m->retry_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&m->connack_timer, on_timer_closed);
 }

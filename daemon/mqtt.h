@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "config.h"
@@ -28,6 +29,16 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
                    struct ntm_log *log, const struct ntm_mqtt_callbacks *cb, char *err,
                    size_t errlen);
 bool ntm_mqtt_subscribed(const struct ntm_mqtt *m);
+
+/* The connection as the live state and STATUS= show it. */
+enum ntm_broker_state { NTM_BROKER_CONNECTING, NTM_BROKER_CONNECTED, NTM_BROKER_DOWN };
+struct ntm_mqtt_info {
+    enum ntm_broker_state state;
+    int64_t since_mono_ms;  /* when it entered that state (clock.h monotonic) */
+    const char *last_error; /* the last failure, NULL when none since connected */
+};
+void ntm_mqtt_info(const struct ntm_mqtt *m, struct ntm_mqtt_info *out);
+const char *ntm_broker_state_name(enum ntm_broker_state s);
 /* Pause: disconnect cleanly and stay away, so that the broker keeps queuing our
  * messages in the persistent session (used while the buffer cannot write).
  * Resume: connect again. Both idempotent. */

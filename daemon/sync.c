@@ -35,6 +35,8 @@ struct link {
     bool drained; /* a delivery since start lifted the back-offs left by the last run */
     uint64_t failures;
     struct ntm_complaint complaint;
+    int64_t last_ok_ms, failing_since_ms; /* wall clock; 0 = none */
+    char last_error[200];
 };
 
 struct ntm_sync {
@@ -383,6 +385,9 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
         update_delivery(s, seq, name, "delivered", 0, 0, true, NULL);
         s->stats.delivered_total++;
         s->stats.last_delivered_ms = now;
+        l->last_ok_ms = now;
+        l->failing_since_ms = 0;
+        l->last_error[0] = '\0';
         /* back-offs of ours exist only after a failure since the last delivery,
          * or from the last run: otherwise there is nothing to lift */
         if (l->failing || !l->drained)
@@ -401,6 +406,8 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
         break;
     case NTM_SEND_REJECT:
         update_delivery(s, seq, name, "quarantined", 0, 0, true, reason);
+        snprintf(l->last_error, sizeof l->last_error, "%s",
+                 reason ? reason : "refused for good, no reason given");
         ntm_log_emit(s->log, LOG_ERR, NTM_MSGID_BATCH_QUARANTINED, fields, 2,
                      "uplink %s will never accept batch %s: %s; it is quarantined (`ntmctl "
                      "batches` lists it, `ntmctl requeue %" PRIu64 "` sends it again), going on "
@@ -433,8 +440,11 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
             server_due = now + delay;
         update_delivery(s, seq, name, "pending", now + delay, server_due, true, reason);
         l->failures++;
+        snprintf(l->last_error, sizeof l->last_error, "%s", reason ? reason : "no reason given");
         uint64_t held = 0;
         bool first = !l->failing;
+        if (first)
+            l->failing_since_ms = now;
         l->failing = true;
         if (first)
             l->complaint.last_ms = 0;
@@ -462,6 +472,40 @@ void ntm_sync_stats(struct ntm_sync *s, struct ntm_sync_stats *out)
     s->stats.quarantined = (uint64_t)ntm_store_scalar(
         s->st, "SELECT count(*) FROM deliveries WHERE state = 'quarantined'", 0);
     *out = s->stats;
+}
+
+size_t ntm_sync_uplink_info(struct ntm_sync *s, struct ntm_sync_uplink_info *out, size_t max)
+{
+    size_t n = s->n_links < max ? s->n_links : max;
+    for (size_t i = 0; i < n; i++) {
+        const struct link *l = &s->links[i];
+        out[i] = (struct ntm_sync_uplink_info){
+            .name = ntm_uplink_name(l->u),
+            .failing = l->failing,
+            .last_ok_ms = l->last_ok_ms,
+            .failing_since_ms = l->failing ? l->failing_since_ms : 0,
+            .last_error = l->last_error[0] ? l->last_error : NULL,
+        };
+    }
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(ntm_store_db(s->st),
+                           "SELECT uplink, count(*), min(next_ms) FROM deliveries"
+                           " WHERE state = 'pending' GROUP BY uplink",
+                           -1, &q, NULL) == SQLITE_OK) {
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            const char *name = (const char *)sqlite3_column_text(q, 0);
+            for (size_t i = 0; name && i < n; i++)
+                if (strcmp(out[i].name, name) == 0) {
+                    out[i].waiting_batches = (uint64_t)sqlite3_column_int64(q, 1);
+                    int64_t next = sqlite3_column_int64(q, 2);
+                    int64_t now = ntm_clock_wall_ms(s->clock);
+                    /* a due time in the past (or a void lease) means "now" */
+                    out[i].next_try_ms = next < now ? now : next;
+                }
+        }
+    }
+    sqlite3_finalize(q);
+    return n;
 }
 
 static void on_closed(uv_handle_t *h)

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "i18n.h"
 #include "ingest.h"
 #include "record.h"
 
@@ -502,39 +503,40 @@ static int cmd_check_config(struct ctl *c)
 
 static const struct command commands[] = {
     {"status", cmd_status, true, false,
-     "per village and kind: devices declared and seen, last seen, messages; rejections by "
-     "reason"},
+     N_("per village and kind: devices declared and seen, last seen, messages; rejections by "
+     "reason")},
     {"devices", cmd_devices, true, false,
-     "each device: village, kind, inventory, online or not, uptime today, last seen, messages"},
+     N_("each device: village, kind, inventory, online or not, uptime today, last seen, messages")},
     {"quarantine", cmd_quarantine, true, false,
-     "rejected messages and quarantined batches, with their reasons"},
+     N_("rejected messages and quarantined batches, with their reasons")},
     {"batches", cmd_batches, true, false,
-     "batches waiting, delivered and quarantined per uplink, with the last error"},
+     N_("batches waiting, delivered and quarantined per uplink, with the last error")},
     {"requeue", cmd_requeue, true, true,
-     "requeue BATCH: send a quarantined batch (seq or id) again"},
+     N_("requeue BATCH: send a quarantined batch (seq or id) again")},
     {"indicators", cmd_indicators, true, false,
-     "the latest indicator rows per village, kind and period"},
-    {"check-config", cmd_check_config, false, false, "validate the configuration file"},
+     N_("the latest indicator rows per village, kind and period")},
+    {"check-config", cmd_check_config, false, false, N_("validate the configuration file")},
 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: ntmctl [--config PATH] [--db PATH] [--json] COMMAND\n\n"
-                 "Reads the ntm-gateway buffer (read-only) and reports on it.\n\n"
-                 "  -c, --config PATH  the daemon's configuration (default " NTM_DEFAULT_CONFIG_PATH
-                 "),\n"
-                 "                     which names the database\n"
-                 "  -d, --db PATH      the database, overriding the configuration's\n"
-                 "  -j, --json         machine-readable output\n\nCommands:\n");
+    fprintf(out, _("Usage: ntmctl [--config PATH] [--db PATH] [--json] COMMAND\n\n"
+                   "Reads the ntm-gateway buffer (read-only) and reports on it.\n\n"
+                   "  -c, --config PATH  the daemon's configuration (default %s),\n"
+                   "                     which names the database\n"
+                   "  -d, --db PATH      the database, overriding the configuration's\n"
+                   "  -j, --json         machine-readable output\n\nCommands:\n"),
+            NTM_DEFAULT_CONFIG_PATH);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].help);
-    fprintf(out, "\nExit status: 0 done, 1 the configuration or database cannot be read, 2 usage "
-                 "error.\n");
+        fprintf(out, "  %-14s %s\n", commands[i].name, _(commands[i].help));
+    fprintf(out, "%s", _("\nExit status: 0 done, 1 the configuration or database cannot be read, "
+                         "2 usage error.\n"));
 }
 
 int main(int argc, char **argv)
 {
     struct ctl c = {.config_path = NTM_DEFAULT_CONFIG_PATH};
+    ntm_i18n_init();
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"db", required_argument, NULL, 'd'},
                                          {"json", no_argument, NULL, 'j'},

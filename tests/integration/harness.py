@@ -521,12 +521,21 @@ class Harness:
 
     # ---- daemon
 
-    def start_daemon(self, config, args=(), ready=True, timeout=30):
+    def start_daemon(self, config, args=(), ready=True, timeout=30, connected=None):
+        """Starts the daemon; with ready, waits for READY=1 and then (when our
+        broker runs, or connected=True) for a STATUS saying the broker is
+        connected: READY=1 no longer waits for the broker, and a message
+        published before the first subscription would not be queued for us."""
         d = Daemon(self, config, len(self.daemons) + 1)
         self.daemons.append(d)
         d.start(args)
         if ready:
             d.wait_ready(timeout)
+            if connected is None:
+                connected = bool(self.broker and self.broker.proc and
+                                 self.broker.proc.poll() is None)
+            if connected:
+                d.wait_status(lambda st: st["connected"], timeout, "the broker connected")
         return d
 
     # ---- tools
