@@ -1,17 +1,15 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* live.c: reads the daemon's state.json (live.h) with cJSON into a fixed
- * struct; a missing, unreadable or stale file is reported as such, never an
- * error. Must not write anything. */
+/* live.c: reads the daemon's state.json (live.h; the daemon's reader,
+ * live_state.c, finds and parses it) into a fixed struct; a missing, unreadable or stale file is
+ * reported as such, never an error. Must not write anything. */
 #include "live.h"
 
+#include "live_state.h"
+
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define STATE_MAX (1024 * 1024)
 
 static void copy_str(char *dst, size_t len, const cJSON *v)
 {
@@ -25,20 +23,14 @@ static int64_t num(const cJSON *v)
     return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
 }
 
-bool web_live_parse(struct web_live *l, const char *text, size_t len, int64_t now_ms)
+static bool web_live_from(struct web_live *l, const cJSON *doc)
 {
-    cJSON *doc = cJSON_ParseWithLength(text, len);
-    if (!cJSON_IsObject(doc) || num(cJSON_GetObjectItem(doc, "schema")) != 1) {
-        cJSON_Delete(doc);
+    if (!cJSON_IsObject(doc) || num(cJSON_GetObjectItem(doc, "schema")) != 1)
         return false;
-    }
     l->found = true;
     l->written_ms = num(cJSON_GetObjectItem(doc, "written_ms"));
     l->started_ms = num(cJSON_GetObjectItem(doc, "started_ms"));
     l->clock_synced = cJSON_IsTrue(cJSON_GetObjectItem(doc, "clock_synced"));
-    int64_t pid = num(cJSON_GetObjectItem(doc, "pid"));
-    bool alive = pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-    l->stale = !alive || now_ms - l->written_ms > 10000;
     const cJSON *b = cJSON_GetObjectItem(doc, "broker");
     copy_str(l->broker_state, sizeof l->broker_state, cJSON_GetObjectItem(b, "state"));
     l->broker_since_ms = num(cJSON_GetObjectItem(b, "since_ms"));
@@ -60,39 +52,21 @@ bool web_live_parse(struct web_live *l, const char *text, size_t len, int64_t no
         copy_str(o->last_error, sizeof o->last_error, cJSON_GetObjectItem(u, "last_error"));
         o->waiting_batches = num(cJSON_GetObjectItem(u, "waiting_batches"));
     }
-    cJSON_Delete(doc);
     return true;
-}
-
-static bool read_one(struct web_live *l, const char *path, int64_t now_ms)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return false;
-    char *text = malloc(STATE_MAX);
-    size_t n = text ? fread(text, 1, STATE_MAX, f) : 0;
-    fclose(f);
-    bool ok = text && n > 0 && n < STATE_MAX && web_live_parse(l, text, n, now_ms);
-    free(text);
-    if (ok)
-        snprintf(l->path, sizeof l->path, "%s", path);
-    return ok;
 }
 
 void web_live_read(struct web_live *l, const char *runtime_path, const char *db_path,
                    int64_t now_ms)
 {
     memset(l, 0, sizeof *l);
-    char path[600];
-    if (runtime_path) {
-        if (read_one(l, runtime_path, now_ms))
-            return;
+    bool stale = true;
+    char path[512] = "";
+    cJSON *doc = ntm_live_read(runtime_path, db_path, now_ms, &stale, path, sizeof path);
+    if (doc && web_live_from(l, doc)) {
+        l->stale = stale;
+        snprintf(l->path, sizeof l->path, "%s", path);
     } else {
-        if (read_one(l, "/run/ntm-gateway/state.json", now_ms))
-            return;
+        memset(l, 0, sizeof *l);
     }
-    snprintf(path, sizeof path, "%s.state.json", db_path);
-    if (read_one(l, path, now_ms))
-        return;
-    memset(l, 0, sizeof *l);
+    cJSON_Delete(doc);
 }

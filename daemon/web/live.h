@@ -38,7 +38,5 @@ struct web_live {
  * `<db_path>.state.json`. now_ms is the wall clock. */
 void web_live_read(struct web_live *l, const char *runtime_path, const char *db_path,
                    int64_t now_ms);
-/* Parses a state document (exposed for tests); false when it is not one. */
-bool web_live_parse(struct web_live *l, const char *text, size_t len, int64_t now_ms);
 
 #endif

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "request.h"
 #include "server.h"
+#include "view.h"
 
 static void usage(FILE *f)
 {
@@ -105,6 +106,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    web_lang_init();
     struct ntm_log log;
     ntm_log_init(&log, "ntm-gateway-web", LOG_INFO);
     char err[4096];

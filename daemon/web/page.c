@@ -14,6 +14,7 @@
 #include "view.h"
 
 #define _(s) web_tr(v->lang, s)
+#define N_(s) (s)
 #define DAY 86400
 
 static const char *const kinds[] = {"speaker", "camera", "wifi"};
@@ -199,12 +200,12 @@ static void collect_dev(void *arg, const struct web_device_row *r)
 struct ind {
     const char *name, *label, *unit;
 };
-static const struct ind speaker_inds[] = {{"broadcasts", "Broadcasts", ""},
-                                          {"broadcast_minutes", "Broadcast minutes", "min"}};
-static const struct ind camera_inds[] = {{"motion_events", "Motion events", ""},
-                                         {"tamper_events", "Tamper events", ""}};
-static const struct ind wifi_inds[] = {{"unique_clients", "Wi-Fi users", ""},
-                                       {"traffic_mb", "Traffic", "MB"}};
+static const struct ind speaker_inds[] = {{"broadcasts", N_("Broadcasts"), ""},
+                                          {"broadcast_minutes", N_("Broadcast minutes"), "min"}};
+static const struct ind camera_inds[] = {{"motion_events", N_("Motion events"), ""},
+                                         {"tamper_events", N_("Tamper events"), ""}};
+static const struct ind wifi_inds[] = {{"unique_clients", N_("Wi-Fi users"), ""},
+                                       {"traffic_mb", N_("Traffic"), "MB"}};
 
 static void charts(struct web_buf *b, const struct web_view *v, const char *village,
                    const char *kind)
@@ -302,7 +303,7 @@ static void villages(struct web_buf *b, const struct web_view *v)
                       total[k]);
             first = false;
         }
-        wb_printf(b, "%s</p>", first ? _("No device.") : _(" online now"));
+        wb_printf(b, "%s%s</p>", first ? "" : " ", first ? _("No device.") : _("online now"));
         wb_put(b, "<ul class=\"offline\">");
         for (size_t i = 0; i < l.n; i++) {
             const struct dev *d = &l.d[i];
@@ -342,13 +343,13 @@ struct row_ctx {
 static const char *alert_label(const struct web_view *v, const char *type)
 {
     static const char *const types[][2] = {
-        {"tamper", "camera tampered with"},
-        {"video_loss", "video lost"},
-        {"storage_error", "storage error"},
-        {"fault", "device fault"},
-        {"emergency_not_played", "emergency broadcast not played"},
-        {"offline", "went offline"},
-        {"online", "back online"}};
+        {"tamper", N_("camera tampered with")},
+        {"video_loss", N_("video lost")},
+        {"storage_error", N_("storage error")},
+        {"fault", N_("device fault")},
+        {"emergency_not_played", N_("emergency broadcast not played")},
+        {"offline", N_("went offline")},
+        {"online", N_("back online")}};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (strcmp(types[i][0], type) == 0)
             return _(types[i][1]);
@@ -395,16 +396,16 @@ static void alerts(struct web_buf *b, const struct web_view *v)
 static const char *reason_label(const struct web_view *v, const char *reason)
 {
     static const char *const reasons[][2] = {
-        {"bad_topic", "malformed topic"},
-        {"unknown_village", "unknown village"},
-        {"bad_channel", "unknown channel"},
-        {"too_large", "too large"},
-        {"not_json", "not JSON"},
-        {"not_object", "not a JSON object"},
-        {"missing_field", "a field is missing"},
-        {"wrong_type", "a field has the wrong type"},
-        {"bad_value", "a value out of range"},
-        {"device_conflict", "device id used under another kind"}};
+        {"bad_topic", N_("malformed topic")},
+        {"unknown_village", N_("unknown village")},
+        {"bad_channel", N_("unknown channel")},
+        {"too_large", N_("too large")},
+        {"not_json", N_("not JSON")},
+        {"not_object", N_("not a JSON object")},
+        {"missing_field", N_("a field is missing")},
+        {"wrong_type", N_("a field has the wrong type")},
+        {"bad_value", N_("a value out of range")},
+        {"device_conflict", N_("device id used under another kind")}};
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
         if (strcmp(reasons[i][0], reason) == 0)
             return _(reasons[i][1]);

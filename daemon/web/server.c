@@ -140,7 +140,7 @@ static enum MHD_Result serve(struct server *s, struct MHD_Connection *c, enum we
     const struct web_server_opts *o = s->o;
     struct web_live live;
     int64_t now = ntm_clock_wall_ms(&s->clock);
-    web_live_read(&live, o->state_path, o->cfg->storage.path, now);
+    web_live_read(&live, o->state_path, o->db_path, now);
     struct web_db *db = NULL;
     char err[600] = "";
     if (web_db_open(&db, o->db_path, err, sizeof err) != 0)

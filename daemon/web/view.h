@@ -31,7 +31,9 @@ int web_metrics(struct web_buf *b, const struct web_view *v);
  * "#2", "#3" for later entries of the same plugin. */
 void web_uplink_name(const struct ntm_config *cfg, size_t i, char *buf, size_t len);
 
-/* The page's words: `en` (an English msgid) in language lang (strings.c). */
+/* The page's words: `en` (an English msgid) in language lang (lang.c);
+ * web_lang_init once at start. */
+void web_lang_init(void);
 const char *web_tr(int lang, const char *en);
 
 #endif
