@@ -40,7 +40,7 @@ static const char style[] =
     "table{border-collapse:collapse;font-size:.9em;display:block;overflow-x:auto}"
     "td,th{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}"
     "td:first-child,th:first-child{text-align:left}"
-    "li.offline-device{color:#b3261e}";
+    "li.offline-device{color:#b3261e}figure{margin:0}";
 
 /* local (+07:00) clock time of unix seconds */
 static void local(char *buf, size_t len, int64_t t, const char *fmt)

@@ -34,6 +34,18 @@ def demo_devices(root):
     return re.findall(r"\{id: ([\w.-]+), +kind: (\w+), village: ([\w-]+)\}", text)
 
 
+def build_dir():
+    return os.path.dirname(os.path.dirname(os.path.abspath(os.environ["NTM_GATEWAYD"])))
+
+
+def file_uplink(h):
+    """The file uplink (plugins/file) into a directory of the test: batches are delivered."""
+    out = os.path.join(h.tmp, "out")
+    os.makedirs(out, exist_ok=True)
+    return (f"uplinks:\n  - plugin: file\n    dir: {out}\n"
+            f"plugin_dir: {os.path.join(build_dir(), 'plugins', 'file')}")
+
+
 def write_gateway(h, root, web="", name="gateway.yaml", devices=None, uplinks="uplinks: []"):
     devices = devices if devices is not None else demo_devices(root)
     lines = ["gateway:", "  id: gw-hoang-giang-01", "commune:", '  code: "16279"',
@@ -47,6 +59,14 @@ def write_gateway(h, root, web="", name="gateway.yaml", devices=None, uplinks="u
     if web:
         lines.append(web)
     return h.write_file(name, "\n".join(lines) + "\n")
+
+
+def live_burst(h, root, seconds=2, rate=200):
+    """Messages with ts = now from every device but SILENT, so they are online now."""
+    talkers = [d for d in demo_devices(root) if d[0] not in SILENT]
+    sim_cfg = write_gateway(h, root, name="sim-live.yaml", devices=talkers)
+    return h.sim("--config", sim_cfg, "--duration", seconds, "--rate", rate, "--count", 100,
+                 "--seed", 8, "-q", check=False)
 
 
 def fill_history(h, root, days=7, count=20000, invalid=200, rate=0):
@@ -85,7 +105,7 @@ class Web:
 
     def __init__(self, h, config, listen=None, args=()):
         self.h = h
-        self.port = free_port()
+        self.port = int(listen.rsplit(":", 1)[1]) if listen else free_port()
         self.listen = listen or f"127.0.0.1:{self.port}"
         self.stderr_path = os.path.join(h.tmp, f"web-{self.port}.log")
         self.err = open(self.stderr_path, "wb")
