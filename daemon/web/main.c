@@ -61,6 +61,24 @@ static int bind_listen(const char *text, struct sockaddr_storage *ss, socklen_t 
     return fd;
 }
 
+/* Under systemd the socket unit's address is served: say so when web.listen
+ * names another, so that whoever edited gateway.yaml is not misled. */
+static void warn_other_address(struct ntm_log *log, const char *listen,
+                               const struct sockaddr_storage *got, socklen_t got_len)
+{
+    struct sockaddr_storage want;
+    socklen_t len;
+    char err[200];
+    if (web_parse_listen(listen, &want, &len, err, sizeof err) != 0)
+        return;
+    if (len == got_len && memcmp(&want, got, len) == 0)
+        return;
+    ntm_log(log, LOG_WARNING,
+            "web: web.listen is %s but systemd passed a socket on another address; that "
+            "socket is served (to change it: systemctl edit ntm-gateway-web.socket)",
+            listen);
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = "/etc/ntm-gateway/gateway.yaml", *listen_arg = NULL;
@@ -138,6 +156,7 @@ int main(int argc, char **argv)
             ntm_config_free(cfg);
             return 1;
         }
+        warn_other_address(&log, cfg->web.listen, &ss, len);
     } else {
         fd = bind_listen(where, &ss, &len, err, sizeof err);
         if (fd < 0) {

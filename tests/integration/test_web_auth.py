@@ -134,5 +134,33 @@ def main(h, t):
     t.eq(st, 200, "after all that, the page is served")
     t.eq(w.stop(), 0, "SIGTERM: ntm-gateway-web stops cleanly")
 
+    # ---- socket activation (systemd-socket-activate stands in for the .socket unit)
+    import subprocess
+    from web_support import web_path
+    lo = write_gateway(h, root, name="lo.yaml")
+    for addr, conf, want in ((f"127.0.0.1:{free_port()}", lo, 200),
+                             (f"0.0.0.0:{free_port()}", lo, None)):
+        logp = os.path.join(h.tmp, f"activated-{addr.split(':')[1]}.log")
+        a = subprocess.Popen(["systemd-socket-activate", "-l", addr, web_path(), "--config",
+                              conf, "--idle-exit", "1"], stdout=open(logp, "wb"),
+                             stderr=subprocess.STDOUT)
+        h._procs.append(a)
+        port = int(addr.split(":")[1])
+        time.sleep(0.3)
+        try:
+            out = raw(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        except OSError:
+            out = b""
+        if want:
+            t.ok(out.startswith(b"HTTP/1.1 200"), f"socket-activated on {addr}: the page",
+                 out[:200])
+            t.eq(a.wait(15), 0, "idle for 1 s: it exits (systemd starts it again)")
+            t.ok("no connection for 1 s" in open(logp).read(), "the idle exit is logged")
+        else:
+            t.eq(a.wait(15), 1, f"socket-activated on {addr} without a password file: refused")
+            text = open(logp).read()
+            t.ok("the socket systemd passed, which is not a loopback address" in text,
+                 "the refusal names the socket", text)
+
 
 run(main)
