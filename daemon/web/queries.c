@@ -14,6 +14,24 @@ struct web_db {
     sqlite3 *db;
 };
 
+static int try_open(struct web_db *w, const char *path, bool immutable)
+{
+    char *uri = sqlite3_mprintf("file:%s%s", path, immutable ? "?immutable=1" : "");
+    if (!uri)
+        return SQLITE_NOMEM;
+    /* '?' and '#' in a path would end it in a URI: such a path is opened as is */
+    bool plain = strpbrk(path, "?#%") != NULL;
+    int rc = sqlite3_open_v2(
+        plain ? path : uri, &w->db,
+        SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | (plain ? 0 : SQLITE_OPEN_URI), NULL);
+    sqlite3_free(uri);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(w->db, 2000);
+        rc = sqlite3_exec(w->db, "SELECT 1 FROM meta LIMIT 1", NULL, NULL, NULL);
+    }
+    return rc;
+}
+
 int web_db_open(struct web_db **out, const char *path, char *err, size_t errlen)
 {
     *out = NULL;
@@ -22,13 +40,23 @@ int web_db_open(struct web_db **out, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    int rc = sqlite3_open_v2(path, &w->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(w->db, 2000);
-        rc = sqlite3_exec(w->db, "SELECT 1 FROM meta LIMIT 1", NULL, NULL, NULL);
+    int rc = try_open(w, path, false);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        /* A WAL database whose -shm is gone (the daemon stopped cleanly) in a
+         * directory this process may not write (the unit's read-only file
+         * system): read it as it is on disk. Nobody writes it meanwhile, or
+         * the -shm would be there. */
+        char first[300];
+        snprintf(first, sizeof first, "%s", sqlite3_errmsg(w->db));
+        sqlite3_close(w->db);
+        w->db = NULL;
+        rc = try_open(w, path, true);
+        if (rc != SQLITE_OK)
+            snprintf(err, errlen, "%s: %s", path, first);
     }
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, w->db ? sqlite3_errmsg(w->db) : "cannot open");
+        if (rc == SQLITE_BUSY)
+            snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(w->db));
         sqlite3_close(w->db);
         free(w);
         return -1;
