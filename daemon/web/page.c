@@ -170,7 +170,7 @@ struct dev_list {
         char id[65], village[33], kind[16];
         int online;
         bool declared;
-        int64_t last_seen, offline_since;
+        int64_t last_seen;
     } * d;
     size_t n, cap;
 };
@@ -193,7 +193,6 @@ static void collect_dev(void *arg, const struct web_device_row *r)
     d->online = r->online;
     d->declared = r->declared;
     d->last_seen = r->last_seen;
-    d->offline_since = r->offline_since;
 }
 
 /* the indicators charted per kind: name, label, unit, daily only */
@@ -318,7 +317,7 @@ static void villages(struct web_buf *b, const struct web_view *v)
                 wb_put(b, _("never reported"));
             } else {
                 wb_printf(b, "%s ", _("offline since"));
-                put_time(b, v, d->offline_since > 0 ? d->offline_since : d->last_seen);
+                put_time(b, v, d->last_seen);
             }
             wb_put(b, "</li>");
         }

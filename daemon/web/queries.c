@@ -134,11 +134,8 @@ void web_db_uplink(struct web_db *w, const char *uplink, struct web_uplink_db *o
 
 int web_db_devices(struct web_db *w, void (*fn)(void *, const struct web_device_row *), void *arg)
 {
-    sqlite3_stmt *s = prep(w, "SELECT d.name, d.village, d.kind, d.declared, d.online,"
-                              " coalesce(d.last_seen, 0),"
-                              " coalesce((SELECT max(ts) FROM alert_log a WHERE a.device = d.name"
-                              " AND a.type = 'offline'), 0)"
-                              " FROM devices d ORDER BY d.village, d.kind, d.name");
+    sqlite3_stmt *s = prep(w, "SELECT name, village, kind, declared, online,"
+                              " coalesce(last_seen, 0) FROM devices ORDER BY village, kind, name");
     if (!s)
         return -1;
     while (sqlite3_step(s) == SQLITE_ROW) {
@@ -149,7 +146,6 @@ int web_db_devices(struct web_db *w, void (*fn)(void *, const struct web_device_
             .declared = sqlite3_column_int(s, 3) != 0,
             .online = sqlite3_column_type(s, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 4),
             .last_seen = sqlite3_column_int64(s, 5),
-            .offline_since = sqlite3_column_int64(s, 6),
         };
         fn(arg, &r);
     }

@@ -30,9 +30,8 @@ void web_db_uplink(struct web_db *db, const char *uplink, struct web_uplink_db *
 struct web_device_row {
     const char *id, *village, *kind;
     bool declared;
-    int online;            /* 1, 0, -1 unknown (never judged) */
-    int64_t last_seen;     /* unix s, 0 = never */
-    int64_t offline_since; /* unix s of its last "offline" alert, 0 = none */
+    int online;        /* 1, 0, -1 unknown (never judged) */
+    int64_t last_seen; /* unix s, 0 = never: an offline device is offline since then */
 };
 /* Every device, by village, kind, id. */
 int web_db_devices(struct web_db *db, void (*fn)(void *, const struct web_device_row *), void *arg);

@@ -103,13 +103,15 @@ def write_state(h, broker="connected", uplinks=(), pid=None, rate=12.5):
 class Web:
     """ntm-gateway-web run by hand on a free loopback port (or `listen`)."""
 
-    def __init__(self, h, config, listen=None, args=()):
+    def __init__(self, h, config, listen=None, args=(), nice=0):
         self.h = h
         self.port = int(listen.rsplit(":", 1)[1]) if listen else free_port()
         self.listen = listen or f"127.0.0.1:{self.port}"
         self.stderr_path = os.path.join(h.tmp, f"web-{self.port}.log")
         self.err = open(self.stderr_path, "wb")
         argv = [web_path(), "--config", config, "--listen", self.listen, *map(str, args)]
+        if nice:  # as its unit runs it (Nice=10)
+            argv = ["nice", "-n", str(nice), *argv]
         self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.err,
                                   stderr=self.err, preexec_fn=_die_with_parent)
         h._procs.append(self.p)
