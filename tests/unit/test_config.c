@@ -496,7 +496,7 @@ static void test_unknown_keys(void)
                  "keepalive_s, tls, username, password_file, max_payload)");
     EXPECT_ERROR(BASE "mqtt_host: h\n", 8, 1,
                  "unknown top-level key 'mqtt_host' (expected one of: gateway, commune, "
-                 "villages, devices, mqtt, storage, sync, log, plugin_dir, uplinks)");
+                 "villages, devices, mqtt, storage, sync, log, web, plugin_dir, uplinks)");
     EXPECT_ERROR(BASE "storage: {path: a, size_mb: 3}\n", 8, 20,
                  "unknown key 'size_mb' in storage (expected one of: path, max_mb, commit_ms, "
                  "commit_max, sync_ms, quarantine_max)");
