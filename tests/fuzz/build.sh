@@ -14,6 +14,7 @@
 #   fuzz_hikvision  ntm_hik_parse                   sources/hikvision.c (expat)
 #   fuzz_dahua      ntm_dahua_parse                 sources/dahua.c
 #   fuzz_web        web_route, web_language, web_parse_listen  web/request.c
+#   fuzz_password_file ntm_password_file_read      sources/password_file.c
 #
 # (config*.c, the loader as daemon/meson.build's config_lib has it, is in the
 # ingest and aggregation targets for the test configuration; its built-in
@@ -76,7 +77,8 @@ build fuzz_multipart "$d/sources/multipart.c" & pids+=($!)
 build fuzz_hikvision "$d/sources/hikvision.c" "${EXPAT[@]}" & pids+=($!)
 build fuzz_dahua "$d/sources/dahua.c" & pids+=($!)
 build fuzz_web "$d/web/request.c" & pids+=($!)
+build fuzz_password_file "$d/sources/password_file.c" & pids+=($!)
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 [ $rc -eq 0 ] || { echo "build.sh: a fuzz target did not build" >&2; exit 1; }
-echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after fuzz_multipart fuzz_hikvision fuzz_dahua fuzz_web in $out"
+echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after fuzz_multipart fuzz_hikvision fuzz_dahua fuzz_web fuzz_password_file in $out"
