@@ -31,7 +31,7 @@ def main(h, t):
     os.makedirs(art, exist_ok=True)
     h.start_broker()
     cfg = write_gateway(h, root, uplinks=file_uplink(h))
-    h.start_daemon(cfg)
+    gw = h.start_daemon(cfg)
     p, _ = fill_history(h, root)
     t.eq(p.returncode, 0, "ntm-sim sent seven days of history")
     live_burst(h, root)
@@ -83,6 +83,12 @@ def main(h, t):
     t.ok(b"http://" not in body.replace(b'http-equiv', b'') and b"https://" not in body,
          "no asset from elsewhere: the page names no URL")
     t.eq(hd.get("Content-Type"), "text/html; charset=utf-8", "content type")
+    st, hd, body = w.get("/", headers={"Accept-Language": "en"})
+    t.ok(b'id="daemon-down"' not in body, "the daemon runs: no warning that it is down")
+    gw.terminate()
+    st, hd, body = w.get("/", headers={"Accept-Language": "en"})
+    t.ok(st == 200 and b'id="daemon-down"' in body and "Thôn Đồng Quý" in
+         body.decode(), "the daemon stopped: the page says so, and still shows what is stored")
     print(f"screenshots in {art}")
 
 
