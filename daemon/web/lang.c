@@ -13,8 +13,6 @@ void web_lang_init(void)
 {
     if (!setlocale(LC_ALL, "C.UTF-8"))
         setlocale(LC_ALL, "");
-    /* only the Vietnamese catalogue is ever asked for (English is the msgid) */
-    setenv("LANGUAGE", "vi", 1);
     const char *dir = getenv("NTM_LOCALEDIR");
     bindtextdomain(NTM_GETTEXT_DOMAIN, dir && dir[0] ? dir : NTM_LOCALEDIR);
     bind_textdomain_codeset(NTM_GETTEXT_DOMAIN, "UTF-8");
@@ -22,5 +20,10 @@ void web_lang_init(void)
 
 const char *web_tr(int lang, const char *en)
 {
-    return lang == NTM_LANG_EN ? en : dgettext(NTM_GETTEXT_DOMAIN, en);
+    if (lang == NTM_LANG_EN)
+        return en;
+    setenv("LANGUAGE", "vi", 1);
+    const char *t = dgettext(NTM_GETTEXT_DOMAIN, en);
+    unsetenv("LANGUAGE");
+    return t;
 }
