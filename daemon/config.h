@@ -81,6 +81,9 @@ struct ntm_uplink_conf {
     size_t n_options;
 };
 
+/* web.language */
+enum ntm_web_language { NTM_LANG_VI, NTM_LANG_EN };
+
 struct ntm_config {
     char *path; /* the file it was read from */
 
@@ -126,6 +129,12 @@ struct ntm_config {
         int interval_s; /* between two probes of a device */
         int timeout_ms; /* a later reply is no sign of life */
     } ping;
+
+    struct {
+        char *listen;        /* "address:port" or "[v6]:port" (ntm-gateway-web) */
+        char *password_file; /* NULL when absent; required off loopback */
+        int language;        /* enum ntm_web_language */
+    } web;
 
     char *mapping_dir;            /* where `include: NAME` finds NAME.yaml */
     struct ntm_mapping *mappings; /* sources/mapping.h; includes expanded */

@@ -163,6 +163,24 @@ static const struct conf_key ping_keys[] = {
 };
 static const struct conf_table ping_table = CONF_TABLE(ping_keys);
 
+static const char *language_word(long long v)
+{
+    static const char *const words[] = {"vi", "en"};
+    return v >= 0 && v <= 1 ? words[v] : NULL;
+}
+
+static const struct conf_key web_keys[] = {
+    {"listen", CONF_STRING, CONF_F(web.listen), .def = "127.0.0.1:8080",
+     .desc = "where ntm-gateway-web serves the status page and /metrics: address:port, "
+             "\"[::]:8080\" or a LAN address to serve the office network"},
+    {"password_file", CONF_PATH, CONF_F(web.password_file),
+     .desc = "the page's password (user ntm), one line in a file only the gateway's user reads; "
+             "required when listen is not a loopback address"},
+    {"language", CONF_ENUM, CONF_F(web.language), .min = 0, .max = 1, .word = language_word,
+     .def = "vi", .desc = "the page's language when the browser states none: vi or en"},
+};
+static const struct conf_table web_table = CONF_TABLE(web_keys);
+
 /* ---- the lists: one table for the keys of an entry ---- */
 
 static const struct conf_key village_keys[] = {
@@ -287,6 +305,8 @@ static const struct conf_key root_keys[] = {
     {"storage", CONF_MAP, .map = &storage_table, .desc = "the local buffer"},
     {"sync", CONF_MAP, .map = &sync_table, .desc = "upstream synchronisation"},
     {"log", CONF_MAP, .map = &log_table, .desc = "logging"},
+    {"web", CONF_MAP, .map = &web_table,
+     .desc = "the status page and Prometheus metrics (ntm-gateway-web)"},
     {"plugin_dir", CONF_PATH, CONF_F(plugin_dir), .def = NTM_DEFAULT_PLUGIN_DIR,
      .def_doc = "the multiarch library directory", .desc = "where uplink plugins are loaded from"},
     {"mapping_dir", CONF_PATH, CONF_F(mapping_dir), .def = NTM_DEFAULT_MAPPING_DIR,

@@ -31,7 +31,7 @@
 #include "log.h"
 #include "record.h"
 
-#define NTM_SCHEMA_VERSION 4 /* the tables of each version: store_schema.c */
+#define NTM_SCHEMA_VERSION 5 /* the tables of each version: store_schema.c */
 
 struct ntm_store;
 

@@ -502,8 +502,8 @@ static void test_unknown_keys(void)
                  "keepalive_s, tls, username, password_file, max_payload)");
     EXPECT_ERROR(BASE "mqtt_host: h\n", 8, 1,
                  "unknown top-level key 'mqtt_host' (expected one of: gateway, commune, "
-                 "villages, devices, ping, mqtt, storage, sync, log, plugin_dir, mapping_dir, "
-                 "mappings, uplinks)");
+                 "villages, devices, ping, mqtt, storage, sync, log, web, plugin_dir, "
+                 "mapping_dir, mappings, uplinks)");
     EXPECT_ERROR(BASE "storage: {path: a, size_mb: 3}\n", 8, 20,
                  "unknown key 'size_mb' in storage (expected one of: path, max_mb, commit_ms, "
                  "commit_max, sync_ms, quarantine_max)");
