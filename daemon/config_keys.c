@@ -123,9 +123,10 @@ static const struct conf_key storage_keys[] = {
      .def = "512", .desc = "size cap in MiB; past it the oldest messages are evicted first"},
     {"commit_ms", CONF_INT, CONF_F(storage.commit_ms), .flags = CONF_LIVE, .min = 1, .max = 10000,
      .def = "50",
-     .desc = "longest time a received message waits before it is written to the tail journal: "
-             "what a `kill -9` or a crash can lose; when none came for this long the "
-             "transaction is committed"},
+     .desc = "when no message came for this long, the open transaction is committed (otherwise "
+             "every `storage.sync_ms` or at `storage.commit_max`): how soon a burst is in the "
+             "database for readers. A crash loses none of it: each message is in the tail "
+             "journal as soon as it is accepted"},
     {"commit_max", CONF_INT, CONF_F(storage.commit_max), .flags = CONF_LIVE, .min = 1,
      .max = 100000, .def = "4000", .desc = "most messages in one SQLite transaction"},
     {"sync_ms", CONF_INT, CONF_F(storage.sync_ms), .flags = CONF_LIVE, .min = 10, .max = 60000,

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "daemon_cameras.h"
+#include "tail.h"
 
 #define REJECT_LOG_INTERVAL_MS 60000
 
@@ -111,6 +112,11 @@ static void maybe_snapshot(struct ntm_daemon *d)
 static void on_row(void *arg, const struct ntm_indicator_row *row)
 {
     struct ntm_daemon *d = arg;
+    /* A replayed message is a committed one: the rows of a window it closed
+     * were committed in its transaction (the state snapshot may come in a
+     * later one, when a checkpoint held it back), so they are not formed twice. */
+    if (d->replaying)
+        return;
     ntm_outbox_add_row(d->outbox, row);
 }
 
@@ -179,22 +185,22 @@ static void not_stored(struct ntm_daemon *d, const struct ntm_record *rec, int r
 }
 
 /* An accepted record: folded into the windows (which decides whether it is
- * late), then stored with that flag. */
-static void accept_record(struct ntm_daemon *d, struct ntm_record *rec)
+ * late), then stored with that flag (and the key of the delivery that brought
+ * it, 0 for none). */
+static void accept_record(struct ntm_daemon *d, struct ntm_record *rec, uint64_t key)
 {
     if (ntm_agg_add(d->agg, rec, (int64_t)uv_now(&d->loop)))
         rec->flags |= NTM_REC_LATE;
     else
         rec->flags &= (uint8_t)~NTM_REC_LATE;
-    int rc = ntm_store_append(d->store, rec);
+    int rc = ntm_store_append_delivery(d->store, rec, key);
     if (rc != 0)
         not_stored(d, rec, rc);
     maybe_snapshot(d);
 }
 
-static void on_message(void *arg, const char *topic, const void *payload, size_t len)
+static void handle_message(struct ntm_daemon *d, const char *topic, const void *payload, size_t len)
 {
-    struct ntm_daemon *d = arg;
     if (d->cfg->n_mappings > 0 && strncmp(topic, "ntm/", 4) != 0 &&
         ntm_daemon_mapped(d, topic, payload, len))
         return;
@@ -248,7 +254,43 @@ void ntm_daemon_deliver(struct ntm_daemon *d, int64_t now_ms, const char *topic,
         reject_from(d, now_ms, topic, t, NTM_REJ_DEVICE, why, len, via);
         return;
     }
-    accept_record(d, &d->rec);
+    accept_record(d, &d->rec, d->delivery_key);
+}
+
+/* A message from the broker. One it delivers again (QoS 1 after a
+ * reconnection: the same packet id, topic and payload) that this daemon, or a
+ * run of it killed since, already took in, is skipped: libmosquitto has
+ * acknowledged it, so the broker stops sending it. */
+static void on_message(void *arg, const char *topic, const void *payload, size_t len, int mid)
+{
+    struct ntm_daemon *d = arg;
+    uint64_t key = ntm_tail_delivery_key(mid, topic, strlen(topic), payload, len);
+    if (key != 0 && ntm_store_delivered_before(d->store, key)) {
+        d->duplicates++;
+        uint64_t held = 0;
+        if (ntm_complain(&d->dup_complaint, 60000, &held)) {
+            char shown[160];
+            printable(shown, sizeof shown, topic);
+            ntm_log(&d->log, LOG_INFO,
+                    "the broker delivered again a message already stored (on %s, packet id %d); "
+                    "skipped (%" PRIu64 " such since the start)",
+                    shown, mid, d->duplicates);
+        }
+        return;
+    }
+    d->delivery_key = key; /* stored with the record it gives, mapped or not */
+    handle_message(d, topic, payload, len);
+    d->delivery_key = 0;
+    ntm_store_note_delivery(d->store, key);
+}
+
+/* A new session (the broker lost ours, or it is the first): its packet ids
+ * start again, so the deliveries of the old one would only hide new messages. */
+static void on_mqtt_session(void *arg, bool present)
+{
+    struct ntm_daemon *d = arg;
+    if (!present)
+        ntm_store_forget_deliveries(d->store);
 }
 
 static void status_line(struct ntm_daemon *d, char *buf, size_t len, double rate);
@@ -648,11 +690,18 @@ static void feed_kept(struct ntm_daemon *d, struct ntm_record **kept, size_t n)
         if (d->agg && ntm_store_device_conflict(d->store, kept[i]))
             not_stored(d, kept[i], 1);
         else if (d->agg)
-            accept_record(d, kept[i]);
+            accept_record(d, kept[i], 0);
         free(kept[i]);
     }
     free(kept);
     ntm_store_commit(d->store);
+}
+
+static void on_store_durable(void *arg)
+{
+    struct ntm_daemon *d = arg;
+    if (d->sync)
+        ntm_sync_durable(d->sync);
 }
 
 static void on_store_recovered(void *arg)
@@ -697,8 +746,10 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     d->ingest.mac_key = ntm_store_mac_key;
     d->ingest.mac_key_arg = d->store;
     d->ingest.clock_trusted = d->clock.synced;
-    struct ntm_store_hooks hooks = {
-        .arg = d, .failed = on_store_failed, .recovered = on_store_recovered};
+    struct ntm_store_hooks hooks = {.arg = d,
+                                    .failed = on_store_failed,
+                                    .recovered = on_store_recovered,
+                                    .durable = on_store_durable};
     ntm_store_set_hooks(d->store, &hooks);
     if (start_uplinks(d, err, errlen) != 0 || restore_state(d, err, errlen) != 0)
         return -1;
@@ -709,7 +760,8 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     ntm_store_stats(d->store, &s);
     d->last_accepted = s.accepted_total;
 
-    struct ntm_mqtt_callbacks cb = {.arg = d, .message = on_message, .state = on_mqtt_state};
+    struct ntm_mqtt_callbacks cb = {
+        .arg = d, .message = on_message, .state = on_mqtt_state, .session = on_mqtt_session};
     if (ntm_mqtt_start(&d->mqtt, &d->loop, cfg, &d->log, &cb, err, errlen) != 0)
         return -1;
     if (ntm_daemon_sources_start(d, err, errlen) != 0)

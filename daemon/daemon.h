@@ -66,7 +66,9 @@ struct ntm_daemon {
     struct ntm_ping *ping;                /* sources (sources_wire.c); NULL when unused */
     struct ntm_mappings maps;             /* the MQTT mappings' counts */
     struct ntm_complaint store_complaint; /* accepted messages the store could not take */
-    uint64_t reject_held[NTM_REJ_COUNT];
+    struct ntm_complaint dup_complaint;   /* QoS 1 messages the broker sent again */
+    uint64_t duplicates;                  /* ... skipped, since start */
+    uint64_t delivery_key; /* the broker message being handled (0 for none: a source's) */
 };
 
 /* The message pipeline after the topic (daemon.c): the village, the payload,

@@ -61,7 +61,7 @@ struct ntm_ping {
     int open_handles;
     bool freeing;
     bool enabled;
-    char problem[320];
+    char problem[480];
     struct target *t;
     size_t n;
     int interval_s, timeout_ms;

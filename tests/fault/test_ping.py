@@ -34,13 +34,15 @@ T0+3120 and online at T0+3300, nothing else after the first replies.
 
 Without permission for namespaces (not root, no `ip`), the test falls back to
 loopback only (127.0.0.1 and ::1 up all hour, 100 %), and says so.
-Also checked: the one start-up line when ping_group_range forbids the sockets.
+Also checked: the one start-up line when ping_group_range forbids the sockets, and
+that SIGHUP applies a changed `ip` (dev-c is given dev-a's address and answers).
 """
 
 import datetime
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -137,10 +139,12 @@ def heartbeats_at(h, ts):
         "SELECT d.name FROM messages m JOIN devices d ON d.id = m.device WHERE m.ts = ?", (ts,))}
 
 
-def wait_for(t, what, pred, timeout=20):
+def wait_for(t, what, pred, timeout=20, quiet=False):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if pred():
+            if not quiet:
+                t.ok(True, what)
             return True
         time.sleep(0.05)
     t.ok(False, what)
@@ -233,13 +237,23 @@ def main(h, t):
                 if netns and k not in down and (k == 0 or (k - 1) in down):
                     link(hosts[dev], True)
             if not wait_for(t, f"step {k}: a heartbeat at T0+{k} min from each of {up}",
-                            lambda: set(up) <= heartbeats_at(h, T0 + 60 * k)):
+                            lambda: set(up) <= heartbeats_at(h, T0 + 60 * k), quiet=True):
                 break
         clock.set(T0 + 3600 + 60)
         wait_for(t, "the hour's rows", lambda: h.query(
             "SELECT COUNT(*) FROM latest_rows WHERE period = 'hour' AND name = 'uptime_pct' "
             "AND start = ?", (T0,))[0][0] >= len(devs))
         time.sleep(2.5)  # two sync ticks: the last batch is written
+        if netns:
+            # SIGHUP applies a changed ip: dev-c now names dev-a's address, which answers
+            with open(cfg, "w") as f:
+                f.write(text.replace('ip: "10.231.3.2"', 'ip: "10.231.1.2"'))
+            d.signal(signal.SIGHUP)
+            wait_for(t, "SIGHUP: the ip change is applied live",
+                     lambda: "devices[2].ip" in d.stderr_text())
+            clock.set(T0 + 3600 + 120)
+            wait_for(t, "after SIGHUP dev-c (its new ip) answers: a heartbeat at T0+62 min",
+                     lambda: "dev-c" in heartbeats_at(h, T0 + 3600 + 120))
         d.terminate()
     finally:
         net.cleanup()
