@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "tail.h"
 #include "daemon_cameras.h"
+#include "tail.h"
 
 #define REJECT_LOG_INTERVAL_MS 60000
 
