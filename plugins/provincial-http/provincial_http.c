@@ -59,6 +59,10 @@ struct ph {
     bool fetching;                        /* a token request is in flight (arg: this ph) */
     char *fetch_secret;                   /* kept to scrub it from the answer, then wiped */
 
+    /* unexpected answers (3xx, other 4xx): logged at most once a minute */
+    int64_t unexpected_logged_ms;  /* monotonic; 0: never */
+    unsigned long unexpected_held; /* not logged since */
+
     struct op *ops;
 };
 
@@ -270,8 +274,18 @@ static void on_post_done(void *arg, const struct ntm_http_response *resp)
         api->log(ph->host, NTM_PLUGIN_LOG_DEBUG, op->batch_id, "will retry: %s", reason);
         op_complete(op, NTM_SEND_RETRY, resp->retry_after_ms, reason);
     } else {
-        api->log(ph->host, NTM_PLUGIN_LOG_WARNING, op->batch_id,
-                 "unexpected answer from %s: %s; will retry", ph->batches_url, reason);
+        int64_t now = now_ms();
+        if (ph->unexpected_logged_ms == 0 || now - ph->unexpected_logged_ms >= 60000) {
+            api->log(ph->host, NTM_PLUGIN_LOG_WARNING, op->batch_id,
+                     "unexpected answer from %s: %s; will retry (logged at most once a "
+                     "minute; %lu more since the last line)",
+                     ph->batches_url, reason, ph->unexpected_held);
+            ph->unexpected_logged_ms = now;
+            ph->unexpected_held = 0;
+        } else {
+            ph->unexpected_held++;
+            api->log(ph->host, NTM_PLUGIN_LOG_DEBUG, op->batch_id, "will retry: %s", reason);
+        }
         op_complete(op, NTM_SEND_RETRY, resp->retry_after_ms, reason);
     }
 }
