@@ -80,6 +80,13 @@ size_t ntm_text_safe(char *out, size_t outlen, const char *in, size_t len)
     return o;
 }
 
+const char *ntm_text_safe_str(char *out, size_t outlen, const char *s)
+{
+    if (outlen > 0)
+        ntm_text_safe(out, outlen, s ? s : "", s ? strlen(s) : 0);
+    return out;
+}
+
 bool ntm_text_is_safe(const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;

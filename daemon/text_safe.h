@@ -15,6 +15,9 @@
  * would not fit. Returns the bytes written (without the NUL). */
 size_t ntm_text_safe(char *out, size_t outlen, const char *in, size_t len);
 
+/* ntm_text_safe of the NUL-terminated s ("" for NULL); returns out. */
+const char *ntm_text_safe_str(char *out, size_t outlen, const char *s);
+
 /* True when s[0..len) is valid UTF-8 with no character ntm_text_safe escapes. */
 bool ntm_text_is_safe(const char *s, size_t len);
 

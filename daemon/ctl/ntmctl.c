@@ -17,6 +17,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "record.h"
+#include "text_safe.h"
 
 struct ctl {
     const char *config_path;
@@ -270,8 +271,10 @@ static int cmd_quarantine(struct ctl *c)
     for (; sqlite3_step(s) == SQLITE_ROW; n++) {
         char tbuf[32];
         const char *reason = (const char *)sqlite3_column_text(s, 1);
-        const char *topic = (const char *)sqlite3_column_text(s, 2);
-        const char *detail = (const char *)sqlite3_column_text(s, 3);
+        /* rows written by older versions may hold anything: made safe again */
+        char tsafe[256 * 6 + 1], dsafe[1024];
+        const char *topic = ntm_text_safe_str(tsafe, sizeof tsafe, col_text(s, 2));
+        const char *detail = ntm_text_safe_str(dsafe, sizeof dsafe, col_text(s, 3));
         if (c->json) {
             cJSON *m = cJSON_CreateObject();
             add_int(m, "received_ms", (int64_t)sqlite3_column_int64(s, 0));
@@ -305,7 +308,10 @@ static int cmd_quarantine(struct ctl *c)
             char tbuf[32];
             int64_t seq = (int64_t)sqlite3_column_int64(s, 0);
             const char *uplink = (const char *)sqlite3_column_text(s, 1);
-            const char *error = (const char *)sqlite3_column_text(s, 3);
+            char esafe[2048];
+            const char *error = sqlite3_column_text(s, 3)
+                                    ? ntm_text_safe_str(esafe, sizeof esafe, col_text(s, 3))
+                                    : NULL;
             if (c->json) {
                 cJSON *q = cJSON_CreateObject();
                 add_int(q, "seq", seq);
@@ -363,7 +369,10 @@ static int cmd_batches(struct ctl *c)
         char tbuf[32], nbuf[32];
         int64_t seq = (int64_t)sqlite3_column_int64(s, 0);
         const char *state = (const char *)sqlite3_column_text(s, 5);
-        const char *error = (const char *)sqlite3_column_text(s, 8);
+        char esafe[2048];
+        const char *error = sqlite3_column_text(s, 8)
+                                ? ntm_text_safe_str(esafe, sizeof esafe, col_text(s, 8))
+                                : NULL;
         if (c->json) {
             char id[160];
             snprintf(id, sizeof id, "%s:%" PRId64, c->cfg ? c->cfg->gateway_id : "", seq);
