@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define BACKOFF_MIN_MS 500
@@ -348,13 +349,25 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
 
 /* ---- set up and stop --------------------------------------------------------- */
 
-static int read_secret(const char *path, char *buf, size_t len, char *err, size_t errlen)
+static int read_secret(struct ntm_log *log, const char *path, char *buf, size_t len, char *err,
+                       size_t errlen)
 {
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode))
+        ntm_log(log, LOG_WARNING,
+                "mqtt.password_file %s is a symbolic link: whoever can change the link chooses "
+                "the password sent; name the file itself",
+                path);
     FILE *f = fopen(path, "re");
     if (!f) {
         snprintf(err, errlen, "mqtt.password_file %s: %s", path, strerror(errno));
         return -1;
     }
+    if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 077) != 0)
+        ntm_log(log, LOG_WARNING,
+                "mqtt.password_file %s can be read by other users (mode %03o): make it 0600 or "
+                "0400",
+                path, (unsigned)(sb.st_mode & 0777));
     size_t n = fread(buf, 1, len - 1, f);
     fclose(f);
     buf[n] = '\0';
@@ -398,7 +411,7 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
     if (cfg->mqtt.username) {
         char pw[512] = "";
         if (cfg->mqtt.password_file &&
-            read_secret(cfg->mqtt.password_file, pw, sizeof pw, err, errlen) != 0)
+            read_secret(log, cfg->mqtt.password_file, pw, sizeof pw, err, errlen) != 0)
             return -1;
         int rc = mosquitto_username_pw_set(m->mosq, cfg->mqtt.username,
                                            cfg->mqtt.password_file ? pw : NULL);

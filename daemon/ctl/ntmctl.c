@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "ctl_open.h"
 #include "ingest.h"
 #include "record.h"
 #include "text_safe.h"
@@ -602,17 +603,11 @@ int main(int argc, char **argv)
     }
     int rc = 0;
     if (cmd->needs_db) {
-        char *uri = sqlite3_mprintf("file:%s?mode=%s", c.db_path, cmd->writes ? "rw" : "ro");
-        if (sqlite3_open_v2(uri, &c.db,
-                            (cmd->writes ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) |
-                                SQLITE_OPEN_URI,
-                            NULL) != SQLITE_OK ||
-            sqlite3_exec(c.db, "SELECT 1 FROM meta LIMIT 1", NULL, NULL, NULL) != SQLITE_OK) {
+        if (ntm_ctl_open_db(c.db_path, cmd->writes, &c.db) != 0) {
             fprintf(stderr, "ntmctl: cannot read the database %s: %s\n", c.db_path,
-                    c.db ? sqlite3_errmsg(c.db) : "out of memory");
+                    c.db ? sqlite3_errmsg(c.db) : "cannot open it");
             rc = 1;
         }
-        sqlite3_free(uri);
         if (rc == 0)
             sqlite3_busy_timeout(c.db, 2000);
     }
