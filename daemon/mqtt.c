@@ -3,8 +3,10 @@
  * timers, and the name resolution (uv_getaddrinfo, since libmosquitto's own
  * blocks). Must not parse or store messages: they go to the callback. */
 #include "mqtt.h"
+#include "clock.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <mosquitto.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 60000
+#define STABLE_MS 30000      /* a subscribed connection this long was not part of a loop */
 #define READS_PER_WAKEUP 512 /* packets handled before the loop runs timers again */
 
 enum conn_state { ST_IDLE, ST_RESOLVING, ST_CONNECTING, ST_CONNECTED, ST_SUBSCRIBED, ST_STOPPED };
@@ -36,10 +39,15 @@ struct ntm_mqtt {
     char addr[64]; /* resolved address of the last attempt */
 
     uint64_t backoff_ms;
-    uint64_t failures; /* consecutive failed attempts */
-    bool was_up;       /* for logging each state change once */
-    bool paused;       /* stay disconnected until ntm_mqtt_resume */
-    int open_handles;  /* timers not yet closed, for stop */
+    uint64_t failures;   /* consecutive failed attempts */
+    bool was_up;         /* for logging each state change once */
+    bool paused;         /* stay disconnected until ntm_mqtt_resume */
+    int64_t up_since_ms; /* monotonic, when the last subscription was confirmed */
+    /* connections that end before the subscription is confirmed, or soon after
+     * it (a broker dropping us for a message we cannot take, our client id
+     * taken by another client): a loop, logged once a minute with its count */
+    struct ntm_complaint loop_complaint;
+    int open_handles; /* timers not yet closed, for stop */
 };
 
 static const char *host_port(const struct ntm_mqtt *m, char *buf, size_t len)
@@ -293,7 +301,7 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int n, cons
         return;
     }
     m->state = ST_SUBSCRIBED;
-    m->backoff_ms = BACKOFF_MIN_MS;
+    m->up_since_ms = ntm_clock_mono_ms();
     ntm_log_emit(m->log, LOG_NOTICE, NTM_MSGID_BROKER_UP, NULL, 0,
                  "broker %s: connected%s, subscribed to %s at QoS %d (persistent session "
                  "'%s')",
@@ -315,6 +323,12 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
     if (m->state == ST_STOPPED)
         return;
     bool was_subscribed = m->state == ST_SUBSCRIBED;
+    bool was_connected = m->state == ST_CONNECTED;
+    /* the back-off starts over only after a connection that lasted: one that
+     * the broker keeps closing is retried ever more slowly, and said */
+    bool lasted = was_subscribed && ntm_clock_mono_ms() - m->up_since_ms >= STABLE_MS;
+    if (lasted)
+        m->backoff_ms = BACKOFF_MIN_MS;
     m->state = ST_IDLE;
     if (m->paused) {
         if (was_subscribed && m->cb.state)
@@ -332,6 +346,19 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
         if (m->cb.state)
             m->cb.state(m->cb.arg, false);
     }
+    uint64_t held = 0;
+    if ((was_connected || (was_subscribed && !lasted)) &&
+        ntm_complain(&m->loop_complaint, 60000, &held))
+        ntm_log_emit(m->log, LOG_WARNING, NTM_MSGID_BROKER_DOWN, NULL, 0,
+                     "broker %s closed the connection %s (%s); reconnecting with a growing "
+                     "backoff (%" PRIu64 " more such closings since the last line; a message "
+                     "too large for this gateway, a broker limit or another client using the "
+                     "client id '%s' does this)",
+                     host_port(m, hp, sizeof hp),
+                     was_connected ? "before our subscription was confirmed"
+                                   : "soon after our subscription",
+                     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc), held,
+                     m->cfg->mqtt.client_id);
     schedule_retry(m);
 }
 
