@@ -47,6 +47,9 @@ struct ntm_mqtt {
      * it (a broker dropping us for a message we cannot take, our client id
      * taken by another client): a loop, logged once a minute with its count */
     struct ntm_complaint loop_complaint;
+    /* retained messages the broker replayed on our subscription: ignored */
+    uint64_t retained_ignored;
+    struct ntm_complaint retained_complaint;
     int open_handles; /* timers not yet closed, for stop */
 };
 
@@ -369,6 +372,23 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
     if (m->state == ST_STOPPED)
         return;
     int saved_errno = errno; /* the read loop in on_poll relies on it */
+    if (msg->retain) {
+        /* The retain flag reaches a subscriber only on a message the broker
+         * replays because a subscription was made (MQTT 3.1.1, 3.3.1.3): we
+         * subscribe at every connection, so it is the same old message again
+         * each time. Each was taken in when it was published (the persistent
+         * session queues it for us then): a replay is never taken in. */
+        m->retained_ignored++;
+        uint64_t held = 0;
+        if (ntm_complain(&m->retained_complaint, 60000, &held))
+            ntm_log(m->log, LOG_INFO,
+                    "ignored a retained message on %s, replayed by the broker at our subscription "
+                    "(each message is taken in once, when it is published; %" PRIu64
+                    " retained ignored in all)",
+                    msg->topic, m->retained_ignored);
+        errno = saved_errno;
+        return;
+    }
     m->cb.message(m->cb.arg, msg->topic, msg->payload,
                   (size_t)(msg->payloadlen < 0 ? 0 : msg->payloadlen));
     errno = saved_errno;
