@@ -174,6 +174,42 @@ static void accept_record(struct ntm_daemon *d, struct ntm_record *rec)
     maybe_snapshot(d);
 }
 
+/* A device ts far ahead of what the other devices' clocks and monotonic time
+ * support is not believed: the record gets the gateway's estimate (or its
+ * clock, when later) and counts as clock_fallback; logged once per device. */
+static void guard_ts(struct ntm_daemon *d, struct ntm_record *rec, int64_t now_ms)
+{
+    if (rec->flags & NTM_REC_CLOCK_FALLBACK)
+        return; /* the gateway's own clock already */
+    int64_t mono = (int64_t)uv_now(&d->loop), wall = now_ms / 1000;
+    if (d->ingest.clock_trusted)
+        ntm_ts_guard_at_least(&d->ts_guard, wall, mono);
+    bool first = false;
+    int64_t claimed = rec->ts;
+    if (ntm_ts_guard_check(&d->ts_guard, rec->device, claimed, mono, &first) != NTM_TS_OUTLIER)
+        return;
+    int64_t est = ntm_ts_guard_estimate(&d->ts_guard, mono);
+    rec->ts = est > wall ? est : wall;
+    rec->flags |= NTM_REC_CLOCK_FALLBACK;
+    uint64_t held = 0;
+    if (!first && !(d->ts_guard.n_logged == NTM_TS_GUARD_LOGGED &&
+                    ntm_complain(&d->outlier_complaint, 60000, &held)))
+        return;
+    char said[40], est_s[40];
+    ntm_iso_local(claimed, said, sizeof said);
+    ntm_iso_local(est, est_s, sizeof est_s);
+    const char *village = d->cfg->villages[rec->village].id;
+    struct ntm_log_field f[] = {
+        {"VILLAGE", village}, {"DEVICE", rec->device}, {"KIND", ntm_kind_name(rec->kind)}};
+    ntm_log_emit(&d->log, LOG_WARNING, NULL, f, 3,
+                 "device %s in village %s says the time is %s, %" PRId64
+                 " s ahead of what the other devices' clocks and the gateway's monotonic time "
+                 "support (%s): its messages get that time instead, counted as clock_fallback, "
+                 "until another device confirms its clock (logged once per device; %" PRIu64
+                 " such messages in all)",
+                 rec->device, village, said, claimed - est, est_s, d->ts_guard.outliers);
+}
+
 static void on_message(void *arg, const char *topic, const void *payload, size_t len)
 {
     struct ntm_daemon *d = arg;
@@ -205,6 +241,7 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
         reject(d, now_ms, topic, &t, NTM_REJ_DEVICE, why, len);
         return;
     }
+    guard_ts(d, &d->rec, now_ms);
     accept_record(d, &d->rec);
 }
 
@@ -421,6 +458,16 @@ static void add_device(void *arg, const char *name, int village, int kind)
     ntm_agg_add_device(arg, name, (uint16_t)village, (uint8_t)kind);
 }
 
+static void count_device(void *arg, const char *name, int village, int kind)
+{
+    (void)name;
+    (void)village;
+    (void)kind;
+    unsigned *n = arg;
+    if (*n < 2)
+        (*n)++;
+}
+
 struct replay {
     struct ntm_daemon *d;
     uint64_t n;
@@ -583,6 +630,16 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     size_t n_kept = 0;
     struct ntm_record **kept = ntm_store_take_kept(d->store, &n_kept);
     feed_kept(d, kept, n_kept);
+    /* the event-time estimate starts at the gateway clock, or at the saved
+     * watermark when that is later (a clock that lost time in a power cut) */
+    {
+        int64_t mono = (int64_t)uv_now(&d->loop), wall = ntm_clock_wall_ms(&d->clock) / 1000;
+        int64_t wm = ntm_agg_watermark(d->agg, mono);
+        unsigned known = 0;
+        ntm_store_each_device(d->store, count_device, &known);
+        known += (unsigned)(cfg->n_devices > 2 ? 2 : cfg->n_devices);
+        ntm_ts_guard_seed(&d->ts_guard, wm > wall ? wm : wall, mono, known);
+    }
     struct ntm_store_stats s;
     ntm_store_stats(d->store, &s);
     d->last_accepted = s.accepted_total;

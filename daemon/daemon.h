@@ -15,6 +15,7 @@
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
+#include "ts_guard.h"
 #include "mqtt.h"
 #include "notify.h"
 #include "outbox.h"
@@ -41,7 +42,9 @@ struct ntm_daemon {
     bool replaying;            /* feeding stored messages again: their alerts are stored */
     uint64_t last_snapshot_ms; /* monotonic */
     struct ntm_ingest_opts ingest;
-    struct ntm_record rec; /* reused for every message: it is 8 KiB */
+    struct ntm_record rec;                  /* reused for every message: it is 8 KiB */
+    struct ntm_ts_guard ts_guard;           /* no single device's clock moves event time ahead */
+    struct ntm_complaint outlier_complaint; /* outliers of devices past the logged table */
 
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t status_timer;
