@@ -458,16 +458,6 @@ static void add_device(void *arg, const char *name, int village, int kind)
     ntm_agg_add_device(arg, name, (uint16_t)village, (uint8_t)kind);
 }
 
-static void count_device(void *arg, const char *name, int village, int kind)
-{
-    (void)name;
-    (void)village;
-    (void)kind;
-    unsigned *n = arg;
-    if (*n < 2)
-        (*n)++;
-}
-
 struct replay {
     struct ntm_daemon *d;
     uint64_t n;
@@ -635,10 +625,7 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     {
         int64_t mono = (int64_t)uv_now(&d->loop), wall = ntm_clock_wall_ms(&d->clock) / 1000;
         int64_t wm = ntm_agg_watermark(d->agg, mono);
-        unsigned known = 0;
-        ntm_store_each_device(d->store, count_device, &known);
-        known += (unsigned)(cfg->n_devices > 2 ? 2 : cfg->n_devices);
-        ntm_ts_guard_seed(&d->ts_guard, wm > wall ? wm : wall, mono, known);
+        ntm_ts_guard_seed(&d->ts_guard, wm > wall ? wm : wall, mono, wm != INT64_MIN);
     }
     struct ntm_store_stats s;
     ntm_store_stats(d->store, &s);

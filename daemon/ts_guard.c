@@ -7,13 +7,16 @@
 #include <stdio.h>
 #include <string.h>
 
-void ntm_ts_guard_seed(struct ntm_ts_guard *g, int64_t ts, int64_t mono_ms, unsigned known)
+void ntm_ts_guard_seed(struct ntm_ts_guard *g, int64_t ts, int64_t mono_ms, bool history)
 {
     memset(g, 0, sizeof *g);
     g->have = true;
     g->base_ts = ts;
     g->base_mono_ms = mono_ms;
-    g->known_devices = known > 2 ? 2 : known;
+    if (history) {
+        g->last_dev[0][0] = '\x01';
+        g->last_ms[0] = mono_ms;
+    }
 }
 
 int64_t ntm_ts_guard_estimate(const struct ntm_ts_guard *g, int64_t mono_ms)
@@ -30,16 +33,22 @@ void ntm_ts_guard_at_least(struct ntm_ts_guard *g, int64_t ts, int64_t mono_ms)
     }
 }
 
-static void heard(struct ntm_ts_guard *g, const char *device)
+/* Notes that `device` spoke; returns whether another device spoke in the
+ * last NTM_TS_GUARD_FRESH_MS before it. */
+static bool heard(struct ntm_ts_guard *g, const char *device, int64_t mono_ms)
 {
-    if (strcmp(g->last_dev[0], device) == 0)
-        return;
-    memcpy(g->last_dev[1], g->last_dev[0], sizeof g->last_dev[1]);
-    snprintf(g->last_dev[0], sizeof g->last_dev[0], "%s", device);
-    if (g->last_dev[1][0] != '\0' && g->known_devices < 2)
-        g->known_devices = 2;
-    else if (g->known_devices < 1)
-        g->known_devices = 1;
+    bool other = false;
+    for (int i = 0; i < 2; i++)
+        if (g->last_dev[i][0] != '\0' && strcmp(g->last_dev[i], device) != 0 &&
+            mono_ms - g->last_ms[i] <= NTM_TS_GUARD_FRESH_MS)
+            other = true;
+    if (strcmp(g->last_dev[0], device) != 0) {
+        memcpy(g->last_dev[1], g->last_dev[0], sizeof g->last_dev[1]);
+        g->last_ms[1] = g->last_ms[0];
+        snprintf(g->last_dev[0], sizeof g->last_dev[0], "%s", device);
+    }
+    g->last_ms[0] = mono_ms;
+    return other;
 }
 
 static bool first_outlier(struct ntm_ts_guard *g, const char *device)
@@ -56,9 +65,9 @@ enum ntm_ts_verdict ntm_ts_guard_check(struct ntm_ts_guard *g, const char *devic
                                        int64_t mono_ms, bool *first_log)
 {
     *first_log = false;
-    heard(g, device);
+    bool others = heard(g, device, mono_ms);
     if (!g->have) {
-        ntm_ts_guard_seed(g, ts, mono_ms, g->known_devices);
+        ntm_ts_guard_seed(g, ts, mono_ms, false);
         return NTM_TS_BELIEVED;
     }
     int64_t est = ntm_ts_guard_estimate(g, mono_ms);
@@ -98,7 +107,7 @@ enum ntm_ts_verdict ntm_ts_guard_check(struct ntm_ts_guard *g, const char *devic
         if (d <= NTM_TS_GUARD_AHEAD_S)
             agree++;
     }
-    unsigned need = g->known_devices >= 2 ? 2 : 1;
+    unsigned need = others ? 2 : 1;
     if (agree >= need) {
         g->base_ts = ts;
         g->base_mono_ms = mono_ms;
