@@ -241,6 +241,16 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
         reject(d, now_ms, topic, &t, NTM_REJ_DEVICE, why, len);
         return;
     }
+    /* ids sprayed by one client must not grow memory and the villages' device
+     * counts for ever: past the cap, a new undeclared device is refused */
+    if (ntm_store_undeclared_full(d->store, t.device)) {
+        snprintf(why, sizeof why,
+                 "device '%s' is not in the inventory and %d undeclared devices are known "
+                 "already (storage.max_undeclared_devices)",
+                 t.device, d->cfg->storage.max_undeclared);
+        reject(d, now_ms, topic, &t, NTM_REJ_DEVICES, why, len);
+        return;
+    }
     guard_ts(d, &d->rec, now_ms);
     accept_record(d, &d->rec);
 }

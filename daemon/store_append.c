@@ -6,6 +6,7 @@
 #include "text_safe.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,12 +419,17 @@ int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
     if (is_new) {
         snprintf(d->village, sizeof d->village, "%s", village);
         d->kind = rec->kind;
-        ntm_log_emit(st->log, LOG_INFO, NULL,
-                     (struct ntm_log_field[]){{"VILLAGE", village},
-                                              {"DEVICE", rec->device},
-                                              {"KIND", ntm_kind_name(rec->kind)}},
-                     3, "new device %s (%s) in village %s, not in the configured inventory",
-                     rec->device, ntm_kind_name(rec->kind), village);
+        uint64_t held = 0;
+        if (ntm_complain(&st->new_device_complaint, 60000, &held))
+            ntm_log_emit(st->log, LOG_INFO, NULL,
+                         (struct ntm_log_field[]){{"VILLAGE", village},
+                                                  {"DEVICE", rec->device},
+                                                  {"KIND", ntm_kind_name(rec->kind)}},
+                         3,
+                         "new device %s (%s) in village %s, not in the configured inventory "
+                         "(%" PRIu64 " more new devices since the last such line; logged at "
+                         "most once a minute, `ntmctl devices` lists them)",
+                         rec->device, ntm_kind_name(rec->kind), village, held);
     } else if (d->kind != rec->kind || strcmp(d->village, village) != 0) {
         return 1; /* device_conflict: the caller rejects */
     }
