@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "ctl_broker.h"
 #include "ctl_open.h"
 #include "ingest.h"
 #include "record.h"
@@ -510,6 +511,11 @@ static int cmd_check_config(struct ctl *c)
     return 0;
 }
 
+static int cmd_broker_files(struct ctl *c)
+{
+    return ntm_ctl_broker_files(c->cfg, c->arg, stdout);
+}
+
 static const struct command commands[] = {
     {"status", cmd_status, true, false,
      "per village and kind: devices declared and seen, last seen, messages; rejections by "
@@ -525,6 +531,9 @@ static const struct command commands[] = {
     {"indicators", cmd_indicators, true, false,
      "the latest indicator rows per village, kind and period"},
     {"check-config", cmd_check_config, false, false, "validate the configuration file"},
+    {"broker-files", cmd_broker_files, false, false,
+     "broker-files DIR: mosquitto's ACL (DIR/ntm-acl) and password file (DIR/ntm-passwd) "
+     "from the inventory; prints new devices' passwords"},
 };
 
 static void usage(FILE *out)

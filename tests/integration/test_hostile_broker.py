@@ -32,7 +32,9 @@ POSTRM = os.path.join(ROOT, "debian", "ntm-gateway.postrm")
 PASSWORDS = {"ntm-gateway": "gw-pass-1", "spk-01": "spk-pass-2", "ap-01": "ap-pass-3"}
 
 
-def broker_conf(h, lo, lan):
+def broker_conf(h, lo, lan, pw=None, acl=None):
+    """The shipped snippet with its LAN section opened; the password and ACL
+    files given, or made here for PASSWORDS."""
     text = open(SNIPPET, encoding="utf-8").read()
 
     def once(a, b):
@@ -41,13 +43,15 @@ def broker_conf(h, lo, lan):
             raise harness.TestFailure(f"the snippet no longer has {a!r}")
         text = text.replace(a, b, 1)
 
-    pw = os.path.join(h.tmp, "ntm-passwd")
-    for i, (u, p) in enumerate(PASSWORDS.items()):
-        subprocess.run(["mosquitto_passwd", "-b"] + (["-c"] if i == 0 else []) + [pw, u, p],
-                       check=True, capture_output=True)
-    acl = h.write_file("ntm-acl", "user ntm-gateway\ntopic read ntm/v1/#\n\n"
-                       "user spk-01\ntopic write ntm/v1/xom-a/+/spk-01/#\n\n"
-                       "user ap-01\ntopic write ntm/v1/xom-a/+/ap-01/#\n")
+    if pw is None:
+        pw = os.path.join(h.tmp, "ntm-passwd")
+        for i, (u, p) in enumerate(PASSWORDS.items()):
+            subprocess.run(["mosquitto_passwd", "-b"] + (["-c"] if i == 0 else []) + [pw, u, p],
+                           check=True, capture_output=True)
+    if acl is None:
+        acl = h.write_file("ntm-acl", "user ntm-gateway\ntopic read ntm/v1/#\n\n"
+                           "user spk-01\ntopic write ntm/v1/xom-a/+/spk-01/#\n\n"
+                           "user ap-01\ntopic write ntm/v1/xom-a/+/ap-01/#\n")
     once("\nlistener 1883 127.0.0.1\n", f"\nlistener {lo} 127.0.0.1\n")
     once("\nallow_anonymous true\n", "\nallow_anonymous false\n")
     once("\n#listener 1883 192.168.1.10\n", f"\nlistener {lan} 127.0.0.1\n")
@@ -61,10 +65,10 @@ def broker_conf(h, lo, lan):
 
 
 class SnippetBroker:
-    def __init__(self, h):
+    def __init__(self, h, pw=None, acl=None):
         self.h = h
         self.lo, self.lan = harness.free_port(), harness.free_port()
-        self.conf = broker_conf(h, self.lo, self.lan)
+        self.conf = broker_conf(h, self.lo, self.lan, pw, acl)
         self.log = os.path.join(h.tmp, "mosquitto.log")
         self.proc = None
 
@@ -200,4 +204,5 @@ def main(h, t):
     test_reconnect_loop_logged(h, t)
 
 
-harness.run(main)
+if __name__ == "__main__":
+    harness.run(main)
