@@ -114,6 +114,7 @@ struct ntm_config {
         int commit_max; /* records per transaction */
         int sync_ms;    /* how often commits are made durable */
         int quarantine_max;
+        int max_undeclared; /* devices not in the inventory, known at most */
     } storage;
 
     struct {

@@ -136,6 +136,10 @@ static const struct conf_key storage_keys[] = {
     {"quarantine_max", CONF_INT, CONF_F(storage.quarantine_max), .flags = CONF_LIVE, .min = 0,
      .max = 1000000, .def = "1000",
      .desc = "rejected messages kept for `ntmctl quarantine`; the oldest go first"},
+    {"max_undeclared_devices", CONF_INT, CONF_F(storage.max_undeclared), .flags = CONF_LIVE,
+     .min = 0, .max = 100000, .def = "1000",
+     .desc = "devices not in the inventory the gateway takes in at most; messages of further "
+             "ones are rejected as too_many_devices"},
 };
 static const struct conf_table storage_table = CONF_TABLE(storage_keys);
 

@@ -199,6 +199,42 @@ static void accept_record(struct ntm_daemon *d, struct ntm_record *rec, uint64_t
     maybe_snapshot(d);
 }
 
+/* A device ts far ahead of what the other devices' clocks and monotonic time
+ * support is not believed: the record gets the gateway's estimate (or its
+ * clock, when later) and counts as clock_fallback; logged once per device. */
+static void guard_ts(struct ntm_daemon *d, struct ntm_record *rec, int64_t now_ms)
+{
+    if (rec->flags & NTM_REC_CLOCK_FALLBACK)
+        return; /* the gateway's own clock already */
+    int64_t mono = (int64_t)uv_now(&d->loop), wall = now_ms / 1000;
+    if (d->ingest.clock_trusted)
+        ntm_ts_guard_at_least(&d->ts_guard, wall, mono);
+    bool first = false;
+    int64_t claimed = rec->ts;
+    if (ntm_ts_guard_check(&d->ts_guard, rec->device, claimed, mono, &first) != NTM_TS_OUTLIER)
+        return;
+    int64_t est = ntm_ts_guard_estimate(&d->ts_guard, mono);
+    rec->ts = est > wall ? est : wall;
+    rec->flags |= NTM_REC_CLOCK_FALLBACK;
+    uint64_t held = 0;
+    if (!first && !(d->ts_guard.n_logged == NTM_TS_GUARD_LOGGED &&
+                    ntm_complain(&d->outlier_complaint, 60000, &held)))
+        return;
+    char said[40], est_s[40];
+    ntm_iso_local(claimed, said, sizeof said);
+    ntm_iso_local(est, est_s, sizeof est_s);
+    const char *village = d->cfg->villages[rec->village].id;
+    struct ntm_log_field f[] = {
+        {"VILLAGE", village}, {"DEVICE", rec->device}, {"KIND", ntm_kind_name(rec->kind)}};
+    ntm_log_emit(&d->log, LOG_WARNING, NULL, f, 3,
+                 "device %s in village %s says the time is %s, %" PRId64
+                 " s ahead of what the other devices' clocks and the gateway's monotonic time "
+                 "support (%s): its messages get that time instead, counted as clock_fallback, "
+                 "until another device confirms its clock (logged once per device; %" PRIu64
+                 " such messages in all)",
+                 rec->device, village, said, claimed - est, est_s, d->ts_guard.outliers);
+}
+
 #define UNDECLARED_MAX 256
 
 /* A device that reports without being in the inventory: said once per run,
@@ -293,6 +329,17 @@ void ntm_daemon_deliver(struct ntm_daemon *d, int64_t now_ms, const char *topic,
         reject_from(d, now_ms, topic, t, NTM_REJ_DEVICE, why, len, via);
         return;
     }
+    /* ids sprayed by one client must not grow memory and the villages' device
+     * counts for ever: past the cap, a new undeclared device is refused */
+    if (ntm_store_undeclared_full(d->store, t->device)) {
+        snprintf(why + pre, sizeof why - pre,
+                 "device '%s' is not in the inventory and %d undeclared devices are known "
+                 "already (storage.max_undeclared_devices)",
+                 t->device, d->cfg->storage.max_undeclared);
+        reject_from(d, now_ms, topic, t, NTM_REJ_DEVICES, why, len, via);
+        return;
+    }
+    guard_ts(d, &d->rec, now_ms);
     if (!d->replaying)
         note_undeclared(d, t);
     accept_record(d, &d->rec, d->delivery_key);
@@ -799,6 +846,13 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     size_t n_kept = 0;
     struct ntm_record **kept = ntm_store_take_kept(d->store, &n_kept);
     feed_kept(d, kept, n_kept);
+    /* the event-time estimate starts at the gateway clock, or at the saved
+     * watermark when that is later (a clock that lost time in a power cut) */
+    {
+        int64_t mono = (int64_t)uv_now(&d->loop), wall = ntm_clock_wall_ms(&d->clock) / 1000;
+        int64_t wm = ntm_agg_watermark(d->agg, mono);
+        ntm_ts_guard_seed(&d->ts_guard, wm > wall ? wm : wall, mono, wm != INT64_MIN);
+    }
     struct ntm_store_stats s;
     ntm_store_stats(d->store, &s);
     d->last_accepted = s.accepted_total;

@@ -16,6 +16,7 @@
 #include "ingest.h"
 #include "live_state.h"
 #include "log.h"
+#include "ts_guard.h"
 #include "mqtt.h"
 #include "notify.h"
 #include "outbox.h"
@@ -48,7 +49,9 @@ struct ntm_daemon {
     bool replaying;            /* feeding stored messages again: their alerts are stored */
     uint64_t last_snapshot_ms; /* monotonic */
     struct ntm_ingest_opts ingest;
-    struct ntm_record rec; /* reused for every message: it is 8 KiB */
+    struct ntm_record rec;                  /* reused for every message: it is 8 KiB */
+    struct ntm_ts_guard ts_guard;           /* no single device's clock moves event time ahead */
+    struct ntm_complaint outlier_complaint; /* outliers of devices past the logged table */
 
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t status_timer;

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <mosquitto.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,11 @@ int main(int argc, char **argv)
 {
     const char *path = NTM_DEFAULT_CONFIG_PATH;
     bool check_only = false;
+    /* the buffer holds the day's MAC keys next to the hashes: whatever we create
+     * (database, WAL, shm, tail journal) is never readable by others, also when
+     * run by hand under umask 022 (the unit sets UMask=0027 too) */
+    mode_t um = umask(0);
+    umask(um | 027);
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"check-config", no_argument, NULL, 'k'},
                                          {"print-config-keys", no_argument, NULL, 'K'},

@@ -3,13 +3,16 @@
  * timers, and the name resolution (uv_getaddrinfo, since libmosquitto's own
  * blocks). Must not parse or store messages: they go to the callback. */
 #include "mqtt.h"
+#include "clock.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <mosquitto.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "backoff.h"
@@ -17,6 +20,7 @@
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 60000
+#define STABLE_MS 30000      /* a subscribed connection this long was not part of a loop */
 #define READS_PER_WAKEUP 512 /* packets handled before the loop runs timers again */
 /* A peer that accepts TCP but does not answer CONNECT within this is not a
  * broker (or a stuck one): said, dropped and retried, instead of waiting for
@@ -46,6 +50,14 @@ struct ntm_mqtt {
     uint64_t failures; /* consecutive failed attempts */
     bool was_up;       /* for logging each state change once */
     bool paused;       /* stay disconnected until ntm_mqtt_resume */
+    int64_t up_since_ms; /* monotonic, when the last subscription was confirmed */
+    /* connections that end before the subscription is confirmed, or soon after
+     * it (a broker dropping us for a message we cannot take, our client id
+     * taken by another client): a loop, logged once a minute with its count */
+    struct ntm_complaint loop_complaint;
+    /* retained messages the broker replayed on our subscription: ignored */
+    uint64_t retained_ignored;
+    struct ntm_complaint retained_complaint;
     int open_handles;  /* timers not yet closed, for stop */
 
     enum ntm_broker_state live;
@@ -442,7 +454,7 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int n, cons
     }
     m->state = ST_SUBSCRIBED;
     set_live(m, NTM_BROKER_CONNECTED, NULL);
-    m->attempts = 0;
+    m->up_since_ms = ntm_clock_mono_ms();
     ntm_log_emit(m->log, LOG_NOTICE, NTM_MSGID_BROKER_UP, NULL, 0,
                  "broker %s: connected%s, subscribed to %s at QoS %d (persistent session "
                  "'%s')",
@@ -471,6 +483,12 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
                  : rc == MOSQ_ERR_ERRNO ? strerror(errno)
                  : rc == 0              ? "disconnected"
                                         : mosquitto_strerror(rc));
+    bool was_connected = m->state == ST_CONNECTED;
+    /* the back-off starts over only after a connection that lasted: one that
+     * the broker keeps closing is retried ever more slowly, and said */
+    bool lasted = was_subscribed && ntm_clock_mono_ms() - m->up_since_ms >= STABLE_MS;
+    if (lasted)
+        m->attempts = 0;
     m->state = ST_IDLE;
     if (m->paused) {
         if (was_subscribed && m->cb.state)
@@ -488,6 +506,19 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
         if (m->cb.state)
             m->cb.state(m->cb.arg, false);
     }
+    uint64_t held = 0;
+    if ((was_connected || (was_subscribed && !lasted)) &&
+        ntm_complain(&m->loop_complaint, 60000, &held))
+        ntm_log_emit(m->log, LOG_WARNING, NTM_MSGID_BROKER_DOWN, NULL, 0,
+                     "broker %s closed the connection %s (%s); reconnecting with a growing "
+                     "backoff (%" PRIu64 " more such closings since the last line; a message "
+                     "too large for this gateway, a broker limit or another client using the "
+                     "client id '%s' does this)",
+                     host_port(m, hp, sizeof hp),
+                     was_connected ? "before our subscription was confirmed"
+                                   : "soon after our subscription",
+                     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc), held,
+                     m->cfg->mqtt.client_id);
     schedule_retry(m);
 }
 
@@ -498,6 +529,23 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
     if (m->state == ST_STOPPED)
         return;
     int saved_errno = errno; /* the read loop in on_poll relies on it */
+    if (msg->retain) {
+        /* The retain flag reaches a subscriber only on a message the broker
+         * replays because a subscription was made (MQTT 3.1.1, 3.3.1.3): we
+         * subscribe at every connection, so it is the same old message again
+         * each time. Each was taken in when it was published (the persistent
+         * session queues it for us then): a replay is never taken in. */
+        m->retained_ignored++;
+        uint64_t held = 0;
+        if (ntm_complain(&m->retained_complaint, 60000, &held))
+            ntm_log(m->log, LOG_INFO,
+                    "ignored a retained message on %s, replayed by the broker at our subscription "
+                    "(each message is taken in once, when it is published; %" PRIu64
+                    " retained ignored in all)",
+                    msg->topic, m->retained_ignored);
+        errno = saved_errno;
+        return;
+    }
     m->cb.message(m->cb.arg, msg->topic, msg->payload,
                   (size_t)(msg->payloadlen < 0 ? 0 : msg->payloadlen), msg->qos > 0 ? msg->mid : 0);
     errno = saved_errno;
@@ -505,13 +553,25 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
 
 /* ---- set up and stop --------------------------------------------------------- */
 
-static int read_secret(const char *path, char *buf, size_t len, char *err, size_t errlen)
+static int read_secret(struct ntm_log *log, const char *path, char *buf, size_t len, char *err,
+                       size_t errlen)
 {
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode))
+        ntm_log(log, LOG_WARNING,
+                "mqtt.password_file %s is a symbolic link: whoever can change the link chooses "
+                "the password sent; name the file itself",
+                path);
     FILE *f = fopen(path, "re");
     if (!f) {
         snprintf(err, errlen, "mqtt.password_file %s: %s", path, strerror(errno));
         return -1;
     }
+    if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 077) != 0)
+        ntm_log(log, LOG_WARNING,
+                "mqtt.password_file %s can be read by other users (mode %03o): make it 0600 or "
+                "0400",
+                path, (unsigned)(sb.st_mode & 0777));
     size_t n = fread(buf, 1, len - 1, f);
     fclose(f);
     buf[n] = '\0';
@@ -559,7 +619,7 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
     if (cfg->mqtt.username) {
         char pw[512] = "";
         if (cfg->mqtt.password_file &&
-            read_secret(cfg->mqtt.password_file, pw, sizeof pw, err, errlen) != 0)
+            read_secret(log, cfg->mqtt.password_file, pw, sizeof pw, err, errlen) != 0)
             return -1;
         int rc = mosquitto_username_pw_set(m->mosq, cfg->mqtt.username,
                                            cfg->mqtt.password_file ? pw : NULL);

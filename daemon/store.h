@@ -76,6 +76,9 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
                    struct ntm_log *log, struct ntm_clock *clock, char *err, size_t errlen);
 /* True when the record's device is already known under another village or kind. */
 bool ntm_store_device_conflict(struct ntm_store *st, const struct ntm_record *rec);
+/* True when `device` is not known yet and storage.max_undeclared_devices devices
+ * outside the inventory are known already: its message is to be rejected. */
+bool ntm_store_undeclared_full(struct ntm_store *st, const char *device);
 /* Adds one accepted record to the tail journal (a mapped file: safe from a
  * crash of the process once this returns) and to the open transaction (begun
  * on demand); the commit follows at the next sync (storage.sync_ms), at

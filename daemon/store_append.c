@@ -3,8 +3,10 @@
  * appending of accepted and rejected (quarantined) records, the tail journal
  * hand-off and the kept records. It must not parse, evict or fsync. */
 #include "store_impl.h"
+#include "text_safe.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,12 +433,17 @@ int ntm_store_append_delivery(struct ntm_store *st, const struct ntm_record *rec
     if (is_new) {
         snprintf(d->village, sizeof d->village, "%s", village);
         d->kind = rec->kind;
-        ntm_log_emit(st->log, LOG_INFO, NULL,
-                     (struct ntm_log_field[]){{"VILLAGE", village},
-                                              {"DEVICE", rec->device},
-                                              {"KIND", ntm_kind_name(rec->kind)}},
-                     3, "new device %s (%s) in village %s, not in the configured inventory",
-                     rec->device, ntm_kind_name(rec->kind), village);
+        uint64_t held = 0;
+        if (ntm_complain(&st->new_device_complaint, 60000, &held))
+            ntm_log_emit(st->log, LOG_INFO, NULL,
+                         (struct ntm_log_field[]){{"VILLAGE", village},
+                                                  {"DEVICE", rec->device},
+                                                  {"KIND", ntm_kind_name(rec->kind)}},
+                         3,
+                         "new device %s (%s) in village %s, not in the configured inventory "
+                         "(%" PRIu64 " more new devices since the last such line; logged at "
+                         "most once a minute, `ntmctl devices` lists them)",
+                         rec->device, ntm_kind_name(rec->kind), village, held);
     } else if (d->kind != rec->kind || strcmp(d->village, village) != 0) {
         return 1; /* device_conflict: the caller rejects */
     }
@@ -479,13 +486,16 @@ int ntm_store_reject(struct ntm_store *st, int64_t recv_ms, const char *topic, s
         return 0;
     if (ntm_st_begin(st) != SQLITE_OK)
         return -1;
-    if (topic_len > 256)
-        topic_len = 256;
+    /* kept for people to read: at most 256 bytes of the topic, cut between
+     * characters, valid UTF-8 with control and bidi characters escaped */
+    char safe_topic[256 * 6 + 1], safe_detail[1024];
+    ntm_text_safe(safe_topic, sizeof safe_topic, topic, ntm_text_utf8_cut(topic, topic_len, 256));
+    ntm_text_safe_str(safe_detail, sizeof safe_detail, detail);
     sqlite3_stmt *s = st->stmt[ST_QUARANTINE];
     sqlite3_bind_int64(s, 1, recv_ms);
-    sqlite3_bind_text(s, 2, topic, (int)topic_len, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, safe_topic, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 3, ntm_reject_name(reason), -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, detail, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, safe_detail, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 5, (int64_t)payload_len);
     int rc = ntm_st_step_done(s);
     st->quarantine_added = true;

@@ -6,6 +6,7 @@
 #define NTM_STORE_IMPL_H
 
 #include "store.h"
+#include "log.h"
 #include "tail.h"
 
 /* ---- counters (store_devices.c) ------------------------------------------- */
@@ -67,6 +68,7 @@ struct ntm_st_sql {
 };
 
 struct ntm_store {
+    struct ntm_complaint new_device_complaint; /* "new device" lines: once a minute */
     uv_loop_t *loop;
     const struct ntm_config *cfg;
     struct ntm_log *log;

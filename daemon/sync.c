@@ -4,6 +4,7 @@
  * the release of delivered messages.
  * It must not form batches (outbox.c) or speak any protocol (the plugins). */
 #include "sync.h"
+#include "text_safe.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -167,8 +168,10 @@ static int update_delivery(struct ntm_sync *s, uint64_t seq, const char *uplink,
         sqlite3_bind_text(q, 1, state, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 2, next_ms);
         sqlite3_bind_int(q, 3, count_attempt ? 1 : 0);
+        char safe[2048]; /* a plugin's reason, often a server's words: made safe to print */
         if (error)
-            sqlite3_bind_text(q, 4, error, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(q, 4, ntm_text_safe_str(safe, sizeof safe, error), -1,
+                              SQLITE_TRANSIENT);
         sqlite3_bind_int64(q, 5, ntm_clock_wall_ms(s->clock));
         sqlite3_bind_int64(q, 6, (int64_t)seq);
         sqlite3_bind_text(q, 7, uplink, -1, SQLITE_STATIC);

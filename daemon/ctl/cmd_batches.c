@@ -70,7 +70,8 @@ static void summary(struct ctl *c, const char *only, cJSON *doc)
         const char *name = ctl_col(s, 0);
         int64_t waiting = sqlite3_column_int64(s, 1), refused = sqlite3_column_int64(s, 2);
         int64_t last = sqlite3_column_int64(s, 3), next = sqlite3_column_int64(s, 4);
-        const char *err = (const char *)sqlite3_column_text(s, 5);
+        char esafe[2048];
+        const char *err = ctl_col_safe(s, 5, esafe, sizeof esafe);
         const cJSON *lu = live_uplink(c, name);
         const cJSON *lst = cJSON_GetObjectItemCaseSensitive(lu, "state");
         const cJSON *lnext = cJSON_GetObjectItemCaseSensitive(lu, "next_try_ms");
@@ -190,7 +191,8 @@ int cmd_batches(struct ctl *c)
     while (sqlite3_step(s) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(s, 0);
         const char *state = ctl_col(s, 5);
-        const char *error = (const char *)sqlite3_column_text(s, 8);
+        char esafe[2048];
+        const char *error = ctl_col_safe(s, 8, esafe, sizeof esafe);
         int64_t next = sqlite3_column_int64(s, 7);
         if (c->json) {
             char id[160];
@@ -265,12 +267,18 @@ int cmd_quarantine(struct ctl *c)
     int n = 0;
     for (; sqlite3_step(s) == SQLITE_ROW; n++) {
         char tb[32];
+        /* rows written by older versions may hold anything: made safe again */
+        char tsafe[256 * 6 + 1], dsafe[1024];
+        const char *topic = ctl_col_safe(s, 2, tsafe, sizeof tsafe);
+        const char *detail = ctl_col_safe(s, 3, dsafe, sizeof dsafe);
+        topic = topic ? topic : "";
+        detail = detail ? detail : "";
         if (c->json) {
             cJSON *m = cJSON_CreateObject();
             cJSON_AddNumberToObject(m, "received_ms", (double)sqlite3_column_int64(s, 0));
             cJSON_AddStringToObject(m, "reason", ctl_col(s, 1));
-            cJSON_AddStringToObject(m, "topic", ctl_col(s, 2));
-            cJSON_AddStringToObject(m, "detail", ctl_col(s, 3));
+            cJSON_AddStringToObject(m, "topic", topic);
+            cJSON_AddStringToObject(m, "detail", detail);
             cJSON_AddNumberToObject(m, "size", sqlite3_column_int(s, 4));
             cJSON_AddItemToArray(messages, m);
             continue;
@@ -279,10 +287,10 @@ int cmd_quarantine(struct ctl *c)
         printf("%s  ", ctl_time_full(sqlite3_column_int64(s, 0) / 1000, tb, sizeof tb));
         ctl_cell(ctl_col(s, 1), 16);
         printf("\n  ");
-        ctl_line(ctl_col(s, 2), w);
+        ctl_line(topic, w);
         printf("  ");
         char d[1200];
-        snprintf(d, sizeof d, _("%s (%d bytes)"), ctl_col(s, 3), sqlite3_column_int(s, 4));
+        snprintf(d, sizeof d, _("%s (%d bytes)"), detail, sqlite3_column_int(s, 4));
         ctl_line(d, w);
     }
     if (!c->json && n == 0)
@@ -302,7 +310,8 @@ int cmd_quarantine(struct ctl *c)
         for (; sqlite3_step(s) == SQLITE_ROW; n++) {
             char tb[32];
             int64_t seq = sqlite3_column_int64(s, 0);
-            const char *error = (const char *)sqlite3_column_text(s, 3);
+            char esafe[2048];
+            const char *error = ctl_col_safe(s, 3, esafe, sizeof esafe);
             if (c->json) {
                 cJSON *q = cJSON_CreateObject();
                 cJSON_AddNumberToObject(q, "seq", (double)seq);

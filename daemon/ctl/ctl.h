@@ -54,6 +54,10 @@ int64_t ctl_day_start(int64_t unix_s);
 
 int ctl_print_json(cJSON *doc);
 const char *ctl_col(sqlite3_stmt *s, int i);
+/* A text column that came from outside (a topic, a server's answer, written
+ * perhaps by an older version): valid UTF-8 with controls escaped, in buf;
+ * NULL when the column is NULL. */
+const char *ctl_col_safe(sqlite3_stmt *s, int i, char *buf, size_t len);
 int64_t ctl_scalar(struct ctl *c, const char *sql);
 int64_t ctl_counter(struct ctl *c, const char *name);
 const char *ctl_village_name(const struct ctl *c, const char *id);

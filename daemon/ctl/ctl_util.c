@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "text_safe.h"
 #include "live_state.h"
 #include "record.h"
 #include "textwidth.h"
@@ -136,6 +137,12 @@ const char *ctl_col(sqlite3_stmt *s, int i)
 {
     const char *t = (const char *)sqlite3_column_text(s, i);
     return t ? t : "";
+}
+
+const char *ctl_col_safe(sqlite3_stmt *s, int i, char *buf, size_t len)
+{
+    const char *t = (const char *)sqlite3_column_text(s, i);
+    return t ? ntm_text_safe_str(buf, len, t) : NULL;
 }
 
 int64_t ctl_scalar(struct ctl *c, const char *sql)

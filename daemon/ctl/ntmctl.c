@@ -11,6 +11,8 @@
 
 #include "clock.h"
 #include "ctl.h"
+#include "ctl_broker.h"
+#include "ctl_open.h"
 
 struct command {
     const char *name;
@@ -21,6 +23,7 @@ struct command {
 };
 
 static int cmd_check_config(struct ctl *c);
+static int cmd_broker_files(struct ctl *c);
 
 static const struct command commands[] = {
     {"status", cmd_status, true, false, "[--check]",
@@ -40,6 +43,9 @@ static const struct command commands[] = {
      N_("send a refused (quarantined) batch again (seq or batch id)")},
     {"check-config", cmd_check_config, false, false, "",
      N_("check the configuration exactly as the daemon's start does")},
+    {"broker-files", cmd_broker_files, false, false, "DIR",
+     N_("mosquitto's ACL (DIR/ntm-acl) and password file (DIR/ntm-passwd) from the inventory; "
+        "prints new devices' passwords")},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -85,21 +91,32 @@ static int cmd_check_config(struct ctl *c)
     return CTL_FAIL;
 }
 
+static int cmd_broker_files(struct ctl *c)
+{
+    int first;
+    if (!ctl_parse(c, "+", NULL, NULL, NULL, 1, &first))
+        return CTL_USAGE;
+    const char *dir = first < c->argc ? c->argv[first] : NULL;
+    if (!dir) {
+        ctl_usage_error("broker-files", _("which directory? (for example /etc/mosquitto)"));
+        return CTL_USAGE;
+    }
+    if (c->parse_only)
+        return CTL_OK;
+    return ntm_ctl_broker_files(c->cfg, dir, stdout) == 0 ? CTL_OK : CTL_FAIL;
+}
+
+/* Read-only unless the command writes; an escaped file: URI (ctl_open.c). */
 static int open_db(struct ctl *c, bool writes)
 {
-    char *uri = sqlite3_mprintf("file:%s?mode=%s", c->db_path, writes ? "rw" : "ro");
     int rc = CTL_OK;
-    if (sqlite3_open_v2(uri, &c->db,
-                        (writes ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_URI,
-                        NULL) != SQLITE_OK ||
-        sqlite3_exec(c->db, "SELECT 1 FROM meta LIMIT 1", NULL, NULL, NULL) != SQLITE_OK) {
+    if (ntm_ctl_open_db(c->db_path, writes, &c->db) != 0) {
         fprintf(stderr, _("ntmctl: cannot read the buffer %s: %s\n"), c->db_path,
-                c->db ? sqlite3_errmsg(c->db) : _("out of memory"));
+                c->db ? sqlite3_errmsg(c->db) : _("cannot open it"));
         if (access(c->db_path, F_OK) != 0)
             fprintf(stderr, _("(the daemon makes it when it first starts)\n"));
         rc = CTL_FAIL;
     }
-    sqlite3_free(uri);
     if (rc == CTL_OK)
         sqlite3_busy_timeout(c->db, 2000);
     return rc;

@@ -506,7 +506,7 @@ static void test_unknown_keys(void)
                  "mapping_dir, mappings, uplinks)");
     EXPECT_ERROR(BASE "storage: {path: a, size_mb: 3}\n", 8, 20,
                  "unknown key 'size_mb' in storage (expected one of: path, max_mb, commit_ms, "
-                 "commit_max, sync_ms, quarantine_max)");
+                 "commit_max, sync_ms, quarantine_max, max_undeclared_devices)");
     EXPECT_ERROR(BASE "sync:\n  interval: 10\n", 9, 3, "unknown key 'interval' in sync");
     EXPECT_ERROR(BASE "log:\n  lvl: info\n", 9, 3, "unknown key 'lvl' in log");
     EXPECT_ERROR("gateway:\n  id: g\n  name: x\ncommune: {code: \"16279\", province_code: \"38\"}\n"
