@@ -12,6 +12,10 @@ what the disk holds at a given moment).
      before, a cut re-forms the same seq with other content.)
   2. the reserve file is judged by its size: one left with 0 bytes (its name on
      the disk, its size not, after a cut) is made full again at start.
+  3. the file uplink's spool (a guard: it was right): pcshim watches its
+     directory; every batch file it wrote is on the disk with its bytes when
+     only what was synced is kept (temporary file, fsync, rename, fsync of the
+     directory), and no temporary file is left there.
 """
 
 import os
@@ -96,11 +100,50 @@ def reserve_by_size(h, t, port, devices):
          "bytes; at least 256 KiB)")
 
 
+def file_spool(h, t, port, devices):
+    buf = os.path.join(h.tmp, "buf3")
+    spool = os.path.join(h.tmp, "spool")
+    os.makedirs(buf)
+    os.makedirs(spool)
+    cfg = S.write_config(h, VILLAGES, devices, uplinks=[{"plugin": "file", "dir": spool}],
+                         sync={"interval_s": 1, "grace_s": 0}, plugin_dir_=S.plugin_dir("file"),
+                         name="order3.yaml",
+                         storage={"path": os.path.join(buf, "buffer.db"), "sync_ms": 500})
+    log = os.path.join(h.tmp, "shim3.log")
+    saved = dict(os.environ)
+    os.environ.update(powercut.shim_env(spool, log))
+    try:
+        d = h.start_daemon(cfg)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 3 * 86400 + 7 * 3600))
+    h.sim("--villages", ",".join(VILLAGES), "--devices", 3, "--count", 120, "--qos", 1,
+          "--start-ts", S.ts(day, 9, 59), "--step-ms", 1000)
+    S.wait_for(lambda: [n for n in os.listdir(spool) if n.endswith(".json")], 30,
+               "a batch file in the spool")
+    d.kill()  # the cut: what the plugin reported written must be on the disk
+    written = {n: open(os.path.join(spool, n), "rb").read() for n in os.listdir(spool)
+               if n.endswith(".json")}
+    disk = P.Disk({})
+    disk.replay(P.read_log(log))
+    img = os.path.join(h.tmp, "img3")
+    disk.materialize(img, None, "min")
+    kept = {n: open(os.path.join(img, n), "rb").read() for n in os.listdir(img)}
+    t.ok(written and all(kept.get(n) == b for n, b in written.items()),
+         f"every batch file the file uplink wrote ({len(written)}) is on the disk with its "
+         "bytes when only what was synced is kept",
+         f"written {sorted(written)}, on the disk {sorted(kept)}")
+    t.eq(sorted(n for n in kept if n.endswith(".tmp")), [],
+         "no temporary file is on the disk")
+
+
 def main(h, t):
     port = h.start_broker()
     devices = h.sim_devices(VILLAGES, 3)
     batch_after_durable(h, t, port, devices)
     reserve_by_size(h, t, port, devices)
+    file_spool(h, t, port, devices)
 
 
 if __name__ == "__main__":
