@@ -170,12 +170,13 @@ static void check_done(struct ntm_http *h)
             request_finish(r, status, status == 0 ? "no HTTP status received" : NULL);
         } else {
             char error[CURL_ERROR_SIZE + 256];
-            size_t n = (size_t)snprintf(error, sizeof error, "%s", curl_easy_strerror(rc));
-            if (r->errbuf[0] != '\0' && n < sizeof error)
-                n += (size_t)snprintf(error + n, sizeof error - n, ": %s", r->errbuf);
+            /* curl's error buffer says more than curl_easy_strerror and
+             * usually ends with it: one of the two, never both */
+            size_t n = (size_t)snprintf(error, sizeof error, "%s",
+                                        r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
             long os_errno = 0; /* refused, unreachable, ...: what an operator asks next */
             curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno);
-            if (os_errno != 0 && n < sizeof error)
+            if (os_errno != 0 && n < sizeof error && !strstr(error, strerror((int)os_errno)))
                 snprintf(error + n, sizeof error - n, " (%s)", strerror((int)os_errno));
             request_finish(r, 0, error);
         }

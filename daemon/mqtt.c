@@ -15,10 +15,17 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "backoff.h"
+#include "clock.h"
+
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 60000
 #define STABLE_MS 30000      /* a subscribed connection this long was not part of a loop */
 #define READS_PER_WAKEUP 512 /* packets handled before the loop runs timers again */
+/* A peer that accepts TCP but does not answer CONNECT within this is not a
+ * broker (or a stuck one): said, dropped and retried, instead of waiting for
+ * the keepalive (1.5 x keepalive, 45 s by default) in silence. */
+#define CONNACK_TIMEOUT_MS 5000
 
 enum conn_state { ST_IDLE, ST_RESOLVING, ST_CONNECTING, ST_CONNECTED, ST_SUBSCRIBED, ST_STOPPED };
 
@@ -34,14 +41,15 @@ struct ntm_mqtt {
     int poll_events;
     uv_timer_t misc_timer;
     uv_timer_t retry_timer;
+    uv_timer_t connack_timer;
     uv_getaddrinfo_t resolver;
     bool resolving;
     char addr[64]; /* resolved address of the last attempt */
 
-    uint64_t backoff_ms;
-    uint64_t failures;   /* consecutive failed attempts */
-    bool was_up;         /* for logging each state change once */
-    bool paused;         /* stay disconnected until ntm_mqtt_resume */
+    unsigned attempts; /* reconnects since the last success, for the backoff */
+    uint64_t failures; /* consecutive failed attempts */
+    bool was_up;       /* for logging each state change once */
+    bool paused;       /* stay disconnected until ntm_mqtt_resume */
     int64_t up_since_ms; /* monotonic, when the last subscription was confirmed */
     /* connections that end before the subscription is confirmed, or soon after
      * it (a broker dropping us for a message we cannot take, our client id
@@ -50,8 +58,59 @@ struct ntm_mqtt {
     /* retained messages the broker replayed on our subscription: ignored */
     uint64_t retained_ignored;
     struct ntm_complaint retained_complaint;
-    int open_handles; /* timers not yet closed, for stop */
+    int open_handles;  /* timers not yet closed, for stop */
+
+    enum ntm_broker_state live;
+    int64_t live_since; /* monotonic ms */
+    char last_error[200];
+    int main_mid;   /* the subscription to the device contract's topics */
+    char **filters; /* the mappings' topic filters, subscribed too */
+    size_t n_filters;
 };
+
+static void free_mqtt(struct ntm_mqtt *m)
+{
+    for (size_t i = 0; i < m->n_filters; i++)
+        free(m->filters[i]);
+    free(m->filters);
+    free(m);
+}
+
+static void set_live(struct ntm_mqtt *m, enum ntm_broker_state st, const char *error)
+{
+    if (st != m->live) {
+        m->live = st;
+        m->live_since = ntm_clock_mono_ms();
+    }
+    if (error)
+        snprintf(m->last_error, sizeof m->last_error, "%s", error);
+    else if (st == NTM_BROKER_CONNECTED)
+        m->last_error[0] = '\0';
+}
+
+void ntm_mqtt_info(const struct ntm_mqtt *m, struct ntm_mqtt_info *out)
+{
+    if (!m) {
+        *out = (struct ntm_mqtt_info){.state = NTM_BROKER_DOWN, .last_error = "stopped"};
+        return;
+    }
+    out->state = m->live;
+    out->since_mono_ms = m->live_since;
+    out->last_error = m->last_error[0] ? m->last_error : NULL;
+}
+
+const char *ntm_broker_state_name(enum ntm_broker_state s)
+{
+    switch (s) {
+    case NTM_BROKER_CONNECTED:
+        return "connected";
+    case NTM_BROKER_CONNECTING:
+        return "connecting";
+    case NTM_BROKER_DOWN:
+        break;
+    }
+    return "down";
+}
 
 static const char *host_port(const struct ntm_mqtt *m, char *buf, size_t len)
 {
@@ -115,6 +174,10 @@ static void after_io(struct ntm_mqtt *m, int rc, const char *what)
     /* libmosquitto closed the socket (and ran on_disconnect) or cannot go on. */
     unwatch(m);
     if (m->state != ST_STOPPED && m->state != ST_IDLE) {
+        uv_timer_stop(&m->connack_timer);
+        if (m->live != NTM_BROKER_DOWN)
+            set_live(m, NTM_BROKER_DOWN,
+                     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         if (m->was_up)
             ntm_log(m->log, LOG_DEBUG, "broker: %s: %s", what, mosquitto_strerror(rc));
         m->state = ST_IDLE;
@@ -168,6 +231,29 @@ static void on_misc_timer(uv_timer_t *t)
 
 /* ---- connecting ------------------------------------------------------------- */
 
+/* The TCP connection is up (or still being made) but no CONNACK came. */
+static void on_connack_timer(uv_timer_t *t)
+{
+    struct ntm_mqtt *m = t->data;
+    if (m->state != ST_CONNECTING || m->paused)
+        return;
+    char hp[128];
+    m->failures++;
+    set_live(m, NTM_BROKER_DOWN, "no MQTT answer (CONNACK) within 5 s: not a broker?");
+    if (m->was_up || m->failures == 1)
+        ntm_log_emit(m->log, LOG_WARNING, NTM_MSGID_BROKER_DOWN, NULL, 0,
+                     "broker %s: no MQTT answer within %d s of connecting (is mqtt.port the "
+                     "broker's port?); dropping the connection and retrying with backoff",
+                     host_port(m, hp, sizeof hp), CONNACK_TIMEOUT_MS / 1000);
+    m->was_up = false;
+    /* closes the socket; on_disconnect (or the next read) schedules the retry */
+    unwatch(m);
+    mosquitto_disconnect(m->mosq);
+    mosquitto_loop_write(m->mosq, 1);
+    m->state = ST_IDLE;
+    schedule_retry(m);
+}
+
 static void connect_to(struct ntm_mqtt *m)
 {
     m->state = ST_CONNECTING;
@@ -175,6 +261,8 @@ static void connect_to(struct ntm_mqtt *m)
     if (rc != MOSQ_ERR_SUCCESS) {
         char hp[128];
         m->failures++;
+        set_live(m, NTM_BROKER_DOWN,
+                 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         if (m->was_up || m->failures == 1)
             ntm_log_emit(m->log, LOG_WARNING, NTM_MSGID_BROKER_DOWN, NULL, 0,
                          "broker %s: cannot connect: %s; retrying with backoff (logged again "
@@ -186,6 +274,7 @@ static void connect_to(struct ntm_mqtt *m)
         schedule_retry(m);
         return;
     }
+    uv_timer_start(&m->connack_timer, on_connack_timer, CONNACK_TIMEOUT_MS, 0);
     update_watch(m);
 }
 
@@ -196,7 +285,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     if (m->state == ST_STOPPED) {
         uv_freeaddrinfo(res);
         if (--m->open_handles == 0)
-            free(m);
+            free_mqtt(m);
         return;
     }
     m->open_handles--;
@@ -207,6 +296,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
     if (status != 0 || !res) {
         m->failures++;
+        set_live(m, NTM_BROKER_DOWN, uv_strerror(status));
         if (m->was_up || m->failures == 1)
             ntm_log_emit(m->log, LOG_WARNING, NTM_MSGID_BROKER_DOWN, NULL, 0,
                          "broker host %s cannot be resolved: %s; retrying with backoff",
@@ -263,19 +353,22 @@ static void schedule_retry(struct ntm_mqtt *m)
 {
     if (m->state == ST_STOPPED || m->paused || uv_is_active((uv_handle_t *)&m->retry_timer))
         return;
-    uint64_t delay = m->backoff_ms / 2 + (uint64_t)rand() % (m->backoff_ms / 2 + 1);
-    m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
+    uint64_t delay = (uint64_t)ntm_backoff_ms(BACKOFF_MIN_MS, BACKOFF_MAX_MS, m->attempts);
+    if (m->attempts < 32)
+        m->attempts++;
     uv_timer_start(&m->retry_timer, on_retry_timer, delay, 0);
 }
 
 /* ---- libmosquitto callbacks --------------------------------------------------- */
 
-static void on_connect(struct mosquitto *mosq, void *arg, int rc)
+static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags)
 {
     struct ntm_mqtt *m = arg;
     char hp[128];
+    uv_timer_stop(&m->connack_timer);
     if (rc != 0) {
         m->failures++;
+        set_live(m, NTM_BROKER_DOWN, mosquitto_connack_string(rc));
         if (m->was_up || m->failures == 1)
             ntm_log_emit(m->log, LOG_ERR, NTM_MSGID_BROKER_DOWN, NULL, 0,
                          "broker %s refused the connection: %s; retrying with backoff",
@@ -284,11 +377,60 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc)
         return; /* libmosquitto disconnects; on_disconnect schedules the retry */
     }
     m->state = ST_CONNECTED;
+    if (m->cb.session)
+        m->cb.session(m->cb.arg, (flags & 1) != 0); /* CONNACK: session present */
     int mid = 0;
     int src = mosquitto_subscribe(mosq, &mid, NTM_MQTT_TOPIC, 1);
     if (src != MOSQ_ERR_SUCCESS)
         ntm_log(m->log, LOG_ERR, "broker %s: subscribing to %s failed: %s",
                 host_port(m, hp, sizeof hp), NTM_MQTT_TOPIC, mosquitto_strerror(src));
+    m->main_mid = mid;
+    for (size_t i = 0; i < m->n_filters; i++) {
+        src = mosquitto_subscribe(mosq, NULL, m->filters[i], 1);
+        if (src != MOSQ_ERR_SUCCESS)
+            ntm_log(m->log, LOG_ERR, "broker %s: subscribing to %s (a mapping's) failed: %s",
+                    host_port(m, hp, sizeof hp), m->filters[i], mosquitto_strerror(src));
+    }
+}
+
+static bool has_filter(char **f, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(f[i], s) == 0)
+            return true;
+    return false;
+}
+
+int ntm_mqtt_set_filters(struct ntm_mqtt *m, const char *const *filters, size_t n)
+{
+    char **nf = calloc(n ? n : 1, sizeof *nf);
+    size_t k = 0;
+    if (!nf)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (has_filter(nf, k, filters[i]))
+            continue;
+        if (!(nf[k] = strdup(filters[i]))) {
+            for (size_t j = 0; j < k; j++)
+                free(nf[j]);
+            free(nf);
+            return -1;
+        }
+        k++;
+    }
+    bool live = m->state == ST_CONNECTED || m->state == ST_SUBSCRIBED;
+    for (size_t i = 0; i < m->n_filters; i++) {
+        if (live && !has_filter(nf, k, m->filters[i]))
+            mosquitto_unsubscribe(m->mosq, NULL, m->filters[i]);
+        free(m->filters[i]);
+    }
+    for (size_t i = 0; live && i < k; i++)
+        if (!has_filter(m->filters, m->n_filters, nf[i]))
+            mosquitto_subscribe(m->mosq, NULL, nf[i], 1);
+    free(m->filters);
+    m->filters = nf;
+    m->n_filters = k;
+    return 0;
 }
 
 static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int n, const int *granted)
@@ -296,7 +438,14 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int n, cons
     struct ntm_mqtt *m = arg;
     char hp[128];
     (void)mosq;
-    (void)mid;
+    if (mid != m->main_mid) { /* a mapping's filter */
+        if (n < 1 || granted[0] > 2)
+            ntm_log(m->log, LOG_ERR,
+                    "broker %s refused the subscription to a mapping's topic filter; its "
+                    "messages will not come",
+                    host_port(m, hp, sizeof hp));
+        return;
+    }
     if (n < 1 || granted[0] > 2) {
         ntm_log(m->log, LOG_ERR, "broker %s refused the subscription to %s; reconnecting",
                 host_port(m, hp, sizeof hp), NTM_MQTT_TOPIC);
@@ -304,6 +453,7 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int n, cons
         return;
     }
     m->state = ST_SUBSCRIBED;
+    set_live(m, NTM_BROKER_CONNECTED, NULL);
     m->up_since_ms = ntm_clock_mono_ms();
     ntm_log_emit(m->log, LOG_NOTICE, NTM_MSGID_BROKER_UP, NULL, 0,
                  "broker %s: connected%s, subscribed to %s at QoS %d (persistent session "
@@ -326,12 +476,19 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
     if (m->state == ST_STOPPED)
         return;
     bool was_subscribed = m->state == ST_SUBSCRIBED;
+    uv_timer_stop(&m->connack_timer);
+    if (m->live != NTM_BROKER_DOWN || was_subscribed)
+        set_live(m, NTM_BROKER_DOWN,
+                 m->paused              ? "ingest paused: the buffer cannot write"
+                 : rc == MOSQ_ERR_ERRNO ? strerror(errno)
+                 : rc == 0              ? "disconnected"
+                                        : mosquitto_strerror(rc));
     bool was_connected = m->state == ST_CONNECTED;
     /* the back-off starts over only after a connection that lasted: one that
      * the broker keeps closing is retried ever more slowly, and said */
     bool lasted = was_subscribed && ntm_clock_mono_ms() - m->up_since_ms >= STABLE_MS;
     if (lasted)
-        m->backoff_ms = BACKOFF_MIN_MS;
+        m->attempts = 0;
     m->state = ST_IDLE;
     if (m->paused) {
         if (was_subscribed && m->cb.state)
@@ -390,7 +547,7 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
         return;
     }
     m->cb.message(m->cb.arg, msg->topic, msg->payload,
-                  (size_t)(msg->payloadlen < 0 ? 0 : msg->payloadlen));
+                  (size_t)(msg->payloadlen < 0 ? 0 : msg->payloadlen), msg->qos > 0 ? msg->mid : 0);
     errno = saved_errno;
 }
 
@@ -436,12 +593,16 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
     m->cfg = cfg;
     m->log = log;
     m->cb = *cb;
-    m->backoff_ms = BACKOFF_MIN_MS;
+    m->attempts = 0;
     uv_timer_init(loop, &m->misc_timer);
     uv_timer_init(loop, &m->retry_timer);
+    uv_timer_init(loop, &m->connack_timer);
     m->misc_timer.data = m;
     m->retry_timer.data = m;
-    m->open_handles = 2;
+    m->connack_timer.data = m;
+    m->open_handles = 3;
+    m->live = NTM_BROKER_CONNECTING;
+    m->live_since = ntm_clock_mono_ms();
     *out = m;
 
     /* clean session off + fixed id: the broker queues our messages while we are away */
@@ -451,7 +612,7 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
         return -1;
     }
     mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    mosquitto_connect_callback_set(m->mosq, on_connect);
+    mosquitto_connect_with_flags_callback_set(m->mosq, on_connect);
     mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
     mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
     mosquitto_message_callback_set(m->mosq, on_message);
@@ -514,6 +675,7 @@ void ntm_mqtt_pause(struct ntm_mqtt *m)
     if (!m || m->paused || m->state == ST_STOPPED)
         return;
     m->paused = true;
+    set_live(m, NTM_BROKER_DOWN, "ingest paused: the buffer cannot write");
     uv_timer_start(&m->retry_timer, on_pause_timer, 0, 0);
     ntm_log(m->log, LOG_WARNING,
             "broker: ingest paused (disconnecting); the broker keeps our messages in the "
@@ -525,8 +687,9 @@ void ntm_mqtt_resume(struct ntm_mqtt *m)
     if (!m || !m->paused || m->state == ST_STOPPED)
         return;
     m->paused = false;
+    set_live(m, NTM_BROKER_CONNECTING, NULL);
     uv_timer_stop(&m->retry_timer);
-    m->backoff_ms = BACKOFF_MIN_MS;
+    m->attempts = 0;
     ntm_log(m->log, LOG_NOTICE, "broker: ingest resumes, reconnecting");
     if (m->state == ST_IDLE)
         attempt(m);
@@ -536,7 +699,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
     struct ntm_mqtt *m = h->data;
     if (--m->open_handles == 0)
-        free(m);
+        free_mqtt(m);
 }
 
 void ntm_mqtt_stop(struct ntm_mqtt *m)
@@ -559,4 +722,5 @@ void ntm_mqtt_stop(struct ntm_mqtt *m)
     }
     uv_close((uv_handle_t *)&m->misc_timer, on_timer_closed);
     uv_close((uv_handle_t *)&m->retry_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&m->connack_timer, on_timer_closed);
 }

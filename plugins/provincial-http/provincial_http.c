@@ -688,9 +688,11 @@ static int ph_init(struct ntm_host *host, const struct ntm_host_api *api, void *
     if (stat(secret, &st) != 0 || access(secret, R_OK) != 0)
         api->log(host, NTM_PLUGIN_LOG_WARNING, NULL,
                  "cannot read %s (%s): batches wait until it can be read", secret, strerror(errno));
-    else if (st.st_mode & 077)
+    else if (st.st_mode & 07)
         api->log(host, NTM_PLUGIN_LOG_WARNING, NULL,
-                 "%s can be read by other users (mode %03o): make it 0600 or 0400", secret,
+                 "%s can be read by every user (mode %03o): make it owner root, group "
+                 "ntm-gateway, mode 0640",
+                 secret,
                  (unsigned)(st.st_mode & 0777));
     if (strncasecmp(base, "http://", 7) == 0 ||
         (ph->token_url && strncasecmp(ph->token_url, "http://", 7) == 0))
