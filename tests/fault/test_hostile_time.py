@@ -30,13 +30,17 @@ def start(h, cfg, ctl):
     os.environ["LD_PRELOAD"] = preload_for(harness.gatewayd_path(), shim_path())
     os.environ["NTM_CLOCKSHIM"] = ctl
     try:
-        return h.start_daemon(cfg)
+        d = h.start_daemon(cfg)
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    # READY=1 may come before the broker subscription: wait for that too
+    S.wait_for(lambda: "subscribed to ntm/v1/#" in d.stderr_text(), 30,
+               "the daemon's subscription", daemon=d)
+    return d
 
 
 def counter(h, name):

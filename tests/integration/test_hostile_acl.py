@@ -16,6 +16,13 @@ import harness  # noqa: E402
 import sync_support as S  # noqa: E402
 from test_hostile_broker import SnippetBroker  # noqa: E402
 
+
+def subscribed(d):
+    """READY=1 may come before the broker subscription: wait for that too."""
+    S.wait_for(lambda: "subscribed to ntm/v1/#" in d.stderr_text(), 30,
+               "the daemon's subscription", daemon=d)
+    return d
+
 DEVICES = [("spk-01", "speaker", "xom-a"), ("ap-01", "wifi", "xom-b")]
 
 
@@ -44,7 +51,7 @@ def main(h, t):
     cfg = h.write_config(["xom-a", "xom-b"], DEVICES,
                          mqtt={"port": b.lo, "client_id": "ntm-gateway",
                                "username": "ntm-gateway", "password_file": pwf})
-    d = h.start_daemon(cfg)
+    d = subscribed(h.start_daemon(cfg))
     now = int(time.time())
     hb = '{"ts":%d,"interval_s":60}' % now
     own_spk = S.topic("xom-a", "speaker", "spk-01", "heartbeat")

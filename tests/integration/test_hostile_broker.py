@@ -120,6 +120,9 @@ def test_takeover_and_size(h, t):
                          mqtt={"port": b.lo, "client_id": "ntm-gateway",
                                "username": "ntm-gateway", "password_file": pwf})
     d = h.start_daemon(cfg)
+    # READY may come before the subscription: the session must hold it first
+    S.wait_for(lambda: "subscribed to ntm/v1/#" in d.stderr_text(), 20,
+               "the daemon's subscription", daemon=d)
     d.terminate()
     ap = "ntm/v1/xom-a/wifi/ap-01/heartbeat"
     now = int(time.time())

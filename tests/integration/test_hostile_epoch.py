@@ -14,6 +14,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import sync_support as S  # noqa: E402
 
+
+def subscribed(d):
+    """READY=1 may come before the broker subscription: wait for that too."""
+    S.wait_for(lambda: "subscribed to ntm/v1/#" in d.stderr_text(), 30,
+               "the daemon's subscription", daemon=d)
+    return d
+
 EPOCH = 1704067200  # 2024-01-01T00:00:00Z
 SPEAKER_ROWS = 7    # uptime_pct and the six speaker counts
 
@@ -22,7 +29,7 @@ def main(h, t):
     port = h.start_broker()
     cfg = h.write_config(["xom-a"], [("spk-1", "speaker", "xom-a")],
                          extra="sync:\n  interval_s: 1\n")
-    d = h.start_daemon(cfg)
+    d = subscribed(h.start_daemon(cfg))
     now = int(time.time())
     topic = S.topic("xom-a", "speaker", "spk-1", "heartbeat")
     S.publish_script(port, [(EPOCH, topic, {"interval_s": 60}),

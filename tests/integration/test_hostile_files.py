@@ -17,6 +17,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import sync_support as S  # noqa: E402
 
+
+def subscribed(d):
+    """READY=1 may come before the broker subscription: wait for that too."""
+    S.wait_for(lambda: "subscribed to ntm/v1/#" in d.stderr_text(), 30,
+               "the daemon's subscription", daemon=d)
+    return d
+
 NOBODY = 65534
 
 
@@ -35,7 +42,7 @@ def main(h, t):
     cfg = h.write_config(["xom-a"], [("loa-1", "speaker", "xom-a")],
                          mqtt={"username": "ntm-gateway", "password_file": pw},
                          storage={"path": db})
-    d = h.start_daemon(cfg)
+    d = subscribed(h.start_daemon(cfg))
     S.publish_script(port, [(int(time.time()), S.topic("xom-a", "speaker", "loa-1", "heartbeat"),
                              {"interval_s": 60})], client_id="hostile-files-pub")
     d.wait_counts(1)

@@ -16,6 +16,13 @@ import harness  # noqa: E402
 import sync_support as S  # noqa: E402
 
 
+def subscribed(d):
+    """READY=1 may come before the broker subscription: wait for that too."""
+    S.wait_for(lambda: "subscribed to ntm/v1/#" in d.stderr_text(), 30,
+               "the daemon's subscription", daemon=d)
+    return d
+
+
 def pub_retained(h, port, topic, payload):
     h.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-r", "-t", topic,
            "-m", payload], check=True, timeout=30)
@@ -24,7 +31,7 @@ def pub_retained(h, port, topic, payload):
 def main(h, t):
     port = h.start_broker()
     cfg = h.write_config(["xom-a"], [("cam-1", "camera", "xom-a")])
-    d = h.start_daemon(cfg)
+    d = subscribed(h.start_daemon(cfg))
     now = int(time.time())
     pub_retained(h, port, S.topic("xom-a", "camera", "cam-1", "event"),
                  '{"ts":%d,"type":"tamper"}' % now)
@@ -34,7 +41,7 @@ def main(h, t):
     pub_retained(h, port, S.topic("xom-a", "camera", "cam-1", "heartbeat"),
                  '{"ts":%d,"interval_s":60}' % (now + 1))
     for run in range(3):
-        d = h.start_daemon(cfg)
+        d = subscribed(h.start_daemon(cfg))
         S.wait_for(lambda: h.query("SELECT count(*) FROM messages")[0][0] >= 2, 20,
                    "the heartbeat queued while the daemon was stopped", daemon=d)
         time.sleep(1.5)  # a replay comes right after the subscription

@@ -15,6 +15,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import sync_support as S  # noqa: E402
 
+
+def subscribed(d):
+    """READY=1 may come before the broker subscription: wait for that too."""
+    S.wait_for(lambda: "subscribed to ntm/v1/#" in d.stderr_text(), 30,
+               "the daemon's subscription", daemon=d)
+    return d
+
 CAP, SPRAY = 20, 500
 
 
@@ -27,7 +34,7 @@ def main(h, t):
     port = h.start_broker()
     cfg = h.write_config(["xom-a"], [("spk-1", "speaker", "xom-a")],
                          storage={"max_undeclared_devices": CAP})
-    d = h.start_daemon(cfg)
+    d = subscribed(h.start_daemon(cfg))
     now = int(time.time())
     script = [(now, S.topic("xom-a", "speaker", f"fake-{i:05d}", "heartbeat"), {"interval_s": 60})
               for i in range(SPRAY)]
@@ -46,7 +53,7 @@ def main(h, t):
     t.ok(log.count(": too_many_devices (") == 1, "too_many_devices is logged once",
          log.count(": too_many_devices ("))
     d.terminate()
-    d = h.start_daemon(cfg)
+    d = subscribed(h.start_daemon(cfg))
     S.publish_script(port, [(now + 1, S.topic("xom-a", "speaker", "fake-new", "heartbeat"),
                              {"interval_s": 60})], client_id="hostile-spray-2")
     S.wait_for(lambda: counter(h, "rejected.too_many_devices") == SPRAY - CAP + 1, 20,

@@ -19,6 +19,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import sync_support as S  # noqa: E402
 
+
+def subscribed(d):
+    """READY=1 may come before the broker subscription: wait for that too."""
+    S.wait_for(lambda: "subscribed to ntm/v1/#" in d.stderr_text(), 30,
+               "the daemon's subscription", daemon=d)
+    return d
+
 TOKEN = "hostile-Token_9f8e7d"
 BAD = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]")
 
@@ -42,7 +49,7 @@ def main(h, t):
     cfg = S.write_config(h, ["xom-a"], [("cam-1", "camera", "xom-a")],
                          uplinks=[S.http_uplink(rx, tok)],
                          sync={"interval_s": 1}, plugin_dir_=S.plugin_dir())
-    d = h.start_daemon(cfg)
+    d = subscribed(h.start_daemon(cfg))
     long_topic = "ntm/v1/" + "đ" * 200 + "/speaker/loa-1/state"  # 7 + 2k: cut mid-character
     rtl_topic = "ntm/v1/xom-a/speaker/\u202egnp.1-aol/state"
     now = int(time.time())
