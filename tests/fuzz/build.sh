@@ -13,6 +13,7 @@
 #   fuzz_multipart  ntm_multipart_feed/finish       sources/multipart.c
 #   fuzz_hikvision  ntm_hik_parse                   sources/hikvision.c (expat)
 #   fuzz_dahua      ntm_dahua_parse                 sources/dahua.c
+#   fuzz_textwidth  tw_fit/tw_width/tw_nfc          ctl/textwidth.c (libunistring)
 #
 # (config*.c, the loader as daemon/meson.build's config_lib has it, is in the
 # ingest and aggregation targets for the test configuration; its built-in
@@ -74,7 +75,8 @@ build fuzz_retry_after "$d/retry_after.c" & pids+=($!)
 build fuzz_multipart "$d/sources/multipart.c" & pids+=($!)
 build fuzz_hikvision "$d/sources/hikvision.c" "${EXPAT[@]}" & pids+=($!)
 build fuzz_dahua "$d/sources/dahua.c" & pids+=($!)
+build fuzz_textwidth "$d/ctl/textwidth.c" -lunistring & pids+=($!)
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 [ $rc -eq 0 ] || { echo "build.sh: a fuzz target did not build" >&2; exit 1; }
-echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after fuzz_multipart fuzz_hikvision fuzz_dahua in $out"
+echo "build.sh: fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after fuzz_multipart fuzz_hikvision fuzz_dahua fuzz_textwidth in $out"

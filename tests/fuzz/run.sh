@@ -37,7 +37,7 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 # parsers. The multipart reader's limit (64 B to 100 kB) comes from its input's
 # first byte, and 2 KiB keeps it at CI speed while it is fed three ways.
 targets=(fuzz_topic:256 fuzz_payload:4096 fuzz_config:8192 fuzz_agg_state:8192 fuzz_retry_after:128
-  fuzz_multipart:2048 fuzz_hikvision:4096 fuzz_dahua:2048)
+  fuzz_multipart:2048 fuzz_hikvision:4096 fuzz_dahua:2048 fuzz_textwidth:512)
 passed=0; failed=0
 for tl in "${targets[@]}"; do
   t=${tl%%:*} max_len=${tl##*:}
