@@ -122,7 +122,17 @@ static void walk_list(struct walk *w, const struct conf_key *k, void *cur, void 
     for (size_t i = 0; same && l->same_other != NULL && i < na; i++)
         same = l->same_other(a + i * l->item_size, b + i * l->item_size);
     if (!same) {
-        changed(w, path, may_live && (k->flags & CONF_LIVE), NULL, cur, next);
+        bool live = may_live && (k->flags & CONF_LIVE);
+        changed(w, path, live, NULL, cur, next);
+        if (w->apply && live) { /* a live list is taken whole: swapped, next frees the old */
+            char **ia = (char **)((char *)cur + l->items_off);
+            char **ib = (char **)((char *)next + l->items_off);
+            char *ti = *ia;
+            *ia = *ib;
+            *ib = ti;
+            *(size_t *)((char *)cur + l->count_off) = nb;
+            *(size_t *)((char *)next + l->count_off) = na;
+        }
         return;
     }
     for (size_t i = 0; i < na; i++) {

@@ -91,6 +91,14 @@ void ntm_conf_parse_devices(struct conf_ctx *c, const struct conf_list *l, yaml_
 void ntm_conf_parse_uplinks(struct conf_ctx *c, const struct conf_list *l, yaml_node_t *n,
                             const char *path, void *base);
 bool ntm_conf_same_uplink_options(const void *a, const void *b);
+void ntm_conf_parse_mappings(struct conf_ctx *c, const struct conf_list *l, yaml_node_t *n,
+                             const char *path, void *base);
+/* config_mappings.c: `mappings:` with its includes from mapping_dir */
+struct cy;
+void ntm_conf_mappings(struct cy *y, yaml_node_t *n, const char *path, const char *mapping_dir,
+                       struct ntm_mapping **out, size_t *n_out);
+bool ntm_conf_same_mapping(const void *a, const void *b);
+void ntm_conf_free_mapping(void *entry);
 void ntm_conf_free_uplink_options(void *entry);
 
 /* The field of key k in the struct at base. */

@@ -10,6 +10,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemon_cameras.h"
+#include "tail.h"
+
 #define REJECT_LOG_INTERVAL_MS 60000
 
 /* A topic as it may appear in a log line: printable ASCII, bounded. */
@@ -31,8 +34,9 @@ static void log_reject_summary(struct ntm_daemon *d, enum ntm_reject r, uint64_t
                      held, ntm_reject_name(r));
 }
 
-static void reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
-                   const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len)
+static void reject_from(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                        const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len,
+                        const char *via)
 {
     ntm_store_reject(d->store, now_ms, topic, strlen(topic), r, why, len);
     uint64_t held = 0;
@@ -42,12 +46,26 @@ static void reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
     printable(shown, sizeof shown, topic);
     struct ntm_log_field f[] = {{"REASON", ntm_reject_name(r)},
                                 {"VILLAGE", t && t->village[0] ? t->village : NULL},
-                                {"DEVICE", t && t->device[0] ? t->device : NULL}};
-    ntm_log_emit(&d->log, LOG_WARNING, NTM_MSGID_REJECTED, f, 3,
+                                {"DEVICE", t && t->device[0] ? t->device : NULL},
+                                {"SOURCE", via}};
+    ntm_log_emit(&d->log, LOG_WARNING, NTM_MSGID_REJECTED, f, via ? 4 : 3,
                  "rejected a message on %s: %s (%s); it is in the quarantine, and further "
                  "rejections for this reason are summed up once a minute",
                  shown, ntm_reject_name(r), why);
     log_reject_summary(d, r, held);
+}
+
+static void reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                   const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len)
+{
+    reject_from(d, now_ms, topic, t, r, why, len, NULL);
+}
+
+void ntm_daemon_reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                       const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len,
+                       const char *via)
+{
+    reject_from(d, now_ms, topic, t, r, why, len, via);
 }
 
 /* Saves the aggregation state with the id of the last message folded into it,
@@ -94,6 +112,11 @@ static void maybe_snapshot(struct ntm_daemon *d)
 static void on_row(void *arg, const struct ntm_indicator_row *row)
 {
     struct ntm_daemon *d = arg;
+    /* A replayed message is a committed one: the rows of a window it closed
+     * were committed in its transaction (the state snapshot may come in a
+     * later one, when a checkpoint held it back), so they are not formed twice. */
+    if (d->replaying)
+        return;
     ntm_outbox_add_row(d->outbox, row);
 }
 
@@ -162,14 +185,15 @@ static void not_stored(struct ntm_daemon *d, const struct ntm_record *rec, int r
 }
 
 /* An accepted record: folded into the windows (which decides whether it is
- * late), then stored with that flag. */
-static void accept_record(struct ntm_daemon *d, struct ntm_record *rec)
+ * late), then stored with that flag (and the key of the delivery that brought
+ * it, 0 for none). */
+static void accept_record(struct ntm_daemon *d, struct ntm_record *rec, uint64_t key)
 {
     if (ntm_agg_add(d->agg, rec, (int64_t)uv_now(&d->loop)))
         rec->flags |= NTM_REC_LATE;
     else
         rec->flags &= (uint8_t)~NTM_REC_LATE;
-    int rc = ntm_store_append(d->store, rec);
+    int rc = ntm_store_append_delivery(d->store, rec, key);
     if (rc != 0)
         not_stored(d, rec, rc);
     maybe_snapshot(d);
@@ -214,9 +238,11 @@ static void note_undeclared(struct ntm_daemon *d, const struct ntm_topic *t)
                  t->device, ntm_kind_name(t->kind), t->village, hint);
 }
 
-static void on_message(void *arg, const char *topic, const void *payload, size_t len)
+static void handle_message(struct ntm_daemon *d, const char *topic, const void *payload, size_t len)
 {
-    struct ntm_daemon *d = arg;
+    if (d->cfg->n_mappings > 0 && strncmp(topic, "ntm/", 4) != 0 &&
+        ntm_daemon_mapped(d, topic, payload, len))
+        return;
     int64_t now_ms = ntm_clock_wall_ms(&d->clock);
     char why[256] = "";
     struct ntm_topic t;
@@ -226,28 +252,86 @@ static void on_message(void *arg, const char *topic, const void *payload, size_t
         reject(d, now_ms, topic, NULL, r, why, len);
         return;
     }
-    int village = ntm_config_village(d->cfg, t.village);
+    ntm_daemon_deliver(d, now_ms, topic, &t, payload, len, 0, NULL);
+}
+
+/* The rest of the pipeline, for a parsed topic: the MQTT messages of the device
+ * contract and, through the gate (gate.c), every source's. `via` names the
+ * source ("mapping frigate-events") in a rejection's reason and log line. */
+void ntm_daemon_deliver(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                        const struct ntm_topic *t, const void *payload, size_t len, unsigned flags,
+                        const char *via)
+{
+    char why[256] = "", inner[224] = "";
+    size_t pre = via ? (size_t)snprintf(why, sizeof why, "%s: ", via) : 0;
+    if (pre >= sizeof why / 2)
+        pre = 0;
+    int village = ntm_config_village(d->cfg, t->village);
     if (village < 0) {
-        snprintf(why, sizeof why, "village '%s' is not in the configuration", t.village);
-        reject(d, now_ms, topic, &t, NTM_REJ_VILLAGE, why, len);
+        snprintf(why + pre, sizeof why - pre, "village '%s' is not in the configuration",
+                 t->village);
+        reject_from(d, now_ms, topic, t, NTM_REJ_VILLAGE, why, len, via);
         return;
     }
-    r = ntm_payload_parse(&t, payload, len, now_ms, &d->ingest, &d->rec, why, sizeof why);
+    enum ntm_reject r =
+        ntm_payload_parse(t, payload, len, now_ms, &d->ingest, &d->rec, inner, sizeof inner);
     if (r != NTM_ACCEPT) {
-        reject(d, now_ms, topic, &t, r, why, len);
+        snprintf(why + pre, sizeof why - pre, "%s", inner);
+        reject_from(d, now_ms, topic, t, r, why, len, via);
         return;
+    }
+    if (flags & NTM_SOURCE_RECV_TIME) {
+        /* the source's rule of time, not a device's missing clock */
+        d->rec.ts = now_ms >= 0 ? now_ms / 1000 : -((-now_ms + 999) / 1000);
+        d->rec.flags &= (uint8_t)~NTM_REC_CLOCK_FALLBACK;
     }
     d->rec.village = (uint16_t)village;
     /* a device already known elsewhere is rejected before anything counts it */
     if (ntm_store_device_conflict(d->store, &d->rec)) {
-        snprintf(why, sizeof why, "device '%s' is already known in another village or kind",
-                 t.device);
-        reject(d, now_ms, topic, &t, NTM_REJ_DEVICE, why, len);
+        snprintf(why + pre, sizeof why - pre,
+                 "device '%s' is already known in another village or kind", t->device);
+        reject_from(d, now_ms, topic, t, NTM_REJ_DEVICE, why, len, via);
         return;
     }
     if (!d->replaying)
-        note_undeclared(d, &t);
-    accept_record(d, &d->rec);
+        note_undeclared(d, t);
+    accept_record(d, &d->rec, d->delivery_key);
+}
+
+/* A message from the broker. One it delivers again (QoS 1 after a
+ * reconnection: the same packet id, topic and payload) that this daemon, or a
+ * run of it killed since, already took in, is skipped: libmosquitto has
+ * acknowledged it, so the broker stops sending it. */
+static void on_message(void *arg, const char *topic, const void *payload, size_t len, int mid)
+{
+    struct ntm_daemon *d = arg;
+    uint64_t key = ntm_tail_delivery_key(mid, topic, strlen(topic), payload, len);
+    if (key != 0 && ntm_store_delivered_before(d->store, key)) {
+        d->duplicates++;
+        uint64_t held = 0;
+        if (ntm_complain(&d->dup_complaint, 60000, &held)) {
+            char shown[160];
+            printable(shown, sizeof shown, topic);
+            ntm_log(&d->log, LOG_INFO,
+                    "the broker delivered again a message already stored (on %s, packet id %d); "
+                    "skipped (%" PRIu64 " such since the start)",
+                    shown, mid, d->duplicates);
+        }
+        return;
+    }
+    d->delivery_key = key; /* stored with the record it gives, mapped or not */
+    handle_message(d, topic, payload, len);
+    d->delivery_key = 0;
+    ntm_store_note_delivery(d->store, key);
+}
+
+/* A new session (the broker lost ours, or it is the first): its packet ids
+ * start again, so the deliveries of the old one would only hide new messages. */
+static void on_mqtt_session(void *arg, bool present)
+{
+    struct ntm_daemon *d = arg;
+    if (!present)
+        ntm_store_forget_deliveries(d->store);
 }
 
 static void status_line(struct ntm_daemon *d, char *buf, size_t len, double rate);
@@ -424,6 +508,8 @@ static void stop(struct ntm_daemon *d, const char *why)
     ntm_notify_stopping(&d->notify);
     ntm_mqtt_stop(d->mqtt);
     d->mqtt = NULL;
+    ntm_daemon_sources_stop(d);
+    ntm_daemon_cameras_stop(d);
     uv_timer_stop(&d->status_timer);
     uv_timer_stop(&d->sync_timer);
     save_snapshot(d);
@@ -499,6 +585,8 @@ static void reload(struct ntm_daemon *d)
     }
     if (c->storage.sync_ms != sync_ms)
         ntm_store_set_sync_ms(d->store, c->storage.sync_ms);
+    ntm_daemon_sources_reload(d);
+    ntm_daemon_cameras_apply(d);
 
     if (n_live > 0)
         ntm_log_emit(&d->log, LOG_NOTICE, NULL, (struct ntm_log_field[]){{"KEYS", live}}, 1,
@@ -645,11 +733,18 @@ static void feed_kept(struct ntm_daemon *d, struct ntm_record **kept, size_t n)
         if (d->agg && ntm_store_device_conflict(d->store, kept[i]))
             not_stored(d, kept[i], 1);
         else if (d->agg)
-            accept_record(d, kept[i]);
+            accept_record(d, kept[i], 0);
         free(kept[i]);
     }
     free(kept);
     ntm_store_commit(d->store);
+}
+
+static void on_store_durable(void *arg)
+{
+    struct ntm_daemon *d = arg;
+    if (d->sync)
+        ntm_sync_durable(d->sync);
 }
 
 static void on_store_recovered(void *arg)
@@ -694,8 +789,10 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     d->ingest.mac_key = ntm_store_mac_key;
     d->ingest.mac_key_arg = d->store;
     d->ingest.clock_trusted = d->clock.synced;
-    struct ntm_store_hooks hooks = {
-        .arg = d, .failed = on_store_failed, .recovered = on_store_recovered};
+    struct ntm_store_hooks hooks = {.arg = d,
+                                    .failed = on_store_failed,
+                                    .recovered = on_store_recovered,
+                                    .durable = on_store_durable};
     ntm_store_set_hooks(d->store, &hooks);
     if (start_uplinks(d, err, errlen) != 0 || restore_state(d, err, errlen) != 0)
         return -1;
@@ -706,12 +803,19 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     ntm_store_stats(d->store, &s);
     d->last_accepted = s.accepted_total;
 
-    struct ntm_mqtt_callbacks cb = {.arg = d, .message = on_message, .state = on_mqtt_state};
+    struct ntm_mqtt_callbacks cb = {
+        .arg = d, .message = on_message, .state = on_mqtt_state, .session = on_mqtt_session};
     if (ntm_mqtt_start(&d->mqtt, &d->loop, cfg, &d->log, &cb, err, errlen) != 0)
+        return -1;
+    if (ntm_daemon_sources_start(d, err, errlen) != 0)
+        return -1;
+    if (ntm_daemon_cameras_start(d, err, errlen) != 0)
         return -1;
     char live_path[4096];
     ntm_live_path(cfg->storage.path, live_path, sizeof live_path);
     d->live = ntm_live_new(live_path);
+    if (d->live)
+        ntm_live_add_section(d->live, ntm_daemon_cameras_live, d);
     write_live(d);
     uv_timer_start(&d->status_timer, on_status_timer, 1000, 1000);
     uint64_t tick = (uint64_t)cfg->sync.interval_s * 1000;
@@ -755,6 +859,7 @@ void ntm_daemon_free(struct ntm_daemon *d)
         ntm_mqtt_stop(d->mqtt);
         d->mqtt = NULL;
     }
+    ntm_daemon_sources_free(d);
     struct ntm_store_stats s = {0};
     if (d->store)
         ntm_store_stats(d->store, &s);
@@ -766,6 +871,7 @@ void ntm_daemon_free(struct ntm_daemon *d)
     d->sync = NULL;
     ntm_uplinks_free(d->uplinks, d->n_uplinks);
     d->uplinks = NULL;
+    ntm_daemon_cameras_stop(d); /* its streams are on the HTTP client */
     ntm_http_free(d->http);
     d->http = NULL;
     ntm_outbox_free(d->outbox);

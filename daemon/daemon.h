@@ -20,8 +20,12 @@
 #include "notify.h"
 #include "outbox.h"
 #include "plugin_host.h"
+#include "sources/mappings.h"
+#include "sources/source.h"
 #include "store.h"
 #include "sync.h"
+
+struct ntm_ping;
 
 struct ntm_daemon {
     uv_loop_t loop;
@@ -35,6 +39,7 @@ struct ntm_daemon {
     struct ntm_outbox *outbox;
     struct ntm_http *http;
     struct ntm_sync *sync;
+    struct ntm_cameras *cameras; /* the camera event streams (daemon_cameras.c); NULL: none */
     struct ntm_uplink **uplinks;
     size_t n_uplinks;
     uv_timer_t sync_timer;
@@ -58,12 +63,39 @@ struct ntm_daemon {
     bool stopping;
 
     struct ntm_complaint reject_complaint[NTM_REJ_COUNT];
+    struct ntm_ping *ping;                /* sources (sources_wire.c); NULL when unused */
+    struct ntm_mappings maps;             /* the MQTT mappings' counts */
     struct ntm_complaint store_complaint; /* accepted messages the store could not take */
-    uint64_t reject_held[NTM_REJ_COUNT];
+    struct ntm_complaint dup_complaint;   /* QoS 1 messages the broker sent again */
+    uint64_t duplicates;                  /* ... skipped, since start */
+    uint64_t delivery_key; /* the broker message being handled (0 for none: a source's) */
     /* undeclared devices already logged this run (each once) */
     char (*undeclared)[NTM_DEVICE_ID_MAX + 1];
     size_t n_undeclared;
 };
+
+/* The message pipeline after the topic (daemon.c): the village, the payload,
+ * the device's place, then the windows and the buffer; a rejection is stored
+ * in the quarantine and logged. `flags` are NTM_SOURCE_* (sources/source.h);
+ * `via` names a source in a rejection, NULL for the device contract's MQTT. The
+ * sources reach it only through the gate (gate.h). */
+void ntm_daemon_deliver(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                        const struct ntm_topic *t, const void *payload, size_t len, unsigned flags,
+                        const char *via);
+/* A rejection: counted, in the quarantine under `topic`, logged (rate-limited). */
+void ntm_daemon_reject(struct ntm_daemon *d, int64_t now_ms, const char *topic,
+                       const struct ntm_topic *t, enum ntm_reject r, const char *why, size_t len,
+                       const char *via);
+
+/* The built-in sources (sources_wire.c): started after the broker, told on
+ * SIGHUP after the live settings were applied, stopped before the flush. */
+int ntm_daemon_sources_start(struct ntm_daemon *d, char *err, size_t errlen);
+void ntm_daemon_sources_reload(struct ntm_daemon *d);
+void ntm_daemon_sources_stop(struct ntm_daemon *d);
+void ntm_daemon_sources_free(struct ntm_daemon *d);
+/* A message on a topic outside the device contract's: evaluated by every
+ * mapping whose filter matches; false when none does. */
+bool ntm_daemon_mapped(struct ntm_daemon *d, const char *topic, const void *payload, size_t len);
 
 /* Sets everything up; on failure prints why (and returns non-zero). */
 int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, size_t errlen);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "clock.h"
 
 #define BACKOFF_MIN_MS 500
@@ -41,7 +42,7 @@ struct ntm_mqtt {
     bool resolving;
     char addr[64]; /* resolved address of the last attempt */
 
-    uint64_t backoff_ms;
+    unsigned attempts; /* reconnects since the last success, for the backoff */
     uint64_t failures; /* consecutive failed attempts */
     bool was_up;       /* for logging each state change once */
     bool paused;       /* stay disconnected until ntm_mqtt_resume */
@@ -50,7 +51,18 @@ struct ntm_mqtt {
     enum ntm_broker_state live;
     int64_t live_since; /* monotonic ms */
     char last_error[200];
+    int main_mid;   /* the subscription to the device contract's topics */
+    char **filters; /* the mappings' topic filters, subscribed too */
+    size_t n_filters;
 };
+
+static void free_mqtt(struct ntm_mqtt *m)
+{
+    for (size_t i = 0; i < m->n_filters; i++)
+        free(m->filters[i]);
+    free(m->filters);
+    free(m);
+}
 
 static void set_live(struct ntm_mqtt *m, enum ntm_broker_state st, const char *error)
 {
@@ -261,7 +273,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     if (m->state == ST_STOPPED) {
         uv_freeaddrinfo(res);
         if (--m->open_handles == 0)
-            free(m);
+            free_mqtt(m);
         return;
     }
     m->open_handles--;
@@ -329,14 +341,15 @@ static void schedule_retry(struct ntm_mqtt *m)
 {
     if (m->state == ST_STOPPED || m->paused || uv_is_active((uv_handle_t *)&m->retry_timer))
         return;
-    uint64_t delay = m->backoff_ms / 2 + (uint64_t)rand() % (m->backoff_ms / 2 + 1);
-    m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
+    uint64_t delay = (uint64_t)ntm_backoff_ms(BACKOFF_MIN_MS, BACKOFF_MAX_MS, m->attempts);
+    if (m->attempts < 32)
+        m->attempts++;
     uv_timer_start(&m->retry_timer, on_retry_timer, delay, 0);
 }
 
 /* ---- libmosquitto callbacks --------------------------------------------------- */
 
-static void on_connect(struct mosquitto *mosq, void *arg, int rc)
+static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags)
 {
     struct ntm_mqtt *m = arg;
     char hp[128];
@@ -352,11 +365,60 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc)
         return; /* libmosquitto disconnects; on_disconnect schedules the retry */
     }
     m->state = ST_CONNECTED;
+    if (m->cb.session)
+        m->cb.session(m->cb.arg, (flags & 1) != 0); /* CONNACK: session present */
     int mid = 0;
     int src = mosquitto_subscribe(mosq, &mid, NTM_MQTT_TOPIC, 1);
     if (src != MOSQ_ERR_SUCCESS)
         ntm_log(m->log, LOG_ERR, "broker %s: subscribing to %s failed: %s",
                 host_port(m, hp, sizeof hp), NTM_MQTT_TOPIC, mosquitto_strerror(src));
+    m->main_mid = mid;
+    for (size_t i = 0; i < m->n_filters; i++) {
+        src = mosquitto_subscribe(mosq, NULL, m->filters[i], 1);
+        if (src != MOSQ_ERR_SUCCESS)
+            ntm_log(m->log, LOG_ERR, "broker %s: subscribing to %s (a mapping's) failed: %s",
+                    host_port(m, hp, sizeof hp), m->filters[i], mosquitto_strerror(src));
+    }
+}
+
+static bool has_filter(char **f, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(f[i], s) == 0)
+            return true;
+    return false;
+}
+
+int ntm_mqtt_set_filters(struct ntm_mqtt *m, const char *const *filters, size_t n)
+{
+    char **nf = calloc(n ? n : 1, sizeof *nf);
+    size_t k = 0;
+    if (!nf)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (has_filter(nf, k, filters[i]))
+            continue;
+        if (!(nf[k] = strdup(filters[i]))) {
+            for (size_t j = 0; j < k; j++)
+                free(nf[j]);
+            free(nf);
+            return -1;
+        }
+        k++;
+    }
+    bool live = m->state == ST_CONNECTED || m->state == ST_SUBSCRIBED;
+    for (size_t i = 0; i < m->n_filters; i++) {
+        if (live && !has_filter(nf, k, m->filters[i]))
+            mosquitto_unsubscribe(m->mosq, NULL, m->filters[i]);
+        free(m->filters[i]);
+    }
+    for (size_t i = 0; live && i < k; i++)
+        if (!has_filter(m->filters, m->n_filters, nf[i]))
+            mosquitto_subscribe(m->mosq, NULL, nf[i], 1);
+    free(m->filters);
+    m->filters = nf;
+    m->n_filters = k;
+    return 0;
 }
 
 static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int n, const int *granted)
@@ -364,7 +426,14 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int n, cons
     struct ntm_mqtt *m = arg;
     char hp[128];
     (void)mosq;
-    (void)mid;
+    if (mid != m->main_mid) { /* a mapping's filter */
+        if (n < 1 || granted[0] > 2)
+            ntm_log(m->log, LOG_ERR,
+                    "broker %s refused the subscription to a mapping's topic filter; its "
+                    "messages will not come",
+                    host_port(m, hp, sizeof hp));
+        return;
+    }
     if (n < 1 || granted[0] > 2) {
         ntm_log(m->log, LOG_ERR, "broker %s refused the subscription to %s; reconnecting",
                 host_port(m, hp, sizeof hp), NTM_MQTT_TOPIC);
@@ -373,7 +442,7 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int n, cons
     }
     m->state = ST_SUBSCRIBED;
     set_live(m, NTM_BROKER_CONNECTED, NULL);
-    m->backoff_ms = BACKOFF_MIN_MS;
+    m->attempts = 0;
     ntm_log_emit(m->log, LOG_NOTICE, NTM_MSGID_BROKER_UP, NULL, 0,
                  "broker %s: connected%s, subscribed to %s at QoS %d (persistent session "
                  "'%s')",
@@ -430,7 +499,7 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
         return;
     int saved_errno = errno; /* the read loop in on_poll relies on it */
     m->cb.message(m->cb.arg, msg->topic, msg->payload,
-                  (size_t)(msg->payloadlen < 0 ? 0 : msg->payloadlen));
+                  (size_t)(msg->payloadlen < 0 ? 0 : msg->payloadlen), msg->qos > 0 ? msg->mid : 0);
     errno = saved_errno;
 }
 
@@ -464,7 +533,7 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
     m->cfg = cfg;
     m->log = log;
     m->cb = *cb;
-    m->backoff_ms = BACKOFF_MIN_MS;
+    m->attempts = 0;
     uv_timer_init(loop, &m->misc_timer);
     uv_timer_init(loop, &m->retry_timer);
     uv_timer_init(loop, &m->connack_timer);
@@ -483,7 +552,7 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
         return -1;
     }
     mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    mosquitto_connect_callback_set(m->mosq, on_connect);
+    mosquitto_connect_with_flags_callback_set(m->mosq, on_connect);
     mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
     mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
     mosquitto_message_callback_set(m->mosq, on_message);
@@ -560,7 +629,7 @@ void ntm_mqtt_resume(struct ntm_mqtt *m)
     m->paused = false;
     set_live(m, NTM_BROKER_CONNECTING, NULL);
     uv_timer_stop(&m->retry_timer);
-    m->backoff_ms = BACKOFF_MIN_MS;
+    m->attempts = 0;
     ntm_log(m->log, LOG_NOTICE, "broker: ingest resumes, reconnecting");
     if (m->state == ST_IDLE)
         attempt(m);
@@ -570,7 +639,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
     struct ntm_mqtt *m = h->data;
     if (--m->open_handles == 0)
-        free(m);
+        free_mqtt(m);
 }
 
 void ntm_mqtt_stop(struct ntm_mqtt *m)

@@ -19,16 +19,25 @@ struct ntm_mqtt;
 
 struct ntm_mqtt_callbacks {
     void *arg;
-    /* one message; topic is NUL-terminated, payload is not */
-    void (*message)(void *arg, const char *topic, const void *payload, size_t len);
+    /* one message; topic is NUL-terminated, payload is not; mid is the
+     * broker's packet id of a QoS 1 or 2 delivery (the same when the broker
+     * sends a message again), 0 for QoS 0 */
+    void (*message)(void *arg, const char *topic, const void *payload, size_t len, int mid);
     /* the subscription is made (true) or the connection is lost (false) */
     void (*state)(void *arg, bool subscribed);
+    /* connected, to a session the broker kept (true) or a new one (false:
+     * nothing of before can be delivered again); may be NULL */
+    void (*session)(void *arg, bool present);
 };
 
 int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_config *cfg,
                    struct ntm_log *log, const struct ntm_mqtt_callbacks *cb, char *err,
                    size_t errlen);
 bool ntm_mqtt_subscribed(const struct ntm_mqtt *m);
+/* The mappings' topic filters, subscribed at QoS 1 besides the device contract's
+ * (at each connection; on a change at once: the filters gone are unsubscribed).
+ * 0, or -1 when out of memory (the old ones stay). */
+int ntm_mqtt_set_filters(struct ntm_mqtt *m, const char *const *filters, size_t n);
 
 /* The connection as the live state and STATUS= show it. */
 enum ntm_broker_state { NTM_BROKER_CONNECTING, NTM_BROKER_CONNECTED, NTM_BROKER_DOWN };

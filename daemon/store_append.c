@@ -112,36 +112,44 @@ void ntm_st_recover_tail(struct ntm_store *st)
                 st->tail_path, bad_at);
 }
 
-/* Every storage.commit_ms while records come in: those of the last interval go
- * to the tail journal. An interval with none means the burst is over: it is
- * committed now rather than at the next sync tick (readers see it at once, and
- * a steady stream still commits once a second). */
+/* storage.commit_ms after the first record of a burst, and again while
+ * records come in: an interval with none means the burst is over, and it is
+ * committed now rather than at the next sync tick (readers see it at once,
+ * and a steady stream still commits once a second). The records themselves
+ * are in the tail journal as soon as they are added. */
 static void on_tail_timer(uv_timer_t *t)
 {
     struct ntm_store *st = t->data;
-    if (ntm_tail_unwritten(st->tail) == 0) {
+    if (!st->tail_added) {
         if (!st->failed && (st->in_tx || st->held > 0))
             ntm_store_commit(st);
         return;
     }
+    st->tail_added = false;
     uv_timer_start(&st->tail_timer, on_tail_timer, (uint64_t)st->cfg->storage.commit_ms, 0);
-    if (ntm_tail_write(st->tail) == 0)
-        return;
-    uint64_t held = 0;
-    if (ntm_complain(&st->tail_complaint, 60000, &held))
-        ntm_log(st->log, LOG_WARNING,
-                "tail journal %s: cannot write: %s; until it can, a crash loses up to the "
-                "last %d ms of accepted messages (the commit interval) instead of %d ms",
-                st->tail_path, strerror(errno), st->cfg->storage.sync_ms,
-                st->cfg->storage.commit_ms);
 }
 
-/* Puts a record in the tail journal under the next id. */
-static int add_to_tail(struct ntm_store *st, const char *village, const struct ntm_record *rec)
+/* Puts a record in the tail journal under the next id. When the journal
+ * cannot grow (its file system is full), the open transaction is committed
+ * to make room, and the record goes in after it. */
+static int add_to_tail(struct ntm_store *st, const char *village, const struct ntm_record *rec,
+                       uint64_t key)
 {
-    if (ntm_tail_add(st->tail, st->next_id, village, rec) != 0)
-        return -1;
+    if (ntm_tail_add(st->tail, st->next_id, key, village, rec) != 0) {
+        int e = errno;
+        if (st->failed || st->hold || st->releasing || ntm_store_commit(st) != 0 ||
+            ntm_tail_add(st->tail, st->next_id, key, village, rec) != 0) {
+            uint64_t held = 0;
+            if (ntm_complain(&st->tail_complaint, 60000, &held))
+                ntm_log(st->log, LOG_ERR,
+                        "tail journal %s: cannot grow: %s; the messages that do not fit are "
+                        "counted as dropped until the database takes them",
+                        st->tail_path, strerror(e));
+            return -1;
+        }
+    }
     st->next_id++;
+    st->tail_added = true;
     if (!uv_is_active((uv_handle_t *)&st->tail_timer))
         uv_timer_start(&st->tail_timer, on_tail_timer, (uint64_t)st->cfg->storage.commit_ms, 0);
     return 0;
@@ -255,6 +263,7 @@ int ntm_store_commit(struct ntm_store *st)
     st->quarantine_added = false;
     st->stats.commits++;
     st->commits_since_sync++;
+    st->commit_no++;
     ntm_st_devices_committed(st);
     return 0;
 }
@@ -407,9 +416,14 @@ static int not_stored(struct ntm_store *st)
 
 int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
 {
+    return ntm_store_append_delivery(st, rec, 0);
+}
+
+int ntm_store_append_delivery(struct ntm_store *st, const struct ntm_record *rec, uint64_t key)
+{
     const char *village = st->cfg->villages[rec->village].id;
     if (st->failed) /* kept: written once the store recovers */
-        return add_to_tail(st, village, rec) == 0 ? 0 : not_stored(st);
+        return add_to_tail(st, village, rec, key) == 0 ? 0 : not_stored(st);
     bool is_new;
     struct ntm_st_device *d = ntm_st_device_get(st, rec->device, &is_new);
     if (!d)
@@ -427,7 +441,7 @@ int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
         return 1; /* device_conflict: the caller rejects */
     }
     int64_t id = st->next_id;
-    if (add_to_tail(st, village, rec) != 0)
+    if (add_to_tail(st, village, rec, key) != 0)
         return not_stored(st);
     if (st->hold) {
         if (++st->held < (uint32_t)st->cfg->storage.commit_max)
@@ -438,6 +452,21 @@ int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
     }
     insert_record(st, d, id, rec);
     return 0;
+}
+
+bool ntm_store_delivered_before(const struct ntm_store *st, uint64_t key)
+{
+    return ntm_tail_seen(st->tail, key);
+}
+
+void ntm_store_note_delivery(struct ntm_store *st, uint64_t key)
+{
+    ntm_tail_note(st->tail, key);
+}
+
+void ntm_store_forget_deliveries(struct ntm_store *st)
+{
+    ntm_tail_forget_deliveries(st->tail);
 }
 
 /* ---- rejected messages --------------------------------------------------------------- */

@@ -93,7 +93,8 @@ struct ntm_store {
     struct ntm_record **recovered;
     size_t n_recovered;
     struct ntm_complaint tail_complaint;
-    uv_timer_t tail_timer; /* writes the tail journal storage.commit_ms after an append */
+    uv_timer_t tail_timer; /* commits storage.commit_ms after the last append */
+    bool tail_added;       /* a record was added since the timer last ran */
     uv_timer_t recover_timer;
     /* While the worker checkpoints, new records wait in the tail journal
      * instead of opening a transaction: if nothing reads or writes the
@@ -124,6 +125,9 @@ struct ntm_store {
     bool sync_checkpoint; /* the running sync is a checkpoint */
     int sync_result;
     uint64_t commits_since_sync;
+    uint64_t commit_no;                  /* commits made (1: what the file held at open) */
+    uint64_t durable_upto;               /* commits known to be on the disk */
+    uint64_t sync_upto;                  /* the commits the running sync covers */
     sqlite3 *ckpt_db;                    /* used only on the worker thread */
     int ckpt_rc, ckpt_frames, ckpt_done; /* the last checkpoint, from the worker */
     bool ckpt_ready;                     /* ckpt_db has read the database */

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "outbox.h"
 
 #define MAX_FLIGHT 8
@@ -51,6 +51,16 @@ struct ntm_sync {
     struct ntm_sync_stats stats;
     int64_t released_upto; /* closed_upto of the last release */
     bool freeing;
+    /* A batch goes to the uplinks only once the commit that formed it is
+     * durable: sent before, a power cut could take the commit back, and the
+     * same seq be formed again with other content (or its rows sent again
+     * under another seq). formed[] holds (last seq, ticket) of recent forming
+     * commits not yet durable; sendable is the last seq whose commit is. */
+    struct {
+        uint64_t seq, ticket;
+    } formed[8];
+    unsigned n_formed;
+    uint64_t sendable;
 };
 
 static void on_timer(uv_timer_t *t)
@@ -85,7 +95,32 @@ int ntm_sync_new(struct ntm_sync **out, uv_loop_t *loop, struct ntm_store *st,
                 msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
     s->released_upto = ntm_store_meta_get(s->st, NTM_META_RELEASED_UPTO, 0);
+    /* what the file holds may be a commit a kill -9 left in the page cache */
+    s->formed[0].seq = (uint64_t)ntm_store_meta_get(st, NTM_META_LAST_SEQ, 0);
+    s->formed[0].ticket = ntm_store_ticket(st);
+    s->n_formed = 1;
     return 0;
+}
+
+/* Notes the batches formed since the last look, and which are durable now. */
+static void update_sendable(struct ntm_sync *s)
+{
+    uint64_t last = (uint64_t)ntm_store_meta_get(s->st, NTM_META_LAST_SEQ, 0);
+    uint64_t newest = s->n_formed ? s->formed[s->n_formed - 1].seq : s->sendable;
+    if (last > newest) {
+        uint64_t ticket = ntm_store_ticket(s->st);
+        unsigned cap = sizeof s->formed / sizeof s->formed[0];
+        if (s->n_formed == cap) /* merge into the newest: it waits a little longer */
+            s->n_formed--;
+        s->formed[s->n_formed].seq = last;
+        s->formed[s->n_formed].ticket = ticket;
+        s->n_formed++;
+    }
+    unsigned done = 0;
+    while (done < s->n_formed && ntm_store_durable(s->st, s->formed[done].ticket))
+        s->sendable = s->formed[done++].seq;
+    memmove(s->formed, s->formed + done, (s->n_formed - done) * sizeof s->formed[0]);
+    s->n_formed -= done;
 }
 
 void ntm_sync_set_uplinks(struct ntm_sync *s, struct ntm_uplink **u, size_t n)
@@ -264,10 +299,12 @@ static void arm_timer(struct ntm_sync *s)
                            " ORDER BY next_ms LIMIT 64",
                            -1, &q, NULL) == SQLITE_OK) {
         while (sqlite3_step(q) == SQLITE_ROW) {
-            /* an uplink no longer configured or already full, or a send under
-             * way: not a reason to wake (waking for it would spin) */
+            /* an uplink no longer configured or already full, a send under
+             * way, or a batch whose commit is not durable yet (ntm_sync_durable
+             * sends it): not a reason to wake (waking for it would spin) */
             struct link *l = link_named(s, (const char *)sqlite3_column_text(q, 1));
             if (!l || l->in_flight >= l->max_in_flight ||
+                (uint64_t)sqlite3_column_int64(q, 0) > s->sendable ||
                 in_flight(l, (uint64_t)sqlite3_column_int64(q, 0)))
                 continue; /* a full uplink is kicked again when a send completes */
             next = sqlite3_column_int64(q, 2);
@@ -295,7 +332,7 @@ static void send_due(struct ntm_sync *s, struct link *l)
     if (sqlite3_prepare_v2(db,
                            "SELECT d.seq, b.body FROM deliveries d JOIN batches b USING (seq)"
                            " WHERE d.uplink = ?1 AND d.state = 'pending'"
-                           " AND (d.next_ms <= ?2 OR d.next_ms > ?4)"
+                           " AND (d.next_ms <= ?2 OR d.next_ms > ?4) AND d.seq <= ?5"
                            " ORDER BY d.seq LIMIT ?3",
                            -1, &q, NULL) != SQLITE_OK)
         return;
@@ -305,6 +342,7 @@ static void send_due(struct ntm_sync *s, struct link *l)
     sqlite3_bind_int64(q, 2, ntm_clock_wall_ms(s->clock));
     sqlite3_bind_int64(q, 4, ntm_clock_wall_ms(s->clock) + MAX_WAIT_MS);
     sqlite3_bind_int(q, 3, (int)(l->max_in_flight * 2));
+    sqlite3_bind_int64(q, 5, (int64_t)s->sendable);
     while (l->in_flight < l->max_in_flight && sqlite3_step(q) == SQLITE_ROW) {
         uint64_t seq = (uint64_t)sqlite3_column_int64(q, 0);
         if (in_flight(l, seq) || sqlite3_column_type(q, 1) == SQLITE_NULL)
@@ -335,24 +373,26 @@ void ntm_sync_kick(struct ntm_sync *s)
 {
     if (s->freeing)
         return;
+    update_sendable(s);
     for (size_t i = 0; i < s->n_links; i++)
         send_due(s, &s->links[i]);
     ntm_store_commit(s->st);
     arm_timer(s);
 }
 
-/* Full jitter: a random delay in [0, min(max, min << attempts)]. */
-static int64_t backoff_ms(int64_t attempts)
+void ntm_sync_durable(struct ntm_sync *s)
 {
-    int64_t cap = NTM_RETRY_MIN_MS;
-    for (int64_t i = 1; i < attempts && cap < NTM_RETRY_MAX_MS; i++)
-        cap *= 2;
-    if (cap > NTM_RETRY_MAX_MS)
-        cap = NTM_RETRY_MAX_MS;
-    uint32_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
-        r = (uint32_t)rand();
-    return (int64_t)(r % (uint64_t)(cap + 1));
+    if (s->freeing)
+        return;
+    uint64_t before = s->sendable;
+    update_sendable(s);
+    if (s->sendable == before)
+        return;
+    /* no commit here: this runs just after the sync tick's, and one more a
+     * second would double what is written to the card */
+    for (size_t i = 0; i < s->n_links; i++)
+        send_due(s, &s->links[i]);
+    arm_timer(s);
 }
 
 void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_send_result r,
@@ -426,7 +466,10 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
                 attempts = sqlite3_column_int64(q, 0) + 1;
         }
         sqlite3_finalize(q);
-        int64_t delay = r == NTM_SEND_RETRY_SLOW ? NTM_RETRY_SLOW_MS : backoff_ms(attempts);
+        int64_t delay = r == NTM_SEND_RETRY_SLOW
+                            ? NTM_RETRY_SLOW_MS
+                            : ntm_backoff_ms(NTM_RETRY_MIN_MS, NTM_RETRY_MAX_MS,
+                                             attempts > 1 ? (unsigned)(attempts - 1) : 0);
         /* what the server asked for is kept apart: a drain (a delivery of
          * another batch) may shorten our back-off, never the server's wait */
         int64_t server_due = 0;

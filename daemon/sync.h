@@ -40,6 +40,8 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
                        int64_t retry_after_ms, const char *reason);
 /* Sends whatever is due now, up to each uplink's in-flight limit. */
 void ntm_sync_kick(struct ntm_sync *s);
+/* The store made more commits durable: send the batches that waited for it. */
+void ntm_sync_durable(struct ntm_sync *s);
 void ntm_sync_stats(struct ntm_sync *s, struct ntm_sync_stats *out);
 
 /* One uplink as the live state shows it (strings valid until the next call

@@ -65,12 +65,16 @@ static void sources_of(struct ctl *c, const char *name, char *out, size_t outlen
             continue;
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(dev, "state");
         const cJSON *err = cJSON_GetObjectItemCaseSensitive(dev, "last_error");
+        const cJSON *since = cJSON_GetObjectItemCaseSensitive(dev, "since_ms");
         if (json)
             cJSON_AddItemToObject(json, sec->string, cJSON_Duplicate(dev, true));
-        int n =
-            snprintf(out + used, outlen - used, "%s%s %s%s%s", used ? "; " : "", sec->string,
-                     cJSON_IsString(st) ? st->valuestring : "?", cJSON_IsString(err) ? ": " : "",
-                     cJSON_IsString(err) ? err->valuestring : "");
+        char when[64] = "", tb[32];
+        if (cJSON_IsNumber(since) && since->valuedouble > 0)
+            snprintf(when, sizeof when, _(" since %s"),
+                     ctl_time(c, (int64_t)(since->valuedouble / 1000), tb, sizeof tb));
+        int n = snprintf(out + used, outlen - used, "%s%s %s%s%s%s", used ? "; " : "",
+                         sec->string, cJSON_IsString(st) ? st->valuestring : "?", when,
+                         cJSON_IsString(err) ? ": " : "", cJSON_IsString(err) ? err->valuestring : "");
         if (n > 0 && (size_t)n < outlen - used)
             used += (size_t)n;
     }

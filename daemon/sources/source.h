@@ -21,4 +21,15 @@
 typedef void (*ntm_source_emit_fn)(void *arg, const char *device, enum ntm_channel ch,
                                    const char *payload, size_t len, unsigned flags);
 
+/* The daemon's gate (daemon/gate.c), an ntm_source_emit_fn: `daemon` is the
+ * struct ntm_daemon. The device must be in the inventory (`devices:`); its
+ * village and kind come from there, and the message goes on exactly as an MQTT
+ * message of ntm/v1/<village>/<kind>/<device>/<channel> would: validation,
+ * rejection reasons and quarantine, buffer, windows, alerts. A device not in
+ * the inventory is rejected as bad_topic, naming the device. Never blocks;
+ * the payload is not kept after the call. Hand it to a source with the
+ * daemon as `arg`: ntm_cameras_new(..., ntm_gate_emit, daemon). */
+void ntm_gate_emit(void *daemon, const char *device, enum ntm_channel ch, const char *payload,
+                   size_t len, unsigned flags);
+
 #endif

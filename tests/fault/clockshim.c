@@ -16,12 +16,12 @@
  *
  * Both come from a control file named by the environment variable
  * NTM_CLOCKSHIM, one line "OFFSET_S SYNCED" (e.g. "-259200 0": three days
- * behind, unsynchronized; OFFSET_S may have a fraction). The file is read
- * again at most every 50 ms (by CLOCK_MONOTONIC, which is never shifted), so a
- * test changes the clock of a running process by rewriting it (write a new
- * file and rename it over the old one). Without NTM_CLOCKSHIM, or before the
- * file exists, nothing is changed; a file that does not parse keeps the last
- * values. Each change is logged once to stderr ("ntm-clockshim: ...").
+ * behind, unsynchronized; OFFSET_S may have a fraction), or "UNIX_S SYNCED frozen":
+ * the wall clock stands still at UNIX_S until the file changes (test_ping steps it). The file is
+ * read again at most every 50 ms (by CLOCK_MONOTONIC, which is never shifted), so a test changes
+ * the clock of a running process by rewriting it (write a new file and rename it over the old one).
+ * Without NTM_CLOCKSHIM, or before the file exists, nothing is changed; a file that does not parse
+ * keeps the last values. Each change is logged once to stderr ("ntm-clockshim: ...").
  *
  * Thread-safe (atomics; one thread at a time re-reads the file), async-signal
  * tolerant (no locks, no malloc after start), and it never calls the
@@ -62,6 +62,7 @@ static char ctl_path[4096];
 static atomic_bool active;                     /* a control file was read */
 static atomic_llong offset_ns;                 /* added to the wall clock */
 static atomic_int synced = 1;                  /* what adjtimex reports while active */
+static atomic_bool frozen;                     /* "frozen": the wall clock stands at OFFSET_S */
 static atomic_llong next_read_ns;              /* CLOCK_MONOTONIC ns of the next look */
 static atomic_bool reading;                    /* one reader at a time */
 static atomic_llong logged_offset = LLONG_MIN; /* the last state logged */
@@ -115,8 +116,9 @@ static void note(long long off, int sync)
 }
 
 /* Parses "OFFSET_S SYNCED" without strtod (locale, malloc-free): [-+]digits[.digits] int */
-static bool parse(const char *s, long long *off, int *sync)
+static bool parse(const char *s, long long *off, int *sync, bool *still)
 {
+    *still = false;
     while (*s == ' ' || *s == '\t')
         s++;
     bool neg = false;
@@ -148,6 +150,10 @@ static bool parse(const char *s, long long *off, int *sync)
         return false;
     *sync = *s - '0';
     s++;
+    if (*s == ' ' && strncmp(s + 1, "frozen", 6) == 0) {
+        *still = true;
+        s += 7;
+    }
     if (*s != '\0' && *s != '\n' && *s != ' ' && *s != '\r')
         return false;
     long long v = sec * NS + frac;
@@ -177,9 +183,11 @@ static void refresh(void)
         close(fd);
         long long off;
         int sync;
+        bool still;
         if (n > 0) {
             buf[n] = '\0';
-            if (parse(buf, &off, &sync)) {
+            if (parse(buf, &off, &sync, &still)) {
+                atomic_store(&frozen, still);
                 atomic_store(&offset_ns, off);
                 atomic_store(&synced, sync);
                 atomic_store(&active, true);
@@ -199,7 +207,7 @@ static bool shifted_clock(clockid_t id)
 static void shift_ts(struct timespec *ts)
 {
     long long off = atomic_load(&offset_ns);
-    long long t = (long long)ts->tv_sec * NS + ts->tv_nsec + off;
+    long long t = atomic_load(&frozen) ? off : (long long)ts->tv_sec * NS + ts->tv_nsec + off;
     long long sec = t / NS, ns = t % NS;
     if (ns < 0) {
         ns += NS;

@@ -196,7 +196,10 @@ for f in /usr/sbin/ntm-gatewayd /usr/bin/ntmctl \
     /etc/ntm-gateway/gateway.yaml /etc/mosquitto/conf.d/ntm-gateway.conf \
     /lib/systemd/system/ntm-gateway.service /usr/share/ntm-gateway/ntm.sync.v1.schema.json \
     /usr/share/man/man8/ntm-gatewayd.8.gz /usr/share/man/man1/ntmctl.1.gz \
-    /usr/share/doc/ntm-gateway/copyright; do
+    /usr/share/doc/ntm-gateway/copyright /usr/lib/sysctl.d/50-ntm-gateway-ping.conf \
+    /usr/share/ntm-gateway/mappings/frigate.yaml \
+    /usr/sbin/ntm-gateway-web /lib/systemd/system/ntm-gateway-web.service \
+    /lib/systemd/system/ntm-gateway-web.socket /usr/share/man/man8/ntm-gateway-web.8.gz; do
     check "the .deb holds $f" grep -qx "$f" "$WORK/contents.txt"
 done
 dpkg-deb -f "$DEB" Depends Recommends >"$WORK/fields.txt"
@@ -249,6 +252,13 @@ done
 check "the installed config's (commented) plugin_dir names /usr/lib/$MA/ntm-gateway/plugins" \
     grep -q "^# plugin_dir: /usr/lib/$MA/ntm-gateway/plugins\$" /etc/ntm-gateway/gateway.yaml
 check "unit /lib/systemd/system/ntm-gateway.service" test -f /lib/systemd/system/ntm-gateway.service
+# the ping source: the package's sysctl.d file lets the daemon's group open ICMP datagram sockets
+check "net.ipv4.ping_group_range covers the ntm-gateway group after install (ping works)" bash -c \
+    'read lo hi </proc/sys/net/ipv4/ping_group_range; g=$(getent group ntm-gateway | cut -d: -f3);
+     [ -n "$g" ] && [ "$g" -ge "$lo" ] && [ "$g" -le "$hi" ]'
+check "the daemon's user can open an unprivileged ICMP socket" \
+    setpriv --reuid=ntm-gateway --regid=ntm-gateway --clear-groups python3 -c \
+    'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)'
 check "schema /usr/share/ntm-gateway/ntm.sync.v1.schema.json is JSON" \
     python3 -m json.tool /usr/share/ntm-gateway/ntm.sync.v1.schema.json /dev/null
 if grep -rqs 'path-exclude.*/usr/share/man' /etc/dpkg/dpkg.cfg.d/; then
@@ -257,7 +267,8 @@ else
     check "man page ntm-gatewayd(8) installed" test -f /usr/share/man/man8/ntm-gatewayd.8.gz
     check "man page ntmctl(1) installed" test -f /usr/share/man/man1/ntmctl.1.gz
     check "man pages render without groff warnings" bash -c \
-        "for m in /usr/share/man/man8/ntm-gatewayd.8.gz /usr/share/man/man1/ntmctl.1.gz; do
+        "for m in /usr/share/man/man8/ntm-gatewayd.8.gz /usr/share/man/man1/ntmctl.1.gz \
+            /usr/share/man/man8/ntm-gateway-web.8.gz; do
             zcat \$m | groff -man -Tutf8 -ww -z 2>&1 | grep . && exit 1; done; exit 0"
 fi
 PW=$(getent passwd ntm-gateway)
@@ -294,6 +305,10 @@ check "and sent nothing (the outbox is empty, no buffer was made)" \
     bash -c '[ -z "$(ls -A /var/spool/ntm-gateway/outbox)" ] && [ ! -e /var/lib/ntm-gateway/buffer.db ]'
 check "the unit checks the configuration first (ExecCondition: no restart loop)" \
     grep -q '^ExecCondition=/usr/sbin/ntm-gatewayd .*--check-config' /lib/systemd/system/ntm-gateway.service
+check "the page's socket enabled by the package (ntm-gateway-web.socket)" \
+    test -L /etc/systemd/system/sockets.target.wants/ntm-gateway-web.socket
+check "/usr/sbin/ntm-gateway-web runs: --version" bash -c \
+    "/usr/sbin/ntm-gateway-web --version | grep -qx 'ntm-gateway-web ${VERSION%-*}'"
 
 # ---------------------------------------------------------------- systemd-analyze
 phase "systemd-analyze"
@@ -311,6 +326,17 @@ echo "  $SCORE_LINE"
 SCORE=$(echo "$SCORE_LINE" | sed -E 's/.*: ([0-9.]+).*/\1/')
 check "systemd-analyze security --offline=yes: exposure $SCORE is below 2.0" \
     python3 -c "import sys; sys.exit(0 if float('${SCORE:-10}') < 2.0 else 1)"
+for WUNIT in /lib/systemd/system/ntm-gateway-web.service /lib/systemd/system/ntm-gateway-web.socket; do
+    systemd-analyze verify "$WUNIT" >"$WORK/verify-web.log" 2>&1
+    check_eq "systemd-analyze verify $WUNIT: exit status" "$?" 0
+    sed 's/^/  | /' "$WORK/verify-web.log"
+done
+systemd-analyze security --offline=yes /lib/systemd/system/ntm-gateway-web.service \
+    >"$WORK/security-web.log" 2>&1
+WSCORE=$(grep -E "Overall exposure level" "$WORK/security-web.log" | sed -E 's/.*: ([0-9.]+).*/\1/')
+echo "  ntm-gateway-web.service: exposure $WSCORE"
+check "systemd-analyze security --offline=yes ntm-gateway-web.service: exposure $WSCORE is at most 2.0" \
+    python3 -c "import sys; sys.exit(0 if float('${WSCORE:-10}') <= 2.0 else 1)"
 # The unit's system call filter, applied by systemd and not by this test: every
 # system call the daemon makes in the run below must be in it.
 python3 - "$UNIT" >"$WORK/allowed-syscalls.txt" <<'PY'
@@ -562,6 +588,23 @@ else
     bad "ntmctl status as the ntm-gateway user: $(head -3 "$WORK/ntmctl-user.txt")"
 fi
 sed 's/^/  | /' "$WORK/ntmctl-user.txt" | head -12
+
+# the status page of the installed package, as its socket unit starts it
+# (systemd-socket-activate stands in for PID 1), as the ntm-gateway user
+WPORT=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+setpriv --reuid=ntm-gateway --regid=ntm-gateway --init-groups \
+    systemd-socket-activate -l "127.0.0.1:$WPORT" /usr/sbin/ntm-gateway-web \
+    --config /etc/ntm-gateway/gateway.yaml >"$WORK/web.log" 2>&1 &
+WEB_PID=$!
+sleep 0.5
+get() { python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())" "$1"; }
+get "http://127.0.0.1:$WPORT/metrics" >"$WORK/metrics.txt" 2>&1
+check "ntm-gateway-web (socket-activated, as ntm-gateway): /metrics says accepted 5" \
+    grep -qx 'ntm_messages_accepted_total 5' "$WORK/metrics.txt"
+get "http://127.0.0.1:$WPORT/" >"$WORK/page.html" 2>&1
+check "ntm-gateway-web: the page names the villages in Vietnamese" grep -q 'Thôn Đông' "$WORK/page.html"
+kill -TERM "$WEB_PID" 2>/dev/null; wait "$WEB_PID" 2>/dev/null
+sed 's/^/  | /' "$WORK/web.log" | head -5
 
 # Second run, under strace: a restart on the existing buffer, a reload, a
 # batch; then every system call made is checked against the unit's filter.

@@ -13,6 +13,7 @@ PACKAGES=(
   mosquitto mosquitto-clients sqlite3 python3 python3-jsonschema valgrind strace
   clang-14 libclang-rt-14-dev valgrind
   gettext locales libunistring-dev
+  libmicrohttpd-dev chromium prometheus
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

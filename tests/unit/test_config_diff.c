@@ -52,7 +52,7 @@ static void check_table(const struct conf_table *t, const char *where, size_t st
                         struct span *spans, size_t *n_spans)
 {
     char *scratch = calloc(1, struct_size);
-    CHECK(t->n >= 1 && t->n <= CY_MAX_KEYS);
+    CHECK(t->n <= CY_MAX_KEYS && (t->n >= 1 || t->keys == NULL)); /* mappings: none */
     for (size_t i = 0; i < t->n; i++) {
         const struct conf_key *k = &t->keys[i];
         bool ok = k->name != NULL && k->name[0] != '\0' && k->desc != NULL && k->desc[0] != '\0';
@@ -377,7 +377,7 @@ static void test_docs_walk(void)
 {
     int n = 0;
     ntm_config_each_key(count_key, &n);
-    CHECK_INT(n, 34);
+    CHECK_INT(n, 52);
 }
 
 int main(void)
