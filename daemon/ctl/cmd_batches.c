@@ -63,8 +63,7 @@ static void summary(struct ctl *c, const char *only, cJSON *doc)
         printf("  ");
         ctl_cell(_("LAST DELIVERY"), 16);
         printf(" ");
-        ctl_cell(_("NEXT TRY"), 16);
-        printf("\n");
+        ctl_line(_("NEXT TRY"), 16);
     }
     while (sqlite3_step(s) == SQLITE_ROW) {
         const char *name = ctl_col(s, 0);
@@ -119,11 +118,10 @@ static void summary(struct ctl *c, const char *only, cJSON *doc)
         printf("  ");
         ctl_cell(last > 0 ? ctl_time(c, last / 1000, tb, sizeof tb) : _("none yet"), 16);
         printf(" ");
-        ctl_cell(waiting == 0        ? "-"
+        ctl_line(waiting == 0        ? "-"
                  : next <= c->now_ms ? _("now")
                                      : ctl_ago(c, next, nb, sizeof nb),
                  16);
-        printf("\n");
         if (err && waiting > 0) {
             char line[600];
             snprintf(line, sizeof line, _("last error: %s"), err);
@@ -185,8 +183,7 @@ int cmd_batches(struct ctl *c)
         printf(" ");
         ctl_cell_right(_("TRIES"), 5);
         printf(" ");
-        ctl_cell(_("NEXT TRY"), 14);
-        printf("\n");
+        ctl_line(_("NEXT TRY"), 14);
     }
     while (sqlite3_step(s) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(s, 0);
@@ -285,8 +282,8 @@ int cmd_quarantine(struct ctl *c)
         }
         int w = c->wide ? 400 : 78;
         printf("%s  ", ctl_time_full(sqlite3_column_int64(s, 0) / 1000, tb, sizeof tb));
-        ctl_cell(ctl_col(s, 1), 16);
-        printf("\n  ");
+        ctl_line(ctl_col(s, 1), 16);
+        printf("  ");
         ctl_line(topic, w);
         printf("  ");
         char d[1200];

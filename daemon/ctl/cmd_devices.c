@@ -82,7 +82,7 @@ static void sources_of(struct ctl *c, const char *name, char *out, size_t outlen
 
 /* Why the uptime is what it is, in a few words; "" when nothing to say. */
 static void explain(struct ctl *c, const char *name, bool declared, bool known, bool online,
-                    int64_t last_seen, double up, char *out, size_t outlen)
+                    int64_t last_seen, int64_t last_ts, double up, char *out, size_t outlen)
 {
     char other[80], tb[32];
     int64_t other_seen = 0;
@@ -104,7 +104,8 @@ static void explain(struct ctl *c, const char *name, bool declared, bool known, 
         return;
     }
     if (known && !online)
-        snprintf(out, outlen, _("silent since %s"), ctl_time(c, last_seen, tb, sizeof tb));
+        snprintf(out, outlen, _("silent since %s"),
+                 ctl_time(c, last_ts > 0 ? last_ts : last_seen, tb, sizeof tb));
     else if (up >= 0 && up < 0.05)
         snprintf(out, outlen, _("heard at %s, but not online earlier today"),
                  ctl_time(c, last_seen, tb, sizeof tb));
@@ -155,12 +156,14 @@ int cmd_devices(struct ctl *c)
         printf(" ");
         ctl_cell_right(_("UPTIME"), 6);
         printf(" ");
-        ctl_cell(_("LAST SEEN"), 16);
         if (c->wide) {
+            ctl_cell(_("LAST SEEN"), 16);
             printf(" ");
             ctl_cell_right(_("MESSAGES"), 9);
+            printf("\n");
+        } else {
+            ctl_line(_("LAST SEEN"), 16);
         }
-        printf("\n");
     }
     int shown = 0;
     while (sqlite3_step(s) == SQLITE_ROW) {
@@ -177,7 +180,8 @@ int cmd_devices(struct ctl *c)
         shown++;
         if (has_up)
             snprintf(up, sizeof up, "%.0f%%", pct);
-        explain(c, name, declared, known, online, last_seen, pct, note, sizeof note);
+        explain(c, name, declared, known, online, last_seen, sqlite3_column_int64(s, 5), pct, note,
+                sizeof note);
         const char *state = !known   ? (last_seen > 0 ? _("unknown") : _("never"))
                             : online ? _("online")
                                      : _("OFFLINE");
@@ -231,14 +235,17 @@ int cmd_devices(struct ctl *c)
         printf(" ");
         ctl_cell_right(up, 6);
         printf(" ");
-        ctl_cell(ctl_time(c, last_seen, tb, sizeof tb), 16);
+        if (!c->wide)
+            ctl_line(ctl_time(c, last_seen, tb, sizeof tb), 16);
+        else
+            ctl_cell(ctl_time(c, last_seen, tb, sizeof tb), 16);
         if (c->wide) {
             char m[24];
             snprintf(m, sizeof m, "%lld", (long long)sqlite3_column_int64(s, 6));
             printf(" ");
             ctl_cell_right(m, 9);
+            printf("\n");
         }
-        printf("\n");
         if (note[0] || src[0]) {
             char line[900];
             snprintf(line, sizeof line, "%s%s%s", note, note[0] && src[0] ? "; " : "", src);

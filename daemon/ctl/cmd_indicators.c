@@ -159,6 +159,48 @@ struct today_row {
     double minutes;
 };
 
+/* A closed day's own rows (latest_rows keeps the newest closed day): its
+ * messages may be released already. True when the day's rows were found. */
+static bool closed_day(struct ctl *c, int64_t day0, struct today_row *r)
+{
+    sqlite3_stmt *q = NULL;
+    bool found = false;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT name, value FROM latest_rows WHERE period = 'day' AND"
+                           " start = ?1 AND village = ?2 AND kind = ?3",
+                           -1, &q, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_int64(q, 1, day0);
+    sqlite3_bind_text(q, 2, r->village, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, r->kind, -1, SQLITE_STATIC);
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const char *n = ctl_col(q, 0);
+        double v = sqlite3_column_double(q, 1);
+        if (!found) {
+            r->broadcasts = r->events = r->sessions = r->peak = r->bytes = 0;
+            r->minutes = 0;
+        }
+        found = true;
+        if (!strcmp(n, "uptime_pct"))
+            r->uptime = v;
+        else if (!strcmp(n, "broadcasts"))
+            r->broadcasts = (int64_t)v;
+        else if (!strcmp(n, "broadcast_minutes"))
+            r->minutes = v;
+        else if (!strcmp(n, "motion_events") || !strcmp(n, "tamper_events") ||
+                 !strcmp(n, "video_loss_events"))
+            r->events += (int64_t)v;
+        else if (!strcmp(n, "sessions"))
+            r->sessions = (int64_t)v;
+        else if (!strcmp(n, "peak_clients"))
+            r->peak = (int64_t)v;
+        else if (!strcmp(n, "traffic_mb"))
+            r->bytes = (int64_t)(v * 1e6);
+    }
+    sqlite3_finalize(q);
+    return found;
+}
+
 static int parse_day(const char *s, int64_t *out)
 {
     struct tm tm = {0};
@@ -240,10 +282,10 @@ int cmd_today(struct ctl *c)
         printf(" ");
         ctl_cell_right(_("UPTIME"), 6);
         printf("  ");
-        ctl_cell(_("SO FAR"), 42);
-        printf("\n");
+        ctl_line(_("SO FAR"), 42);
     }
     char last_village[64] = "";
+    bool any_closed = false;
     while (sqlite3_step(s) == SQLITE_ROW) {
         struct today_row r = {0};
         snprintf(r.village, sizeof r.village, "%s", ctl_col(s, 0));
@@ -256,11 +298,13 @@ int cmd_today(struct ctl *c)
         r.sessions = sqlite3_column_int64(s, 7);
         r.peak = sqlite3_column_int64(s, 8);
         r.bytes = sqlite3_column_int64(s, 9);
+        bool closed = closed_day(c, day0, &r);
         if (c->json) {
             cJSON *j = cJSON_CreateObject();
             cJSON_AddStringToObject(j, "village", r.village);
             cJSON_AddStringToObject(j, "kind", r.kind);
             cJSON_AddNumberToObject(j, "devices", r.devices);
+            cJSON_AddBoolToObject(j, "closed", closed);
             if (r.uptime >= 0)
                 cJSON_AddNumberToObject(j, "uptime_pct", r.uptime);
             else
@@ -287,7 +331,7 @@ int cmd_today(struct ctl *c)
         else if (!strcmp(r.kind, "camera"))
             snprintf(what, sizeof what, _("%lld events"), (long long)r.events);
         else
-            snprintf(what, sizeof what, _("%lld sessions, peak %lld users, %.1f MB"),
+            snprintf(what, sizeof what, _("%lld sessions, peak %lld users, %.0f MB"),
                      (long long)r.sessions, (long long)r.peak, (double)r.bytes / 1e6);
         bool same = strcmp(r.village, last_village) == 0;
         ctl_cell(same ? "" : ctl_village_name(c, r.village), 20);
@@ -296,11 +340,15 @@ int cmd_today(struct ctl *c)
         ctl_cell(ctl_kind_label(r.kind), 8);
         printf(" ");
         ctl_cell_right(up, 6);
-        printf("  %s\n", what);
+        printf("  ");
+        ctl_line(what, c->wide ? 400 : 42);
+        any_closed |= closed;
     }
     sqlite3_finalize(s);
     if (c->json)
         return ctl_print_json(doc);
+    if (any_closed)
+        printf(_("\n(The day is closed: these are its indicators as formed for the province.)\n"));
     cJSON_Delete(doc);
     return CTL_OK;
 }

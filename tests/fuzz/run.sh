@@ -39,8 +39,7 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 # fed three ways.
 declare -A max_lens=([fuzz_topic]=256 [fuzz_config]=8192 [fuzz_agg_state]=8192
   [fuzz_retry_after]=128 [fuzz_multipart]=2048 [fuzz_dahua]=2048 [fuzz_tail]=512
-  [fuzz_web]=512 [fuzz_password_file]=1024
-  [fuzz_text_safe]=1024)
+  [fuzz_web]=512 [fuzz_password_file]=1024 [fuzz_text_safe]=1024 [fuzz_textwidth]=512)
 bin=$out/tests/fuzz
 targets=()
 for f in "$bin"/fuzz_*; do

@@ -298,7 +298,8 @@ def test_answers(tmp):
     check("unexpected answer" in err, "a 404 is logged as unexpected")
     check(2 <= st.max_inflight <= 4, f"{st.max_inflight} requests in flight at most, want 2..4")
     check(tok not in err, "the token appears in the log")
-    check("BATCH_ID=gw-test:5" in err and "PLUGIN=provincial-http" in err,
+    # (the plugin's warnings are limited to one a minute: which batch's is logged varies)
+    check("BATCH_ID=gw-test:" in err and "PLUGIN=provincial-http" in err,
           "log lines carry PLUGIN= and BATCH_ID=")
 
 

@@ -432,7 +432,11 @@ static void test_bookkeeping(struct t *t)
         CHECK(t, ntm_uplink_send(up[0], &b9) == -1);
         run_loop(t);
         CHECK(t, t->got.count == 2 && t->got.result == NTM_SEND_RETRY);
-        CHECK_HAS(t, t->got.reason, "status 0: Couldn't connect to server");
+        CHECK_HAS(t, t->got.reason, "status 0: ");
+        CHECK_HAS(t, t->got.reason, "Couldn't connect to server");
+        /* curl's error buffer or its error text, not both */
+        const char *first = strstr(t->got.reason, "Couldn't connect to server");
+        CHECK(t, first && !strstr(first + 1, "Couldn't connect to server"));
         /* freed while a request is in flight: its answer is dropped, nothing leaks */
         memset(&t->got, 0, sizeof t->got);
         CHECK(t, ntm_uplink_send(up[0], &b9) == 0);

@@ -66,6 +66,9 @@ def main():
     ap.add_argument("--build", default=os.environ.get("NTM_BUILD", os.path.join(ROOT, "build")))
     ap.add_argument("--messages", type=int, default=30000)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--five", action="store_true",
+                    help="also print the answers to the technician's five questions")
+    ap.add_argument("--lang", default=None, help="LANG for ntmctl (e.g. vi_VN.UTF-8)")
     a = ap.parse_args()
     b = os.path.abspath(a.build)
     gatewayd = os.path.join(b, "daemon", "ntm-gatewayd")
@@ -182,7 +185,15 @@ def main():
               f"({len(hours)} village-hours), {len(rx.alerts())} alerts; "
               f"{rx.duplicates} duplicates, {len(rx.errors)} errors at the receiver")
         ok = all(v in got for v in villages) and not rx.errors
-        for cmd in (["status"], ["batches"]):
+        if a.lang:
+            env["LANG"] = a.lang
+            env["LC_ALL"] = ""
+            mo = os.path.join(b, "po")
+            if os.path.isdir(mo):
+                env["NTM_LOCALEDIR"] = mo
+        five = [["status"], ["devices", "--offline"], ["batches"], ["quarantine"],
+                ["today", "--day", f"{day:%Y-%m-%d}"]]
+        for cmd in (five if a.five else [["status"], ["batches"]]):
             print(f"\n$ ntmctl {' '.join(cmd)}")
             sys.stdout.flush()
             subprocess.run([ntmctl, "--config", cfg, *cmd], env=env)
