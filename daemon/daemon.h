@@ -80,6 +80,10 @@ int ntm_daemon_sources_start(struct ntm_daemon *d, char *err, size_t errlen);
 void ntm_daemon_sources_reload(struct ntm_daemon *d);
 void ntm_daemon_sources_stop(struct ntm_daemon *d);
 void ntm_daemon_sources_free(struct ntm_daemon *d);
+/* The live state's "ping" and "mappings" sections (ntm_ping_live, ntm_mappings_live)
+ * of this daemon's current sources, for ntm_live_add_section(live, this, daemon):
+ * the ping source may come and go on SIGHUP, so the daemon, not it, is the argument. */
+void ntm_daemon_sources_live(void *daemon, cJSON *sources);
 /* A message on a topic outside the device contract's: evaluated by every
  * mapping whose filter matches; false when none does. */
 bool ntm_daemon_mapped(struct ntm_daemon *d, const char *topic, const void *payload, size_t len);

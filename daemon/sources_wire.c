@@ -125,3 +125,10 @@ void ntm_daemon_sources_free(struct ntm_daemon *d)
     ntm_daemon_sources_stop(d);
     ntm_mappings_free(&d->maps);
 }
+
+void ntm_daemon_sources_live(void *daemon, cJSON *sources)
+{
+    struct ntm_daemon *d = daemon;
+    ntm_ping_live(d->ping, sources); /* NULL-safe: no section without ping */
+    ntm_mappings_live(&d->maps, sources);
+}
