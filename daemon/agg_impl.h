@@ -22,6 +22,12 @@
 #define NTM_AGG_TS_LIMIT ((int64_t)1 << 40)
 /* A device is online for this many heartbeat intervals after a sign of life. */
 #define NTM_AGG_LAPSE_INTERVALS 3
+/* How far back before the watermark a quiet window (no sign of life, no
+ * event, no stats in any village) still gets its rows: a device's stored
+ * backlog of the last week is replayed in full, but one message stamped at a
+ * firmware's epoch does not make years of zero rows. Such windows are closed
+ * without rows and counted (quiet_skipped). */
+#define NTM_AGG_QUIET_BACK_S (7 * 86400)
 
 /* What one open window holds for one village and kind. */
 struct ntm_agg_acc {
@@ -71,7 +77,8 @@ struct ntm_agg {
     size_t n_devs, cap_devs;
     uint32_t *idx; /* device index + 1, 0 = empty; idx_cap a power of 2 */
     size_t idx_cap;
-    int64_t next_lapse; /* no online device lapses before this (a lower bound) */
+    int64_t next_lapse;     /* no online device lapses before this (a lower bound) */
+    uint64_t quiet_skipped; /* windows closed without rows (NTM_AGG_QUIET_BACK_S) */
 };
 
 static inline int64_t ntm_agg_min64(int64_t x, int64_t y)

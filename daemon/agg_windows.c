@@ -216,9 +216,29 @@ static void put_rows(struct row_out *o, int k, uint32_t n, uint64_t len,
     }
 }
 
-static void emit_window(struct ntm_agg *a, enum ntm_period p, int64_t start, int64_t end,
-                        const struct ntm_agg_acc *accs)
+static bool accs_quiet(const struct ntm_agg *a, const struct ntm_agg_acc *accs)
 {
+    for (size_t i = 0; i < a->nacc; i++) {
+        const struct ntm_agg_acc *w = &accs[i];
+        if (w->online_s != 0 || w->bcast_ms != 0 || w->n_bcast || w->n_played || w->n_failed ||
+            w->n_emerg || w->n_fault || w->n_motion || w->n_tamper || w->n_vloss || w->n_stats ||
+            w->n_rec || w->sessions || w->peak || w->traffic || ntm_client_set_count(&w->macs))
+            return false;
+    }
+    return true;
+}
+
+/* wm: the watermark that closes the window; a quiet window ending more than
+ * NTM_AGG_QUIET_BACK_S before it is closed without rows. */
+static void emit_window(struct ntm_agg *a, enum ntm_period p, int64_t start, int64_t end,
+                        const struct ntm_agg_acc *accs, int64_t wm)
+{
+    if (end + NTM_AGG_QUIET_BACK_S < wm && accs_quiet(a, accs)) {
+        a->quiet_skipped++;
+        if (a->sink.window_closed != NULL)
+            a->sink.window_closed(a->sink.arg, p, start, end);
+        return;
+    }
     struct row_out o = {.a = a};
     o.r.period = (uint8_t)p;
     o.r.start = start;
@@ -241,23 +261,23 @@ static void emit_window(struct ntm_agg *a, enum ntm_period p, int64_t start, int
 
 /* ---- closing ---- */
 
-static void close_hour(struct ntm_agg *a)
+static void close_hour(struct ntm_agg *a, int64_t wm)
 {
     int64_t start = a->h_lo * NTM_AGG_HOUR_S, end = start + NTM_AGG_HOUR_S;
     for (size_t i = 0; i < a->n_devs; i++)
         ntm_agg_credit(a, &a->devs[i], end);
     struct ntm_agg_acc *w = ntm_agg_hour_accs(a, a->h_lo);
-    emit_window(a, NTM_PERIOD_HOUR, start, end, w);
+    emit_window(a, NTM_PERIOD_HOUR, start, end, w, wm);
     for (size_t i = 0; i < a->nacc; i++)
         acc_merge(&a->day[i], &w[i]);
     ntm_agg_acc_clear(w, a->nacc);
     a->h_lo++;
 }
 
-static void close_day(struct ntm_agg *a)
+static void close_day(struct ntm_agg *a, int64_t wm)
 {
     emit_window(a, NTM_PERIOD_DAY, ntm_agg_day_start(a->d_lo), ntm_agg_day_start(a->d_lo + 1),
-                a->day);
+                a->day, wm);
     ntm_agg_acc_clear(a->day, a->nacc);
     a->d_lo++;
 }
@@ -273,11 +293,11 @@ void ntm_agg_advance(struct ntm_agg *a, int64_t wm)
         if (hend <= dend) {
             if (hend + a->grace_s > wm)
                 break;
-            close_hour(a);
+            close_hour(a, wm);
         } else {
             if (dend + a->grace_s > wm)
                 break;
-            close_day(a);
+            close_day(a, wm);
         }
     }
 }

@@ -306,6 +306,89 @@ void ntm_conf_parse_villages(struct conf_ctx *c, const struct conf_list *l, yaml
     c->villages_complete = c->villages != NULL && c->n_village_refs == len;
 }
 
+/* The value of key `name` in mapping m, or NULL. */
+static yaml_node_t *value_of(struct conf_ctx *c, yaml_node_t *m, const char *name)
+{
+    if (m == NULL || m->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = cy_node(&c->y, p->key);
+        if (k != NULL && cy_scalar_is(k, name))
+            return cy_node(&c->y, p->value);
+    }
+    return NULL;
+}
+
+static int events_port(const struct ntm_device_events *e)
+{
+    return e->port ? e->port : e->https ? 443 : 80;
+}
+
+static const char *events_host(const struct ntm_device_decl *d)
+{
+    return d->events.host ? d->events.host : d->ip;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/* What concerns cameras' event streams across entries: only cameras have one, it has a
+ * host, and devices on one stream (same host, port and user: an NVR's channels) agree on
+ * its settings and are on different channels. */
+static void check_events(struct conf_ctx *c, yaml_node_t *n, const struct ntm_device_decl *d,
+                         size_t len, const char *path)
+{
+    for (size_t i = 0; i < len; i++) {
+        const struct ntm_device_events *e = &d[i].events;
+        if (e->api == NTM_EVENTS_NONE || e->user == NULL || e->password_file == NULL)
+            continue;
+        yaml_node_t *item = cy_item(&c->y, n, i), *ev = value_of(c, item, "events");
+        yaml_mark_t at = ev ? ev->start_mark : item->start_mark;
+        if (d[i].kind != NTM_KIND_CAMERA) {
+            CY_ERR(&c->y, at, "%s[%zu].events: only cameras (kind: camera) have an event stream",
+                   path, i);
+            continue;
+        }
+        if (e->ca_file != NULL && !e->https) {
+            CY_ERR(&c->y, at,
+                   "%s[%zu].events: ca_file is only used with https: true (add it, or remove "
+                   "ca_file)",
+                   path, i);
+            continue;
+        }
+        const char *host = events_host(&d[i]);
+        if (host == NULL) {
+            CY_ERR(&c->y, at,
+                   "%s[%zu].events needs the camera's address: set events.host, or ip on the "
+                   "device",
+                   path, i);
+            continue;
+        }
+        for (size_t j = 0; j < i; j++) {
+            const struct ntm_device_events *o = &d[j].events;
+            if (o->api == NTM_EVENTS_NONE || o->user == NULL || o->password_file == NULL ||
+                d[j].kind != NTM_KIND_CAMERA || events_host(&d[j]) == NULL ||
+                strcmp(events_host(&d[j]), host) != 0 || events_port(o) != events_port(e) ||
+                strcmp(o->user, e->user) != 0)
+                continue;
+            if (o->api != e->api || o->https != e->https || !same_text(o->ca_file, e->ca_file) ||
+                strcmp(o->password_file, e->password_file) != 0 || o->keepalive_s != e->keepalive_s)
+                CY_ERR(&c->y, at,
+                       "%s[%zu].events: %s and %s share one event stream (same host, port and "
+                       "user) but not its api, https, ca_file, password_file or keepalive_s",
+                       path, i, d[j].id, d[i].id);
+            else if (o->channel == e->channel)
+                CY_ERR(&c->y, at, "%s[%zu].events: %s and %s are both on channel %d of %s", path, i,
+                       d[j].id, d[i].id, (int)e->channel, host);
+            else
+                continue;
+            break;
+        }
+    }
+}
+
 void ntm_conf_parse_devices(struct conf_ctx *c, const struct conf_list *l, yaml_node_t *n,
                             const char *path, void *base)
 {
@@ -313,8 +396,10 @@ void ntm_conf_parse_devices(struct conf_ctx *c, const struct conf_list *l, yaml_
     if (!cy_list(&c->y, n, path, l->of, &len) || len == 0)
         return;
     char *items = list_alloc(c, l, base, len);
-    if (items != NULL)
-        parse_entries(c, l, n, path, items, len, NULL, NULL);
+    if (items == NULL)
+        return;
+    parse_entries(c, l, n, path, items, len, NULL, NULL);
+    check_events(c, n, (const struct ntm_device_decl *)items, len, path);
 }
 
 /* An uplink entry: `plugin` by the table, every other key kept as an option, with its

@@ -41,11 +41,28 @@ struct ntm_village {
     char *name; /* UTF-8 */
 };
 
+/* events.api: which event stream a camera has (0: none, `events:` absent). */
+enum ntm_events_api { NTM_EVENTS_NONE, NTM_EVENTS_HIKVISION, NTM_EVENTS_DAHUA };
+
+/* A camera's own event stream (`events:` of an inventory camera). */
+struct ntm_device_events {
+    uint8_t api;         /* enum ntm_events_api; NONE when `events:` is absent */
+    char *user;          /* the camera account */
+    char *password_file; /* read at each connection attempt; never copied elsewhere */
+    char *host;          /* NULL: the device's ip */
+    int32_t port;        /* 0: 80, or 443 with https */
+    bool https;
+    char *ca_file; /* NULL: the system's certificate authorities */
+    int32_t channel;
+    int32_t keepalive_s;
+};
+
 struct ntm_device_decl {
     char id[NTM_DEVICE_ID_MAX + 1];
     uint8_t kind;     /* enum ntm_kind */
     uint16_t village; /* index into villages */
-    char *ip;         /* IPv4, IPv6 or host name to ping; NULL when absent */
+    char *ip;         /* IPv4, IPv6 or host name: pinged, and a camera's event stream's host */
+    struct ntm_device_events events;
 };
 
 /* One scalar option of an uplink entry, kept with its position so that the
@@ -63,6 +80,9 @@ struct ntm_uplink_conf {
     struct ntm_conf_option *options; /* every key but `plugin` */
     size_t n_options;
 };
+
+/* web.language */
+enum ntm_web_language { NTM_LANG_VI, NTM_LANG_EN };
 
 struct ntm_config {
     char *path; /* the file it was read from */
@@ -94,6 +114,7 @@ struct ntm_config {
         int commit_max; /* records per transaction */
         int sync_ms;    /* how often commits are made durable */
         int quarantine_max;
+        int max_undeclared; /* devices not in the inventory, known at most */
     } storage;
 
     struct {
@@ -109,6 +130,12 @@ struct ntm_config {
         int interval_s; /* between two probes of a device */
         int timeout_ms; /* a later reply is no sign of life */
     } ping;
+
+    struct {
+        char *listen;        /* "address:port" or "[v6]:port" (ntm-gateway-web) */
+        char *password_file; /* NULL when absent; required off loopback */
+        int language;        /* enum ntm_web_language */
+    } web;
 
     char *mapping_dir;            /* where `include: NAME` finds NAME.yaml */
     struct ntm_mapping *mappings; /* sources/mapping.h; includes expanded */

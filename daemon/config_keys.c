@@ -38,6 +38,22 @@ static bool valid_plugin_name(const char *s, size_t len)
     return true;
 }
 
+#define RULE_CAMERA_USER "1 to 64 characters, no ':' and no control characters"
+static bool valid_camera_user(const char *s, size_t len)
+{
+    if (s == NULL || len < 1 || len > 64)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == ':')
+            return false;
+    return true;
+}
+
+static const char *events_api_word(long long v)
+{
+    return v == NTM_EVENTS_HIKVISION ? "hikvision" : v == NTM_EVENTS_DAHUA ? "dahua" : NULL;
+}
+
 static const char *log_level_word(long long v)
 {
     static const char *const words[] = {"error", "warning", "notice", "info", "debug"};
@@ -107,9 +123,10 @@ static const struct conf_key storage_keys[] = {
      .def = "512", .desc = "size cap in MiB; past it the oldest messages are evicted first"},
     {"commit_ms", CONF_INT, CONF_F(storage.commit_ms), .flags = CONF_LIVE, .min = 1, .max = 10000,
      .def = "50",
-     .desc = "longest time a received message waits before it is written to the tail journal: "
-             "what a `kill -9` or a crash can lose; when none came for this long the "
-             "transaction is committed"},
+     .desc = "when no message came for this long, the open transaction is committed (otherwise "
+             "every `storage.sync_ms` or at `storage.commit_max`): how soon a burst is in the "
+             "database for readers. A crash loses none of it: each message is in the tail "
+             "journal as soon as it is accepted"},
     {"commit_max", CONF_INT, CONF_F(storage.commit_max), .flags = CONF_LIVE, .min = 1,
      .max = 100000, .def = "4000", .desc = "most messages in one SQLite transaction"},
     {"sync_ms", CONF_INT, CONF_F(storage.sync_ms), .flags = CONF_LIVE, .min = 10, .max = 60000,
@@ -119,6 +136,10 @@ static const struct conf_key storage_keys[] = {
     {"quarantine_max", CONF_INT, CONF_F(storage.quarantine_max), .flags = CONF_LIVE, .min = 0,
      .max = 1000000, .def = "1000",
      .desc = "rejected messages kept for `ntmctl quarantine`; the oldest go first"},
+    {"max_undeclared_devices", CONF_INT, CONF_F(storage.max_undeclared), .flags = CONF_LIVE,
+     .min = 0, .max = 100000, .def = "1000",
+     .desc = "devices not in the inventory the gateway takes in at most; messages of further "
+             "ones are rejected as too_many_devices"},
 };
 static const struct conf_table storage_table = CONF_TABLE(storage_keys);
 
@@ -146,6 +167,24 @@ static const struct conf_key ping_keys[] = {
 };
 static const struct conf_table ping_table = CONF_TABLE(ping_keys);
 
+static const char *language_word(long long v)
+{
+    static const char *const words[] = {"vi", "en"};
+    return v >= 0 && v <= 1 ? words[v] : NULL;
+}
+
+static const struct conf_key web_keys[] = {
+    {"listen", CONF_STRING, CONF_F(web.listen), .def = "127.0.0.1:8080",
+     .desc = "where ntm-gateway-web serves the status page and /metrics: address:port, "
+             "\"[::]:8080\" or a LAN address to serve the office network"},
+    {"password_file", CONF_PATH, CONF_F(web.password_file),
+     .desc = "the page's password (user ntm), one line in a file only the gateway's user reads; "
+             "required when listen is not a loopback address"},
+    {"language", CONF_ENUM, CONF_F(web.language), .min = 0, .max = 1, .word = language_word,
+     .def = "vi", .desc = "the page's language when the browser states none: vi or en"},
+};
+static const struct conf_table web_table = CONF_TABLE(web_keys);
+
 /* ---- the lists: one table for the keys of an entry ---- */
 
 static const struct conf_key village_keys[] = {
@@ -164,6 +203,37 @@ static const struct conf_list villages_list = {offsetof(struct ntm_config, villa
                                                &village_table,
                                                .parse = ntm_conf_parse_villages};
 
+#define EV(member) CONF_E(struct ntm_device_decl, events.member)
+static const struct conf_key events_keys[] = {
+    {"api", CONF_ENUM, EV(api), .flags = CONF_REQUIRED | CONF_LIVE, .min = NTM_EVENTS_HIKVISION,
+     .max = NTM_EVENTS_DAHUA, .word = events_api_word,
+     .desc = "the camera's brand of event stream: hikvision (ISAPI alertStream) or dahua "
+             "(eventManager attach)"},
+    {"user", CONF_STRING, EV(user), .flags = CONF_REQUIRED | CONF_LIVE, .valid = valid_camera_user,
+     .rule = RULE_CAMERA_USER, .desc = "the camera account (a viewer is enough)"},
+    {"password_file", CONF_PATH, EV(password_file), .flags = CONF_REQUIRED | CONF_LIVE,
+     .desc = "a file with that account's password (one line `user:password`, or the password "
+             "alone), read at each connection, never logged or stored"},
+    {"host", CONF_STRING, EV(host), .flags = CONF_LIVE, .valid = valid_host, .rule = RULE_HOST,
+     .def_doc = "the device's ip", .desc = "the camera or NVR to connect to"},
+    {"port", CONF_INT, EV(port), .flags = CONF_LIVE, .min = 1, .max = 65535,
+     .def_doc = "80; 443 with https", .desc = "its HTTP port"},
+    {"https", CONF_BOOL, EV(https), .flags = CONF_LIVE, .def = "false",
+     .desc = "connect with https; the camera's certificate is verified"},
+    {"ca_file", CONF_PATH, EV(ca_file), .flags = CONF_LIVE,
+     .def_doc = "the system's certificate authorities",
+     .desc = "the certificate authority that signed the camera's certificate"},
+    {"channel", CONF_INT, EV(channel), .flags = CONF_LIVE, .min = 1, .max = 4096, .def = "1",
+     .desc = "the video channel of the camera or NVR this device is (1-based); devices on the "
+             "same host, port and user share one stream"},
+    {"keepalive_s", CONF_INT, EV(keepalive_s), .flags = CONF_LIVE, .min = 1, .max = 3600,
+     .def = "30",
+     .desc = "the keep-alive period expected of the stream (Dahua: asked for); silent for half "
+             "again as long, it is reopened"},
+};
+#undef EV
+static const struct conf_table events_table = CONF_TABLE(events_keys);
+
 static const struct conf_key device_keys[] = {
     {"id", CONF_ID, CONF_E(struct ntm_device_decl, id), .flags = CONF_REQUIRED | CONF_UNIQUE,
      .valid = ntm_valid_device_id, .rule = RULE_DEVICE_ID, .desc = "the device's id"},
@@ -175,7 +245,9 @@ static const struct conf_key device_keys[] = {
     {"ip", CONF_STRING, CONF_E(struct ntm_device_decl, ip), .flags = CONF_LIVE, .valid = valid_host,
      .rule = RULE_HOST,
      .desc = "its IPv4 or IPv6 address or host name: the gateway pings it, and each answer "
-             "counts as a heartbeat"},
+             "counts as a heartbeat; a camera's event stream is read there"},
+    {"events", CONF_MAP, .map = &events_table, .def_doc = "none",
+     .desc = "a camera's own event stream (cameras only): {api, user, password_file, ...}"},
 };
 static const struct conf_table device_table = CONF_TABLE(device_keys);
 static const struct conf_list devices_list = {offsetof(struct ntm_config, devices),
@@ -237,6 +309,8 @@ static const struct conf_key root_keys[] = {
     {"storage", CONF_MAP, .map = &storage_table, .desc = "the local buffer"},
     {"sync", CONF_MAP, .map = &sync_table, .desc = "upstream synchronisation"},
     {"log", CONF_MAP, .map = &log_table, .desc = "logging"},
+    {"web", CONF_MAP, .map = &web_table,
+     .desc = "the status page and Prometheus metrics (ntm-gateway-web)"},
     {"plugin_dir", CONF_PATH, CONF_F(plugin_dir), .def = NTM_DEFAULT_PLUGIN_DIR,
      .def_doc = "the multiarch library directory", .desc = "where uplink plugins are loaded from"},
     {"mapping_dir", CONF_PATH, CONF_F(mapping_dir), .def = NTM_DEFAULT_MAPPING_DIR,

@@ -3,11 +3,15 @@
  * parts it wires together own their own resources. */
 #include "daemon.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "daemon_cameras.h"
+#include "tail.h"
 
 #define REJECT_LOG_INTERVAL_MS 60000
 
@@ -108,6 +112,11 @@ static void maybe_snapshot(struct ntm_daemon *d)
 static void on_row(void *arg, const struct ntm_indicator_row *row)
 {
     struct ntm_daemon *d = arg;
+    /* A replayed message is a committed one: the rows of a window it closed
+     * were committed in its transaction (the state snapshot may come in a
+     * later one, when a checkpoint held it back), so they are not formed twice. */
+    if (d->replaying)
+        return;
     ntm_outbox_add_row(d->outbox, row);
 }
 
@@ -176,22 +185,97 @@ static void not_stored(struct ntm_daemon *d, const struct ntm_record *rec, int r
 }
 
 /* An accepted record: folded into the windows (which decides whether it is
- * late), then stored with that flag. */
-static void accept_record(struct ntm_daemon *d, struct ntm_record *rec)
+ * late), then stored with that flag (and the key of the delivery that brought
+ * it, 0 for none). */
+static void accept_record(struct ntm_daemon *d, struct ntm_record *rec, uint64_t key)
 {
     if (ntm_agg_add(d->agg, rec, (int64_t)uv_now(&d->loop)))
         rec->flags |= NTM_REC_LATE;
     else
         rec->flags &= (uint8_t)~NTM_REC_LATE;
-    int rc = ntm_store_append(d->store, rec);
+    int rc = ntm_store_append_delivery(d->store, rec, key);
     if (rc != 0)
         not_stored(d, rec, rc);
     maybe_snapshot(d);
 }
 
-static void on_message(void *arg, const char *topic, const void *payload, size_t len)
+/* A device ts far ahead of what the other devices' clocks and monotonic time
+ * support is not believed: the record gets the gateway's estimate (or its
+ * clock, when later) and counts as clock_fallback; logged once per device. */
+static void guard_ts(struct ntm_daemon *d, struct ntm_record *rec, int64_t now_ms)
 {
-    struct ntm_daemon *d = arg;
+    if (rec->flags & NTM_REC_CLOCK_FALLBACK)
+        return; /* the gateway's own clock already */
+    int64_t mono = (int64_t)uv_now(&d->loop), wall = now_ms / 1000;
+    if (d->ingest.clock_trusted)
+        ntm_ts_guard_at_least(&d->ts_guard, wall, mono);
+    bool first = false;
+    int64_t claimed = rec->ts;
+    if (ntm_ts_guard_check(&d->ts_guard, rec->device, claimed, mono, &first) != NTM_TS_OUTLIER)
+        return;
+    int64_t est = ntm_ts_guard_estimate(&d->ts_guard, mono);
+    rec->ts = est > wall ? est : wall;
+    rec->flags |= NTM_REC_CLOCK_FALLBACK;
+    uint64_t held = 0;
+    if (!first && !(d->ts_guard.n_logged == NTM_TS_GUARD_LOGGED &&
+                    ntm_complain(&d->outlier_complaint, 60000, &held)))
+        return;
+    char said[40], est_s[40];
+    ntm_iso_local(claimed, said, sizeof said);
+    ntm_iso_local(est, est_s, sizeof est_s);
+    const char *village = d->cfg->villages[rec->village].id;
+    struct ntm_log_field f[] = {
+        {"VILLAGE", village}, {"DEVICE", rec->device}, {"KIND", ntm_kind_name(rec->kind)}};
+    ntm_log_emit(&d->log, LOG_WARNING, NULL, f, 3,
+                 "device %s in village %s says the time is %s, %" PRId64
+                 " s ahead of what the other devices' clocks and the gateway's monotonic time "
+                 "support (%s): its messages get that time instead, counted as clock_fallback, "
+                 "until another device confirms its clock (logged once per device; %" PRIu64
+                 " such messages in all)",
+                 rec->device, village, said, claimed - est, est_s, d->ts_guard.outliers);
+}
+
+#define UNDECLARED_MAX 256
+
+/* A device that reports without being in the inventory: said once per run,
+ * with the declared id nearest to it (a typo shows). */
+static void note_undeclared(struct ntm_daemon *d, const struct ntm_topic *t)
+{
+    if (d->cfg->n_devices == 0 || ntm_config_device(d->cfg, t->device))
+        return;
+    for (size_t i = 0; i < d->n_undeclared; i++)
+        if (strcmp(d->undeclared[i], t->device) == 0)
+            return;
+    if (d->n_undeclared >= UNDECLARED_MAX)
+        return;
+    if (!d->undeclared) {
+        d->undeclared = calloc(UNDECLARED_MAX, sizeof *d->undeclared);
+        if (!d->undeclared)
+            return;
+    }
+    snprintf(d->undeclared[d->n_undeclared++], sizeof d->undeclared[0], "%s", t->device);
+    const char *nearest = NULL;
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < d->cfg->n_devices; i++) {
+        size_t dist = ntm_id_distance(t->device, d->cfg->devices[i].id);
+        if (dist < best) {
+            best = dist;
+            nearest = d->cfg->devices[i].id;
+        }
+    }
+    char hint[160] = "";
+    if (nearest && best <= 3)
+        snprintf(hint, sizeof hint, "; the nearest declared id is %s (a typo?)", nearest);
+    struct ntm_log_field f[] = {
+        {"VILLAGE", t->village}, {"DEVICE", t->device}, {"KIND", ntm_kind_name(t->kind)}};
+    ntm_log_emit(&d->log, LOG_WARNING, NULL, f, 3,
+                 "device %s (%s in village %s) reports but is not in the inventory (devices: in "
+                 "the configuration)%s; its messages are accepted and counted; said once",
+                 t->device, ntm_kind_name(t->kind), t->village, hint);
+}
+
+static void handle_message(struct ntm_daemon *d, const char *topic, const void *payload, size_t len)
+{
     if (d->cfg->n_mappings > 0 && strncmp(topic, "ntm/", 4) != 0 &&
         ntm_daemon_mapped(d, topic, payload, len))
         return;
@@ -245,14 +329,70 @@ void ntm_daemon_deliver(struct ntm_daemon *d, int64_t now_ms, const char *topic,
         reject_from(d, now_ms, topic, t, NTM_REJ_DEVICE, why, len, via);
         return;
     }
-    accept_record(d, &d->rec);
+    /* ids sprayed by one client must not grow memory and the villages' device
+     * counts for ever: past the cap, a new undeclared device is refused */
+    if (ntm_store_undeclared_full(d->store, t->device)) {
+        snprintf(why + pre, sizeof why - pre,
+                 "device '%s' is not in the inventory and %d undeclared devices are known "
+                 "already (storage.max_undeclared_devices)",
+                 t->device, d->cfg->storage.max_undeclared);
+        reject_from(d, now_ms, topic, t, NTM_REJ_DEVICES, why, len, via);
+        return;
+    }
+    guard_ts(d, &d->rec, now_ms);
+    if (!d->replaying)
+        note_undeclared(d, t);
+    accept_record(d, &d->rec, d->delivery_key);
 }
 
+/* A message from the broker. One it delivers again (QoS 1 after a
+ * reconnection: the same packet id, topic and payload) that this daemon, or a
+ * run of it killed since, already took in, is skipped: libmosquitto has
+ * acknowledged it, so the broker stops sending it. */
+static void on_message(void *arg, const char *topic, const void *payload, size_t len, int mid)
+{
+    struct ntm_daemon *d = arg;
+    uint64_t key = ntm_tail_delivery_key(mid, topic, strlen(topic), payload, len);
+    if (key != 0 && ntm_store_delivered_before(d->store, key)) {
+        d->duplicates++;
+        uint64_t held = 0;
+        if (ntm_complain(&d->dup_complaint, 60000, &held)) {
+            char shown[160];
+            printable(shown, sizeof shown, topic);
+            ntm_log(&d->log, LOG_INFO,
+                    "the broker delivered again a message already stored (on %s, packet id %d); "
+                    "skipped (%" PRIu64 " such since the start)",
+                    shown, mid, d->duplicates);
+        }
+        return;
+    }
+    d->delivery_key = key; /* stored with the record it gives, mapped or not */
+    handle_message(d, topic, payload, len);
+    d->delivery_key = 0;
+    ntm_store_note_delivery(d->store, key);
+}
+
+/* A new session (the broker lost ours, or it is the first): its packet ids
+ * start again, so the deliveries of the old one would only hide new messages. */
+static void on_mqtt_session(void *arg, bool present)
+{
+    struct ntm_daemon *d = arg;
+    if (!present)
+        ntm_store_forget_deliveries(d->store);
+}
+
+static void status_line(struct ntm_daemon *d, char *buf, size_t len, double rate);
+static void write_live(struct ntm_daemon *d);
+
+/* The broker's state goes to STATUS= at once (READY=1 does not wait for it). */
 static void on_mqtt_state(void *arg, bool subscribed)
 {
     struct ntm_daemon *d = arg;
-    if (subscribed)
-        ntm_notify_ready(&d->notify, "broker connected; subscribed");
+    (void)subscribed;
+    char buf[384];
+    status_line(d, buf, sizeof buf, d->rate);
+    ntm_notify_status(&d->notify, buf);
+    write_live(d);
 }
 
 /* The one-line summary for STATUS= (and systemctl status). */
@@ -268,11 +408,17 @@ static void status_line(struct ntm_daemon *d, char *buf, size_t len, double rate
         ntm_iso_local(y.last_delivered_ms / 1000, iso, sizeof iso);
         snprintf(last, sizeof last, "%.8s", iso + 11);
     }
+    struct ntm_mqtt_info mi;
+    ntm_mqtt_info(d->mqtt, &mi);
+    char broker[96];
+    if (mi.state == NTM_BROKER_DOWN && mi.last_error)
+        snprintf(broker, sizeof broker, "down (%.60s)", mi.last_error);
+    else
+        snprintf(broker, sizeof broker, "%s", ntm_broker_state_name(mi.state));
     snprintf(buf, len,
              "broker %s; accepted %" PRIu64 ", rejected %" PRIu64 ", buffered %" PRIu64
              "; %.0f msg/s; batches waiting %" PRIu64 ", last delivered %s%s",
-             ntm_mqtt_subscribed(d->mqtt) ? "connected" : "disconnected", s.accepted_total,
-             s.rejected_total, s.buffered, rate, y.pending_batches, last,
+             broker, s.accepted_total, s.rejected_total, s.buffered, rate, y.pending_batches, last,
              s.disk_full  ? "; DISK FULL: ingest paused (the broker keeps messages), evicting the "
                             "oldest and retrying"
              : s.disk_low ? "; disk nearly full: evicting the oldest messages"
@@ -308,6 +454,65 @@ static void on_sync_timer(uv_timer_t *t)
     ntm_sync_kick(d->sync);
 }
 
+#define MAX_LIVE_UPLINKS 32
+
+/* The live state: what ntmctl status and the web page show. */
+static void write_live(struct ntm_daemon *d)
+{
+    if (!d->live)
+        return;
+    struct ntm_store_stats s;
+    ntm_store_stats(d->store, &s);
+    struct ntm_mqtt_info mi;
+    ntm_mqtt_info(d->mqtt, &mi);
+    int64_t now = ntm_clock_wall_ms(&d->clock);
+    int64_t mono = ntm_clock_mono_ms();
+    struct ntm_sync_uplink_info si[MAX_LIVE_UPLINKS];
+    struct ntm_live_uplink lu[MAX_LIVE_UPLINKS];
+    size_t n = d->sync ? ntm_sync_uplink_info(d->sync, si, MAX_LIVE_UPLINKS) : 0;
+    for (size_t i = 0; i < n; i++) {
+        lu[i] = (struct ntm_live_uplink){
+            .name = si[i].name,
+            .plugin = i < d->cfg->n_uplinks ? d->cfg->uplinks[i].plugin : NULL,
+            .state = si[i].failing          ? "failing"
+                     : si[i].last_ok_ms > 0 ? "ok"
+                                            : "idle",
+            .last_ok_ms = si[i].last_ok_ms,
+            .failing_since_ms = si[i].failing_since_ms,
+            .last_error = si[i].last_error,
+            .next_try_ms = si[i].next_try_ms,
+            .waiting_batches = si[i].waiting_batches,
+        };
+    }
+    struct ntm_live_info info = {
+        .written_ms = now,
+        .started_ms = d->started_wall_ms,
+        .ready = d->ready,
+        .clock_synced = d->clock.synced,
+        .gateway_id = d->cfg->gateway_id,
+        .version = NTM_VERSION,
+        .broker = {.state = ntm_broker_state_name(mi.state),
+                   .since_ms = now - (mono - mi.since_mono_ms),
+                   .last_error = mi.last_error,
+                   .host = d->cfg->mqtt.host,
+                   .port = d->cfg->mqtt.port},
+        .ingest = {.rate_per_s = d->rate,
+                   .accepted_total = s.accepted_total,
+                   .rejected_total = s.rejected_total},
+        .uplinks = lu,
+        .n_uplinks = n,
+    };
+    if (ntm_live_write(d->live, &info) == 0) {
+        d->live_failed = false;
+    } else if (!d->live_failed) {
+        d->live_failed = true;
+        ntm_log(&d->log, LOG_WARNING,
+                "cannot write the live state file %s: %s; `ntmctl status` will say the daemon "
+                "is not running until it can (retrying each second)",
+                ntm_live_file(d->live), strerror(errno));
+    }
+}
+
 static void on_status_timer(uv_timer_t *t)
 {
     struct ntm_daemon *d = t->data;
@@ -319,7 +524,9 @@ static void on_status_timer(uv_timer_t *t)
     ntm_store_stats(d->store, &s);
     double rate = (double)(s.accepted_total - d->last_accepted);
     d->last_accepted = s.accepted_total;
-    char buf[256];
+    d->rate = rate;
+    write_live(d);
+    char buf[384];
     status_line(d, buf, sizeof buf, rate);
     ntm_notify_status(&d->notify, buf);
     /* a flood that stopped still gets its summary line */
@@ -341,7 +548,7 @@ static void stop(struct ntm_daemon *d, const char *why)
     if (d->stopping)
         return;
     d->stopping = true;
-    ntm_log(&d->log, LOG_INFO,
+    ntm_log(&d->log, LOG_NOTICE,
             "%s: stopping: disconnecting from the broker, then committing "
             "and syncing the buffer",
             why);
@@ -349,6 +556,7 @@ static void stop(struct ntm_daemon *d, const char *why)
     ntm_mqtt_stop(d->mqtt);
     d->mqtt = NULL;
     ntm_daemon_sources_stop(d);
+    ntm_daemon_cameras_stop(d);
     uv_timer_stop(&d->status_timer);
     uv_timer_stop(&d->sync_timer);
     save_snapshot(d);
@@ -425,11 +633,12 @@ static void reload(struct ntm_daemon *d)
     if (c->storage.sync_ms != sync_ms)
         ntm_store_set_sync_ms(d->store, c->storage.sync_ms);
     ntm_daemon_sources_reload(d);
+    ntm_daemon_cameras_apply(d);
 
     if (n_live > 0)
         ntm_log_emit(&d->log, LOG_NOTICE, NULL, (struct ntm_log_field[]){{"KEYS", live}}, 1,
-                     "SIGHUP: applied %zu changed setting%s of %s live", n_live,
-                     n_live == 1 ? "" : "s", c->path);
+                     "SIGHUP: applied %zu changed setting%s of %s live: %s", n_live,
+                     n_live == 1 ? "" : "s", c->path, live);
     if (n_later > 0)
         ntm_log_emit(&d->log, LOG_WARNING, NULL, (struct ntm_log_field[]){{"KEYS", later}}, 1,
                      "SIGHUP: %zu changed setting%s of %s take%s effect only after a restart "
@@ -445,7 +654,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (signum == SIGHUP) {
         ntm_notify_reloading(&d->notify);
         reload(d);
-        char buf[256];
+        char buf[384];
         status_line(d, buf, sizeof buf, 0);
         ntm_notify_reloaded(&d->notify, buf);
         return;
@@ -571,11 +780,18 @@ static void feed_kept(struct ntm_daemon *d, struct ntm_record **kept, size_t n)
         if (d->agg && ntm_store_device_conflict(d->store, kept[i]))
             not_stored(d, kept[i], 1);
         else if (d->agg)
-            accept_record(d, kept[i]);
+            accept_record(d, kept[i], 0);
         free(kept[i]);
     }
     free(kept);
     ntm_store_commit(d->store);
+}
+
+static void on_store_durable(void *arg)
+{
+    struct ntm_daemon *d = arg;
+    if (d->sync)
+        ntm_sync_durable(d->sync);
 }
 
 static void on_store_recovered(void *arg)
@@ -602,6 +818,8 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     d->status_timer.data = d;
     uv_timer_init(&d->loop, &d->sync_timer);
     d->sync_timer.data = d;
+    uv_timer_init(&d->loop, &d->ready_timer);
+    d->ready_timer.data = d;
     uv_signal_t *sigs[] = {&d->sig_term, &d->sig_int, &d->sig_hup};
     int signums[] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
@@ -610,6 +828,7 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
         uv_signal_start(sigs[i], on_signal, signums[i]);
     }
     d->start_ms = uv_now(&d->loop);
+    d->started_wall_ms = ntm_clock_wall_ms(&d->clock);
 
     if (ntm_store_open(&d->store, &d->loop, cfg, &d->log, &d->clock, err, errlen) != 0)
         return -1;
@@ -617,27 +836,45 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     d->ingest.mac_key = ntm_store_mac_key;
     d->ingest.mac_key_arg = d->store;
     d->ingest.clock_trusted = d->clock.synced;
-    struct ntm_store_hooks hooks = {
-        .arg = d, .failed = on_store_failed, .recovered = on_store_recovered};
+    struct ntm_store_hooks hooks = {.arg = d,
+                                    .failed = on_store_failed,
+                                    .recovered = on_store_recovered,
+                                    .durable = on_store_durable};
     ntm_store_set_hooks(d->store, &hooks);
     if (start_uplinks(d, err, errlen) != 0 || restore_state(d, err, errlen) != 0)
         return -1;
     size_t n_kept = 0;
     struct ntm_record **kept = ntm_store_take_kept(d->store, &n_kept);
     feed_kept(d, kept, n_kept);
+    /* the event-time estimate starts at the gateway clock, or at the saved
+     * watermark when that is later (a clock that lost time in a power cut) */
+    {
+        int64_t mono = (int64_t)uv_now(&d->loop), wall = ntm_clock_wall_ms(&d->clock) / 1000;
+        int64_t wm = ntm_agg_watermark(d->agg, mono);
+        ntm_ts_guard_seed(&d->ts_guard, wm > wall ? wm : wall, mono, wm != INT64_MIN);
+    }
     struct ntm_store_stats s;
     ntm_store_stats(d->store, &s);
     d->last_accepted = s.accepted_total;
 
-    struct ntm_mqtt_callbacks cb = {.arg = d, .message = on_message, .state = on_mqtt_state};
+    struct ntm_mqtt_callbacks cb = {
+        .arg = d, .message = on_message, .state = on_mqtt_state, .session = on_mqtt_session};
     if (ntm_mqtt_start(&d->mqtt, &d->loop, cfg, &d->log, &cb, err, errlen) != 0)
         return -1;
     if (ntm_daemon_sources_start(d, err, errlen) != 0)
         return -1;
+    if (ntm_daemon_cameras_start(d, err, errlen) != 0)
+        return -1;
+    char live_path[4096];
+    ntm_live_path(cfg->storage.path, live_path, sizeof live_path);
+    d->live = ntm_live_new(live_path);
+    if (d->live)
+        ntm_live_add_section(d->live, ntm_daemon_cameras_live, d);
+    write_live(d);
     uv_timer_start(&d->status_timer, on_status_timer, 1000, 1000);
     uint64_t tick = (uint64_t)cfg->sync.interval_s * 1000;
     uv_timer_start(&d->sync_timer, on_sync_timer, tick, tick);
-    ntm_log_emit(&d->log, LOG_INFO, NTM_MSGID_STARTED, NULL, 0,
+    ntm_log_emit(&d->log, LOG_NOTICE, NTM_MSGID_STARTED, NULL, 0,
                  "ntm-gatewayd %s started: gateway %s, commune %s, %zu villages, %zu declared "
                  "devices, buffer %s (%" PRIu64 " messages), broker %s:%d",
                  NTM_VERSION, cfg->gateway_id, cfg->commune_code, cfg->n_villages, cfg->n_devices,
@@ -645,8 +882,22 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     return 0;
 }
 
+/* READY=1 once the loop runs: the buffer is open, the sources and the
+ * uplinks work; the broker may still be connecting (STATUS= says so). A
+ * broker down at boot must not make the unit time out and restart. */
+static void on_ready_timer(uv_timer_t *t)
+{
+    struct ntm_daemon *d = t->data;
+    char buf[384];
+    d->ready = true;
+    status_line(d, buf, sizeof buf, 0);
+    ntm_notify_ready(&d->notify, buf);
+    write_live(d);
+}
+
 int ntm_daemon_run(struct ntm_daemon *d)
 {
+    uv_timer_start(&d->ready_timer, on_ready_timer, 0, 0);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     return d->exit_code;
 }
@@ -674,6 +925,7 @@ void ntm_daemon_free(struct ntm_daemon *d)
     d->sync = NULL;
     ntm_uplinks_free(d->uplinks, d->n_uplinks);
     d->uplinks = NULL;
+    ntm_daemon_cameras_stop(d); /* its streams are on the HTTP client */
     ntm_http_free(d->http);
     d->http = NULL;
     ntm_outbox_free(d->outbox);
@@ -684,16 +936,21 @@ void ntm_daemon_free(struct ntm_daemon *d)
     d->store = NULL;
     uv_close((uv_handle_t *)&d->status_timer, on_closed);
     uv_close((uv_handle_t *)&d->sync_timer, on_closed);
+    uv_close((uv_handle_t *)&d->ready_timer, on_closed);
     uv_close((uv_handle_t *)&d->sig_term, on_closed);
     uv_close((uv_handle_t *)&d->sig_int, on_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_closed);
     ntm_notify_close(&d->notify);
+    ntm_live_free(d->live, true);
+    d->live = NULL;
+    free(d->undeclared);
+    d->undeclared = NULL;
     /* let every handle's close callback run, then the loop can go */
     uv_run(&d->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&d->loop) != 0)
         ntm_log(&d->log, LOG_WARNING, "event loop closed with handles still open");
     if (d->stopping)
-        ntm_log_emit(&d->log, LOG_INFO, NTM_MSGID_STOPPED, NULL, 0,
+        ntm_log_emit(&d->log, LOG_NOTICE, NTM_MSGID_STOPPED, NULL, 0,
                      "stopped: %" PRIu64 " messages accepted in all, %" PRIu64
                      " buffered, all committed and synced; %" PRIu64
                      " commits this run, %.3f ms on average, the longest %.3f ms; the longest"

@@ -14,7 +14,9 @@
 #include "config.h"
 #include "http.h"
 #include "ingest.h"
+#include "live_state.h"
 #include "log.h"
+#include "ts_guard.h"
 #include "mqtt.h"
 #include "notify.h"
 #include "outbox.h"
@@ -38,19 +40,28 @@ struct ntm_daemon {
     struct ntm_outbox *outbox;
     struct ntm_http *http;
     struct ntm_sync *sync;
+    struct ntm_cameras *cameras; /* the camera event streams (daemon_cameras.c); NULL: none */
     struct ntm_uplink **uplinks;
     size_t n_uplinks;
     uv_timer_t sync_timer;
+    uv_timer_t ready_timer;    /* READY=1 from inside the loop */
     bool snapshot_due;         /* a window closed: save the aggregation state */
     bool replaying;            /* feeding stored messages again: their alerts are stored */
     uint64_t last_snapshot_ms; /* monotonic */
     struct ntm_ingest_opts ingest;
-    struct ntm_record rec; /* reused for every message: it is 8 KiB */
+    struct ntm_record rec;                  /* reused for every message: it is 8 KiB */
+    struct ntm_ts_guard ts_guard;           /* no single device's clock moves event time ahead */
+    struct ntm_complaint outlier_complaint; /* outliers of devices past the logged table */
 
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t status_timer;
     uint64_t last_accepted; /* for the rate in STATUS= */
     uint64_t start_ms;      /* monotonic */
+    int64_t started_wall_ms;
+    struct ntm_live *live; /* the live state file for ntmctl and the web page */
+    bool live_failed;      /* its write failure was logged */
+    bool ready;            /* READY=1 sent: the loop runs */
+    double rate;           /* accepted messages per second, last second */
     int exit_code;
     bool stopping;
 
@@ -60,7 +71,12 @@ struct ntm_daemon {
     const struct ntm_device_decl **by_id;
         /* cfg->devices sorted by id, for the gate */ /* the MQTT mappings' counts */
     struct ntm_complaint store_complaint; /* accepted messages the store could not take */
-    uint64_t reject_held[NTM_REJ_COUNT];
+    struct ntm_complaint dup_complaint;   /* QoS 1 messages the broker sent again */
+    uint64_t duplicates;                  /* ... skipped, since start */
+    uint64_t delivery_key; /* the broker message being handled (0 for none: a source's) */
+    /* undeclared devices already logged this run (each once) */
+    char (*undeclared)[NTM_DEVICE_ID_MAX + 1];
+    size_t n_undeclared;
 };
 
 /* The message pipeline after the topic (daemon.c): the village, the payload,

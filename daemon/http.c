@@ -51,6 +51,7 @@ struct http_request {
     char retry_after[HEADER_VALUE_MAX];
     char content_type[HEADER_VALUE_MAX];
     bool has_retry_after, has_content_type;
+    bool cut; /* the answer passed RESPONSE_MAX: the transfer was stopped there */
     char errbuf[CURL_ERROR_SIZE];
     ntm_http_done_fn done;
     void *arg;
@@ -163,18 +164,19 @@ static void check_done(struct ntm_http *h)
             request_free(r);
             continue;
         }
-        if (rc == CURLE_OK) {
+        if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && r->cut)) {
             long status = 0;
             curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
             request_finish(r, status, status == 0 ? "no HTTP status received" : NULL);
         } else {
             char error[CURL_ERROR_SIZE + 256];
-            size_t n = (size_t)snprintf(error, sizeof error, "%s", curl_easy_strerror(rc));
-            if (r->errbuf[0] != '\0' && n < sizeof error)
-                n += (size_t)snprintf(error + n, sizeof error - n, ": %s", r->errbuf);
+            /* curl's error buffer says more than curl_easy_strerror and
+             * usually ends with it: one of the two, never both */
+            size_t n = (size_t)snprintf(error, sizeof error, "%s",
+                                        r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
             long os_errno = 0; /* refused, unreachable, ...: what an operator asks next */
             curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno);
-            if (os_errno != 0 && n < sizeof error)
+            if (os_errno != 0 && n < sizeof error && !strstr(error, strerror((int)os_errno)))
                 snprintf(error + n, sizeof error - n, " (%s)", strerror((int)os_errno));
             request_finish(r, 0, error);
         }
@@ -270,7 +272,11 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp)
         r->resp_len += take;
         r->resp[r->resp_len] = '\0';
     }
-    return len; /* the rest is read and dropped */
+    if (take < len) {  /* nothing past the limit is kept: stop reading (a short */
+        r->cut = true; /* count makes curl end the transfer, CURLE_WRITE_ERROR) */
+        return take;
+    }
+    return len;
 }
 
 /* Keeps `value` (trimmed) of a header line "Name: value" when its name is `name`. */

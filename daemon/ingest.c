@@ -12,8 +12,9 @@
 #include "ingest_impl.h"
 
 static const char *const reject_names[NTM_REJ_COUNT] = {
-    "accepted",   "bad_topic",     "unknown_village", "bad_channel", "too_large",      "not_json",
-    "not_object", "missing_field", "wrong_type",      "bad_value",   "device_conflict"};
+    "accepted",   "bad_topic", "unknown_village", "bad_channel",
+    "too_large",  "not_json",  "not_object",      "missing_field",
+    "wrong_type", "bad_value", "device_conflict", "too_many_devices"};
 
 const char *ntm_reject_name(enum ntm_reject r)
 {

@@ -26,6 +26,7 @@ enum ntm_reject {
     NTM_REJ_TYPE,       /* "wrong_type" */
     NTM_REJ_VALUE,      /* "bad_value": out of range or not a listed value, bad MAC */
     NTM_REJ_DEVICE,     /* "device_conflict": device id already known under another village/kind */
+    NTM_REJ_DEVICES,    /* "too_many_devices": a new undeclared device past the cap */
     NTM_REJ_COUNT
 };
 const char *ntm_reject_name(enum ntm_reject r);

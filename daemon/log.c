@@ -2,6 +2,7 @@
  * with structured fields when stderr is connected to it, as plain lines on
  * stderr otherwise. Owns the rate-limited complaints; holds no other state. */
 #include "log.h"
+#include "text_safe.h"
 
 #include "clock.h"
 
@@ -124,16 +125,30 @@ void ntm_log_emit(struct ntm_log *log, int level, const char *msgid,
 {
     if (level > log->level)
         return;
-    char msg[1536];
+    char raw[1536], msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int len = vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    size_t rl = len < 0 ? 0 : (size_t)len < sizeof raw ? (size_t)len : sizeof raw - 1;
+    /* text from devices and servers: valid UTF-8, controls escaped, never cut
+     * inside a character */
+    ntm_text_safe(msg, sizeof msg, raw, ntm_text_utf8_cut(raw, rl, rl));
+    struct ntm_log_field safe[MAX_FIELDS];
+    char values[MAX_FIELDS][200];
+    if (n > MAX_FIELDS)
+        n = MAX_FIELDS;
+    for (size_t i = 0; i < n; i++) {
+        safe[i].key = fields[i].key;
+        safe[i].value = fields[i].value
+                            ? ntm_text_safe_str(values[i], sizeof values[i], fields[i].value)
+                            : NULL;
+    }
     log->lines++;
     if (log->journal)
-        emit_journal(log, level, msgid, fields, n, msg);
+        emit_journal(log, level, msgid, safe, n, msg);
     else
-        emit_plain(level, fields, n, msg);
+        emit_plain(level, safe, n, msg);
 }
 
 bool ntm_complain(struct ntm_complaint *c, int64_t interval_ms, uint64_t *suppressed)

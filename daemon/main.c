@@ -4,9 +4,11 @@
 #include <getopt.h>
 #include <mosquitto.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "config.h"
 #include "daemon.h"
 
@@ -20,8 +22,11 @@ static void usage(FILE *out)
             "keeps them durably in SQLite and computes village indicators for the province.\n"
             "\n"
             "  -c, --config PATH   configuration file (default %s)\n"
-            "      --check-config  validate the configuration, print any problems as\n"
-            "                      FILE:LINE:COLUMN: message, and exit (0 when valid)\n"
+            "      --check-config  check the configuration as a start would (syntax, values,\n"
+            "                      placeholders left, files readable by the daemon's user,\n"
+            "                      uplink plugins loaded with their options), print any\n"
+            "                      problems as FILE:LINE:COLUMN: message, and exit (0 when\n"
+            "                      the daemon would start)\n"
             "      --print-config-keys  print every configuration key with its default,\n"
             "                      values and whether SIGHUP applies it, as a Markdown\n"
             "                      table (README.md has it), and exit\n"
@@ -36,6 +41,11 @@ int main(int argc, char **argv)
 {
     const char *path = NTM_DEFAULT_CONFIG_PATH;
     bool check_only = false;
+    /* the buffer holds the day's MAC keys next to the hashes: whatever we create
+     * (database, WAL, shm, tail journal) is never readable by others, also when
+     * run by hand under umask 022 (the unit sets UMask=0027 too) */
+    mode_t um = umask(0);
+    umask(um | 027);
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"check-config", no_argument, NULL, 'k'},
                                          {"print-config-keys", no_argument, NULL, 'K'},
@@ -78,9 +88,22 @@ int main(int argc, char **argv)
             fprintf(stderr, "ntm-gatewayd: not started: the configuration has errors\n");
         return 1;
     }
+    /* what start-up checks beyond the syntax: the same code for --check-config */
+    struct ntm_log clog;
+    ntm_log_init(&clog, "ntm-gatewayd", cfg->log.level);
+    if (ntm_check_static(cfg, &clog, err, sizeof err) != 0 ||
+        (check_only && ntm_check_uplinks(cfg, &clog, err, sizeof err) != 0)) {
+        fprintf(stderr, "%s\n", err);
+        fprintf(stderr, check_only ? "ntm-gatewayd: the daemon would not start: the "
+                                     "configuration has errors\n"
+                                   : "ntm-gatewayd: not started: the configuration has errors\n");
+        ntm_config_free(cfg);
+        return 1;
+    }
     if (check_only) {
-        printf("%s: configuration is valid (%zu villages, %zu devices, %zu uplinks)\n", path,
-               cfg->n_villages, cfg->n_devices, cfg->n_uplinks);
+        printf("%s: configuration is valid (%zu villages, %zu devices, %zu uplinks, plugins "
+               "loaded): the daemon would start\n",
+               path, cfg->n_villages, cfg->n_devices, cfg->n_uplinks);
         ntm_config_free(cfg);
         return 0;
     }

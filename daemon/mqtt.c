@@ -3,18 +3,29 @@
  * timers, and the name resolution (uv_getaddrinfo, since libmosquitto's own
  * blocks). Must not parse or store messages: they go to the callback. */
 #include "mqtt.h"
+#include "clock.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <mosquitto.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+
+#include "backoff.h"
+#include "clock.h"
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 60000
+#define STABLE_MS 30000      /* a subscribed connection this long was not part of a loop */
 #define READS_PER_WAKEUP 512 /* packets handled before the loop runs timers again */
+/* A peer that accepts TCP but does not answer CONNECT within this is not a
+ * broker (or a stuck one): said, dropped and retried, instead of waiting for
+ * the keepalive (1.5 x keepalive, 45 s by default) in silence. */
+#define CONNACK_TIMEOUT_MS 5000
 
 enum conn_state { ST_IDLE, ST_RESOLVING, ST_CONNECTING, ST_CONNECTED, ST_SUBSCRIBED, ST_STOPPED };
 
@@ -30,17 +41,30 @@ struct ntm_mqtt {
     int poll_events;
     uv_timer_t misc_timer;
     uv_timer_t retry_timer;
+    uv_timer_t connack_timer;
     uv_getaddrinfo_t resolver;
     bool resolving;
     char addr[64]; /* resolved address of the last attempt */
 
-    uint64_t backoff_ms;
+    unsigned attempts; /* reconnects since the last success, for the backoff */
     uint64_t failures; /* consecutive failed attempts */
     bool was_up;       /* for logging each state change once */
     bool paused;       /* stay disconnected until ntm_mqtt_resume */
+    int64_t up_since_ms; /* monotonic, when the last subscription was confirmed */
+    /* connections that end before the subscription is confirmed, or soon after
+     * it (a broker dropping us for a message we cannot take, our client id
+     * taken by another client): a loop, logged once a minute with its count */
+    struct ntm_complaint loop_complaint;
+    /* retained messages the broker replayed on our subscription: ignored */
+    uint64_t retained_ignored;
+    struct ntm_complaint retained_complaint;
     int open_handles;  /* timers not yet closed, for stop */
-    int main_mid;      /* the subscription to the device contract's topics */
-    char **filters;    /* the mappings' topic filters, subscribed too */
+
+    enum ntm_broker_state live;
+    int64_t live_since; /* monotonic ms */
+    char last_error[200];
+    int main_mid;   /* the subscription to the device contract's topics */
+    char **filters; /* the mappings' topic filters, subscribed too */
     size_t n_filters;
 };
 
@@ -50,6 +74,42 @@ static void free_mqtt(struct ntm_mqtt *m)
         free(m->filters[i]);
     free(m->filters);
     free(m);
+}
+
+static void set_live(struct ntm_mqtt *m, enum ntm_broker_state st, const char *error)
+{
+    if (st != m->live) {
+        m->live = st;
+        m->live_since = ntm_clock_mono_ms();
+    }
+    if (error)
+        snprintf(m->last_error, sizeof m->last_error, "%s", error);
+    else if (st == NTM_BROKER_CONNECTED)
+        m->last_error[0] = '\0';
+}
+
+void ntm_mqtt_info(const struct ntm_mqtt *m, struct ntm_mqtt_info *out)
+{
+    if (!m) {
+        *out = (struct ntm_mqtt_info){.state = NTM_BROKER_DOWN, .last_error = "stopped"};
+        return;
+    }
+    out->state = m->live;
+    out->since_mono_ms = m->live_since;
+    out->last_error = m->last_error[0] ? m->last_error : NULL;
+}
+
+const char *ntm_broker_state_name(enum ntm_broker_state s)
+{
+    switch (s) {
+    case NTM_BROKER_CONNECTED:
+        return "connected";
+    case NTM_BROKER_CONNECTING:
+        return "connecting";
+    case NTM_BROKER_DOWN:
+        break;
+    }
+    return "down";
 }
 
 static const char *host_port(const struct ntm_mqtt *m, char *buf, size_t len)
@@ -114,6 +174,10 @@ static void after_io(struct ntm_mqtt *m, int rc, const char *what)
     /* libmosquitto closed the socket (and ran on_disconnect) or cannot go on. */
     unwatch(m);
     if (m->state != ST_STOPPED && m->state != ST_IDLE) {
+        uv_timer_stop(&m->connack_timer);
+        if (m->live != NTM_BROKER_DOWN)
+            set_live(m, NTM_BROKER_DOWN,
+                     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         if (m->was_up)
             ntm_log(m->log, LOG_DEBUG, "broker: %s: %s", what, mosquitto_strerror(rc));
         m->state = ST_IDLE;
@@ -167,6 +231,29 @@ static void on_misc_timer(uv_timer_t *t)
 
 /* ---- connecting ------------------------------------------------------------- */
 
+/* The TCP connection is up (or still being made) but no CONNACK came. */
+static void on_connack_timer(uv_timer_t *t)
+{
+    struct ntm_mqtt *m = t->data;
+    if (m->state != ST_CONNECTING || m->paused)
+        return;
+    char hp[128];
+    m->failures++;
+    set_live(m, NTM_BROKER_DOWN, "no MQTT answer (CONNACK) within 5 s: not a broker?");
+    if (m->was_up || m->failures == 1)
+        ntm_log_emit(m->log, LOG_WARNING, NTM_MSGID_BROKER_DOWN, NULL, 0,
+                     "broker %s: no MQTT answer within %d s of connecting (is mqtt.port the "
+                     "broker's port?); dropping the connection and retrying with backoff",
+                     host_port(m, hp, sizeof hp), CONNACK_TIMEOUT_MS / 1000);
+    m->was_up = false;
+    /* closes the socket; on_disconnect (or the next read) schedules the retry */
+    unwatch(m);
+    mosquitto_disconnect(m->mosq);
+    mosquitto_loop_write(m->mosq, 1);
+    m->state = ST_IDLE;
+    schedule_retry(m);
+}
+
 static void connect_to(struct ntm_mqtt *m)
 {
     m->state = ST_CONNECTING;
@@ -174,6 +261,8 @@ static void connect_to(struct ntm_mqtt *m)
     if (rc != MOSQ_ERR_SUCCESS) {
         char hp[128];
         m->failures++;
+        set_live(m, NTM_BROKER_DOWN,
+                 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         if (m->was_up || m->failures == 1)
             ntm_log_emit(m->log, LOG_WARNING, NTM_MSGID_BROKER_DOWN, NULL, 0,
                          "broker %s: cannot connect: %s; retrying with backoff (logged again "
@@ -185,6 +274,7 @@ static void connect_to(struct ntm_mqtt *m)
         schedule_retry(m);
         return;
     }
+    uv_timer_start(&m->connack_timer, on_connack_timer, CONNACK_TIMEOUT_MS, 0);
     update_watch(m);
 }
 
@@ -206,6 +296,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
     if (status != 0 || !res) {
         m->failures++;
+        set_live(m, NTM_BROKER_DOWN, uv_strerror(status));
         if (m->was_up || m->failures == 1)
             ntm_log_emit(m->log, LOG_WARNING, NTM_MSGID_BROKER_DOWN, NULL, 0,
                          "broker host %s cannot be resolved: %s; retrying with backoff",
@@ -262,19 +353,22 @@ static void schedule_retry(struct ntm_mqtt *m)
 {
     if (m->state == ST_STOPPED || m->paused || uv_is_active((uv_handle_t *)&m->retry_timer))
         return;
-    uint64_t delay = m->backoff_ms / 2 + (uint64_t)rand() % (m->backoff_ms / 2 + 1);
-    m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
+    uint64_t delay = (uint64_t)ntm_backoff_ms(BACKOFF_MIN_MS, BACKOFF_MAX_MS, m->attempts);
+    if (m->attempts < 32)
+        m->attempts++;
     uv_timer_start(&m->retry_timer, on_retry_timer, delay, 0);
 }
 
 /* ---- libmosquitto callbacks --------------------------------------------------- */
 
-static void on_connect(struct mosquitto *mosq, void *arg, int rc)
+static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags)
 {
     struct ntm_mqtt *m = arg;
     char hp[128];
+    uv_timer_stop(&m->connack_timer);
     if (rc != 0) {
         m->failures++;
+        set_live(m, NTM_BROKER_DOWN, mosquitto_connack_string(rc));
         if (m->was_up || m->failures == 1)
             ntm_log_emit(m->log, LOG_ERR, NTM_MSGID_BROKER_DOWN, NULL, 0,
                          "broker %s refused the connection: %s; retrying with backoff",
@@ -283,6 +377,8 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc)
         return; /* libmosquitto disconnects; on_disconnect schedules the retry */
     }
     m->state = ST_CONNECTED;
+    if (m->cb.session)
+        m->cb.session(m->cb.arg, (flags & 1) != 0); /* CONNACK: session present */
     int mid = 0;
     int src = mosquitto_subscribe(mosq, &mid, NTM_MQTT_TOPIC, 1);
     if (src != MOSQ_ERR_SUCCESS)
@@ -357,7 +453,8 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int n, cons
         return;
     }
     m->state = ST_SUBSCRIBED;
-    m->backoff_ms = BACKOFF_MIN_MS;
+    set_live(m, NTM_BROKER_CONNECTED, NULL);
+    m->up_since_ms = ntm_clock_mono_ms();
     ntm_log_emit(m->log, LOG_NOTICE, NTM_MSGID_BROKER_UP, NULL, 0,
                  "broker %s: connected%s, subscribed to %s at QoS %d (persistent session "
                  "'%s')",
@@ -379,6 +476,19 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
     if (m->state == ST_STOPPED)
         return;
     bool was_subscribed = m->state == ST_SUBSCRIBED;
+    uv_timer_stop(&m->connack_timer);
+    if (m->live != NTM_BROKER_DOWN || was_subscribed)
+        set_live(m, NTM_BROKER_DOWN,
+                 m->paused              ? "ingest paused: the buffer cannot write"
+                 : rc == MOSQ_ERR_ERRNO ? strerror(errno)
+                 : rc == 0              ? "disconnected"
+                                        : mosquitto_strerror(rc));
+    bool was_connected = m->state == ST_CONNECTED;
+    /* the back-off starts over only after a connection that lasted: one that
+     * the broker keeps closing is retried ever more slowly, and said */
+    bool lasted = was_subscribed && ntm_clock_mono_ms() - m->up_since_ms >= STABLE_MS;
+    if (lasted)
+        m->attempts = 0;
     m->state = ST_IDLE;
     if (m->paused) {
         if (was_subscribed && m->cb.state)
@@ -396,6 +506,19 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
         if (m->cb.state)
             m->cb.state(m->cb.arg, false);
     }
+    uint64_t held = 0;
+    if ((was_connected || (was_subscribed && !lasted)) &&
+        ntm_complain(&m->loop_complaint, 60000, &held))
+        ntm_log_emit(m->log, LOG_WARNING, NTM_MSGID_BROKER_DOWN, NULL, 0,
+                     "broker %s closed the connection %s (%s); reconnecting with a growing "
+                     "backoff (%" PRIu64 " more such closings since the last line; a message "
+                     "too large for this gateway, a broker limit or another client using the "
+                     "client id '%s' does this)",
+                     host_port(m, hp, sizeof hp),
+                     was_connected ? "before our subscription was confirmed"
+                                   : "soon after our subscription",
+                     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc), held,
+                     m->cfg->mqtt.client_id);
     schedule_retry(m);
 }
 
@@ -406,20 +529,49 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
     if (m->state == ST_STOPPED)
         return;
     int saved_errno = errno; /* the read loop in on_poll relies on it */
+    if (msg->retain) {
+        /* The retain flag reaches a subscriber only on a message the broker
+         * replays because a subscription was made (MQTT 3.1.1, 3.3.1.3): we
+         * subscribe at every connection, so it is the same old message again
+         * each time. Each was taken in when it was published (the persistent
+         * session queues it for us then): a replay is never taken in. */
+        m->retained_ignored++;
+        uint64_t held = 0;
+        if (ntm_complain(&m->retained_complaint, 60000, &held))
+            ntm_log(m->log, LOG_INFO,
+                    "ignored a retained message on %s, replayed by the broker at our subscription "
+                    "(each message is taken in once, when it is published; %" PRIu64
+                    " retained ignored in all)",
+                    msg->topic, m->retained_ignored);
+        errno = saved_errno;
+        return;
+    }
     m->cb.message(m->cb.arg, msg->topic, msg->payload,
-                  (size_t)(msg->payloadlen < 0 ? 0 : msg->payloadlen));
+                  (size_t)(msg->payloadlen < 0 ? 0 : msg->payloadlen), msg->qos > 0 ? msg->mid : 0);
     errno = saved_errno;
 }
 
 /* ---- set up and stop --------------------------------------------------------- */
 
-static int read_secret(const char *path, char *buf, size_t len, char *err, size_t errlen)
+static int read_secret(struct ntm_log *log, const char *path, char *buf, size_t len, char *err,
+                       size_t errlen)
 {
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode))
+        ntm_log(log, LOG_WARNING,
+                "mqtt.password_file %s is a symbolic link: whoever can change the link chooses "
+                "the password sent; name the file itself",
+                path);
     FILE *f = fopen(path, "re");
     if (!f) {
         snprintf(err, errlen, "mqtt.password_file %s: %s", path, strerror(errno));
         return -1;
     }
+    if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 077) != 0)
+        ntm_log(log, LOG_WARNING,
+                "mqtt.password_file %s can be read by other users (mode %03o): make it 0600 or "
+                "0400",
+                path, (unsigned)(sb.st_mode & 0777));
     size_t n = fread(buf, 1, len - 1, f);
     fclose(f);
     buf[n] = '\0';
@@ -441,12 +593,16 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
     m->cfg = cfg;
     m->log = log;
     m->cb = *cb;
-    m->backoff_ms = BACKOFF_MIN_MS;
+    m->attempts = 0;
     uv_timer_init(loop, &m->misc_timer);
     uv_timer_init(loop, &m->retry_timer);
+    uv_timer_init(loop, &m->connack_timer);
     m->misc_timer.data = m;
     m->retry_timer.data = m;
-    m->open_handles = 2;
+    m->connack_timer.data = m;
+    m->open_handles = 3;
+    m->live = NTM_BROKER_CONNECTING;
+    m->live_since = ntm_clock_mono_ms();
     *out = m;
 
     /* clean session off + fixed id: the broker queues our messages while we are away */
@@ -456,14 +612,14 @@ int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_conf
         return -1;
     }
     mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    mosquitto_connect_callback_set(m->mosq, on_connect);
+    mosquitto_connect_with_flags_callback_set(m->mosq, on_connect);
     mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
     mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
     mosquitto_message_callback_set(m->mosq, on_message);
     if (cfg->mqtt.username) {
         char pw[512] = "";
         if (cfg->mqtt.password_file &&
-            read_secret(cfg->mqtt.password_file, pw, sizeof pw, err, errlen) != 0)
+            read_secret(log, cfg->mqtt.password_file, pw, sizeof pw, err, errlen) != 0)
             return -1;
         int rc = mosquitto_username_pw_set(m->mosq, cfg->mqtt.username,
                                            cfg->mqtt.password_file ? pw : NULL);
@@ -519,6 +675,7 @@ void ntm_mqtt_pause(struct ntm_mqtt *m)
     if (!m || m->paused || m->state == ST_STOPPED)
         return;
     m->paused = true;
+    set_live(m, NTM_BROKER_DOWN, "ingest paused: the buffer cannot write");
     uv_timer_start(&m->retry_timer, on_pause_timer, 0, 0);
     ntm_log(m->log, LOG_WARNING,
             "broker: ingest paused (disconnecting); the broker keeps our messages in the "
@@ -530,8 +687,9 @@ void ntm_mqtt_resume(struct ntm_mqtt *m)
     if (!m || !m->paused || m->state == ST_STOPPED)
         return;
     m->paused = false;
+    set_live(m, NTM_BROKER_CONNECTING, NULL);
     uv_timer_stop(&m->retry_timer);
-    m->backoff_ms = BACKOFF_MIN_MS;
+    m->attempts = 0;
     ntm_log(m->log, LOG_NOTICE, "broker: ingest resumes, reconnecting");
     if (m->state == ST_IDLE)
         attempt(m);
@@ -564,4 +722,5 @@ void ntm_mqtt_stop(struct ntm_mqtt *m)
     }
     uv_close((uv_handle_t *)&m->misc_timer, on_timer_closed);
     uv_close((uv_handle_t *)&m->retry_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&m->connack_timer, on_timer_closed);
 }

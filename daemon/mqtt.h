@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "config.h"
@@ -18,10 +19,15 @@ struct ntm_mqtt;
 
 struct ntm_mqtt_callbacks {
     void *arg;
-    /* one message; topic is NUL-terminated, payload is not */
-    void (*message)(void *arg, const char *topic, const void *payload, size_t len);
+    /* one message; topic is NUL-terminated, payload is not; mid is the
+     * broker's packet id of a QoS 1 or 2 delivery (the same when the broker
+     * sends a message again), 0 for QoS 0 */
+    void (*message)(void *arg, const char *topic, const void *payload, size_t len, int mid);
     /* the subscription is made (true) or the connection is lost (false) */
     void (*state)(void *arg, bool subscribed);
+    /* connected, to a session the broker kept (true) or a new one (false:
+     * nothing of before can be delivered again); may be NULL */
+    void (*session)(void *arg, bool present);
 };
 
 int ntm_mqtt_start(struct ntm_mqtt **out, uv_loop_t *loop, const struct ntm_config *cfg,
@@ -32,6 +38,16 @@ bool ntm_mqtt_subscribed(const struct ntm_mqtt *m);
  * (at each connection; on a change at once: the filters gone are unsubscribed).
  * 0, or -1 when out of memory (the old ones stay). */
 int ntm_mqtt_set_filters(struct ntm_mqtt *m, const char *const *filters, size_t n);
+
+/* The connection as the live state and STATUS= show it. */
+enum ntm_broker_state { NTM_BROKER_CONNECTING, NTM_BROKER_CONNECTED, NTM_BROKER_DOWN };
+struct ntm_mqtt_info {
+    enum ntm_broker_state state;
+    int64_t since_mono_ms;  /* when it entered that state (clock.h monotonic) */
+    const char *last_error; /* the last failure, NULL when none since connected */
+};
+void ntm_mqtt_info(const struct ntm_mqtt *m, struct ntm_mqtt_info *out);
+const char *ntm_broker_state_name(enum ntm_broker_state s);
 /* Pause: disconnect cleanly and stay away, so that the broker keeps queuing our
  * messages in the persistent session (used while the buffer cannot write).
  * Resume: connect again. Both idempotent. */

@@ -12,7 +12,7 @@ struct ntm_notify {
     bool ready_sent;
     uv_timer_t watchdog;
     bool watchdog_on;
-    char last_status[256];
+    char last_status[384];
 };
 
 void ntm_notify_init(struct ntm_notify *n, uv_loop_t *loop);

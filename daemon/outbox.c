@@ -1,6 +1,6 @@
-/* outbox.c: owns pending_rows, latest_rows, alerts and the forming of batches
- * (the batches and deliveries rows are created here, then only sync.c changes
- * them). A batch, once formed, is immutable: its body is stored as sent. */
+/* outbox.c: owns pending_rows, latest_rows, alerts, history_rows, alert_log and the forming of
+ * batches (the batches and deliveries rows are created here, then only sync.c changes them). A
+ * batch, once formed, is immutable: its body is stored as sent. */
 #include "outbox.h"
 
 #include <cjson/cJSON.h>
@@ -17,7 +17,7 @@ struct ntm_outbox {
     struct ntm_clock *clock;
     char **uplinks;
     size_t n_uplinks;
-    sqlite3_stmt *s_row, *s_latest, *s_alert;
+    sqlite3_stmt *s_row, *s_latest, *s_alert, *s_hist, *s_alog;
     uint64_t waiting; /* rows + alerts not yet in a batch */
     int64_t closed_day_upto;
     struct ntm_complaint alert_complaint[NTM_ALERT_COUNT];
@@ -64,6 +64,11 @@ int ntm_outbox_open(struct ntm_outbox **out, struct ntm_store *st, const struct 
                         " name, value, unit, devices) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"},
         {&ob->s_alert, "INSERT INTO alerts(ts, village, kind, device, type, detail)"
                        " VALUES(?,?,?,?,?,?)"},
+        /* the page's history (bound as s_row and s_alert; ?5 and ?8 unused) */
+        {&ob->s_hist, "INSERT OR REPLACE INTO history_rows(village, kind, period, start, name,"
+                      " value, devices) VALUES(?1,?2,?3,?4,?6,?7,?9)"},
+        {&ob->s_alog, "INSERT INTO alert_log(ts, village, kind, device, type, detail)"
+                      " VALUES(?,?,?,?,?,?)"},
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         if (sqlite3_prepare_v3(db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, stmts[i].s, NULL) !=
@@ -88,6 +93,8 @@ void ntm_outbox_free(struct ntm_outbox *ob)
     sqlite3_finalize(ob->s_row);
     sqlite3_finalize(ob->s_latest);
     sqlite3_finalize(ob->s_alert);
+    sqlite3_finalize(ob->s_hist);
+    sqlite3_finalize(ob->s_alog);
     for (size_t i = 0; ob->uplinks && i < ob->n_uplinks; i++)
         free(ob->uplinks[i]);
     free(ob->uplinks);
@@ -127,7 +134,9 @@ void ntm_outbox_add_row(struct ntm_outbox *ob, const struct ntm_indicator_row *r
         return;
     bind_row(ob->s_row, ob->cfg, row);
     bind_row(ob->s_latest, ob->cfg, row);
-    if (step_reset(ob->s_row) != 0 || step_reset(ob->s_latest) != 0) {
+    bind_row(ob->s_hist, ob->cfg, row);
+    if (step_reset(ob->s_row) != 0 || step_reset(ob->s_latest) != 0 ||
+        step_reset(ob->s_hist) != 0) {
         ntm_log(ob->log, LOG_ERR, "outbox: storing an indicator row of village %s failed: %s",
                 ob->cfg->villages[row->village].id, sqlite3_errmsg(ntm_store_db(ob->st)));
         return;
@@ -140,14 +149,17 @@ void ntm_outbox_add_alert(struct ntm_outbox *ob, const struct ntm_alert *a)
     if (ntm_store_begin(ob->st) != 0)
         return;
     sqlite3_stmt *s = ob->s_alert;
-    sqlite3_bind_int64(s, 1, a->ts);
-    sqlite3_bind_text(s, 2, ob->cfg->villages[a->village].id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, ntm_kind_name(a->kind), -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, a->device, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, ntm_alert_type_name(a->type), -1, SQLITE_STATIC);
-    if (a->detail)
-        sqlite3_bind_text(s, 6, a->detail, -1, SQLITE_STATIC);
-    if (step_reset(s) != 0) {
+    for (int i = 0; i < 2; i++) {
+        s = i == 0 ? ob->s_alert : ob->s_alog;
+        sqlite3_bind_int64(s, 1, a->ts);
+        sqlite3_bind_text(s, 2, ob->cfg->villages[a->village].id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, ntm_kind_name(a->kind), -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, a->device, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 5, ntm_alert_type_name(a->type), -1, SQLITE_STATIC);
+        if (a->detail)
+            sqlite3_bind_text(s, 6, a->detail, -1, SQLITE_STATIC);
+    }
+    if (step_reset(ob->s_alert) != 0 || step_reset(ob->s_alog) != 0) {
         ntm_log(ob->log, LOG_ERR, "outbox: storing a %s alert of device %s failed: %s",
                 ntm_alert_type_name(a->type), a->device, sqlite3_errmsg(ntm_store_db(ob->st)));
         return;
@@ -178,6 +190,14 @@ void ntm_outbox_day_closed(struct ntm_outbox *ob, int64_t day_end)
     if (day_end <= ob->closed_day_upto || ntm_store_begin(ob->st) != 0)
         return;
     ob->closed_day_upto = day_end;
+    /* the page shows 7 days; a day more covers the partial one */
+    int64_t before = day_end - 8 * 86400;
+    if (ntm_store_run(ob->st, "DELETE FROM history_rows WHERE start < ?", before) < 0 ||
+        ntm_store_run(ob->st, "DELETE FROM alert_log WHERE ts < ?", before) < 0)
+        ntm_log(ob->log, LOG_ERR,
+                "outbox: pruning the status page's history failed: %s; it is tried again when "
+                "the next day closes",
+                sqlite3_errmsg(ntm_store_db(ob->st)));
     if (ntm_store_meta_set(ob->st, NTM_META_CLOSED_DAY_UPTO, day_end) != 0) {
         char end[40];
         ntm_iso_local(day_end, end, sizeof end);

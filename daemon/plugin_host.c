@@ -5,6 +5,7 @@
 #include "plugin_host.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -68,6 +69,11 @@ struct ntm_uplink {
     uv_timer_t timer;   /* passes on completions made inside send() */
     bool timer_inited;
     struct host_request *requests;
+    /* a plugin's warnings and errors: at most one line a minute per uplink
+     * and level after the first, with the count of those held back (a wrong
+     * base_url must not log every retry) */
+    struct ntm_complaint complaint[2];
+    bool started; /* init done: the start-up lines are never held back */
 };
 
 /* ---- error text ---- */
@@ -112,7 +118,17 @@ static void host_log(struct ntm_host *h, int level, const char *batch_id, const 
     if (level > LOG_DEBUG)
         level = LOG_DEBUG;
     struct ntm_log_field fields[2] = {{"PLUGIN", u->name}, {"BATCH_ID", batch_id}};
-    ntm_log_emit(u->log, level, NULL, fields, batch_id ? 2 : 1, "%s", msg);
+    uint64_t held = 0;
+    if (u->started && level <= LOG_WARNING &&
+        !ntm_complain(&u->complaint[level == LOG_ERR ? 0 : 1], 60000, &held))
+        return;
+    if (held > 0)
+        ntm_log_emit(u->log, level, NULL, fields, batch_id ? 2 : 1,
+                     "uplink %s: %s (%" PRIu64 " more such lines in the last minute were held "
+                     "back; at most one a minute is logged)",
+                     u->name, msg, held);
+    else
+        ntm_log_emit(u->log, level, NULL, fields, batch_id ? 2 : 1, "%s", msg);
 }
 
 static const char *host_option(struct ntm_host *h, const char *name)
@@ -585,6 +601,7 @@ static struct ntm_uplink *uplink_load(const struct ntm_config *cfg, size_t idx, 
         return NULL;
     }
     u->initialized = true;
+    u->started = true;
     return u;
 }
 

@@ -1,6 +1,7 @@
 /* record.c: the stable names of the record enums (as the device contract
  * spells them), the id rules, and the local (UTC+07:00) day number of a Unix
  * time. Pure functions; no allocation. */
+#include <stdint.h>
 #include <string.h>
 
 #include "record.h"
@@ -115,4 +116,29 @@ bool ntm_valid_device_id(const char *s, size_t len)
 bool ntm_valid_gateway_id(const char *s, size_t len)
 {
     return len >= 1 && len <= NTM_GATEWAY_ID_MAX && ntm_device_id_span(s, len) == len;
+}
+
+size_t ntm_id_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
 }

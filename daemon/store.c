@@ -39,6 +39,7 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
     st->log = log;
     st->clock = clock;
     st->wal_fd = -1;
+    st->commit_no = 1; /* what the file holds: durable after the first sync */
     for (int i = 0; i < NTM_ST_KEYS; i++)
         st->keys[i].day = INT64_MIN;
     if (asprintf(&st->wal_path, "%s-wal", cfg->storage.path) < 0) {
@@ -66,11 +67,18 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (ntm_tail_open(&st->tail, st->tail_path, err, errlen) != 0)
+    bool foreign = false;
+    if (ntm_tail_open(&st->tail, st->tail_path, &foreign, err, errlen) != 0)
         return -1;
+    if (foreign)
+        ntm_log(st->log, LOG_WARNING,
+                "tail journal %s: written by another version of the daemon; not read, started "
+                "afresh",
+                st->tail_path);
     ntm_log(st->log, LOG_INFO,
-            "database %s: messages not yet committed are journalled in %s every %d ms",
-            cfg->storage.path, st->tail_path, cfg->storage.commit_ms);
+            "database %s: each message is journalled in %s (a mapped file) as it is accepted, "
+            "and committed to the database within %d ms",
+            cfg->storage.path, st->tail_path, cfg->storage.sync_ms);
     ntm_st_recover_tail(st);
     ntm_st_open_wal_fd(st);
     ntm_st_enforce_cap(st);
@@ -86,6 +94,8 @@ int ntm_store_flush(struct ntm_store *st)
     ntm_st_open_wal_fd(st);
     if (st->wal_fd >= 0 && fdatasync(st->wal_fd) != 0)
         rc = -1;
+    if (rc == 0 && !st->in_tx)
+        st->durable_upto = st->commit_no;
     /* all committed and durable: a clean stop leaves an empty tail journal */
     if (rc == 0 && !st->failed && st->n_recovered == 0 && ntm_tail_count(st->tail) == 0)
         ntm_tail_clear(st->tail);

@@ -31,7 +31,7 @@
 #include "log.h"
 #include "record.h"
 
-#define NTM_SCHEMA_VERSION 4 /* the tables of each version: store_schema.c */
+#define NTM_SCHEMA_VERSION 5 /* the tables of each version: store_schema.c */
 
 struct ntm_store;
 
@@ -61,6 +61,8 @@ struct ntm_store_hooks {
     void *arg;
     void (*failed)(void *arg);
     void (*recovered)(void *arg);
+    /* more commits are durable (ntm_store_durable): what waited for them may go */
+    void (*durable)(void *arg);
 };
 void ntm_store_set_hooks(struct ntm_store *st, const struct ntm_store_hooks *h);
 /* The records not in the database: those of a failed transaction (and since),
@@ -74,19 +76,42 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
                    struct ntm_log *log, struct ntm_clock *clock, char *err, size_t errlen);
 /* True when the record's device is already known under another village or kind. */
 bool ntm_store_device_conflict(struct ntm_store *st, const struct ntm_record *rec);
-/* Adds one accepted record to the open transaction (begun on demand) and to
- * the tail journal, which is written within storage.commit_ms (what a crash
- * can lose); the commit follows at the next sync (storage.sync_ms) or at
- * storage.commit_max records. 0 stored (or kept after a failed write, see
- * the hooks); 1 not stored: the device is known under another village or
- * kind (the caller rejects it as device_conflict); -1 not stored for lack of
- * memory (counted as dropped). */
+/* True when `device` is not known yet and storage.max_undeclared_devices devices
+ * outside the inventory are known already: its message is to be rejected. */
+bool ntm_store_undeclared_full(struct ntm_store *st, const char *device);
+/* Adds one accepted record to the tail journal (a mapped file: safe from a
+ * crash of the process once this returns) and to the open transaction (begun
+ * on demand); the commit follows at the next sync (storage.sync_ms), at
+ * storage.commit_max records, or when none came for storage.commit_ms.
+ * 0 stored (or kept after a failed write, see the hooks); 1 not stored: the
+ * device is known under another village or kind (the caller rejects it as
+ * device_conflict); -1 not stored for lack of memory or journal space
+ * (counted as dropped). */
 int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec);
+/* The same for a record brought by a broker delivery whose key
+ * (ntm_tail_delivery_key) goes into its journal entry. */
+int ntm_store_append_delivery(struct ntm_store *st, const struct ntm_record *rec, uint64_t key);
+/* True when a delivery of this key was already taken in (by this run or one
+ * killed before it): a QoS 1 message the broker sent again. */
+bool ntm_store_delivered_before(const struct ntm_store *st, uint64_t key);
+/* Marks a delivery as taken in, once its message was stored or rejected. */
+void ntm_store_note_delivery(struct ntm_store *st, uint64_t key);
+/* The broker started a new session: forget the deliveries of the old one. */
+void ntm_store_forget_deliveries(struct ntm_store *st);
 /* Counts and quarantines one rejected message (topic truncated, no payload). */
 int ntm_store_reject(struct ntm_store *st, int64_t recv_ms, const char *topic, size_t topic_len,
                      enum ntm_reject reason, const char *detail, size_t payload_len);
 /* The secret key of a local day, created on first use (an ntm_mac_key_fn). */
 int ntm_store_mac_key(void *store, int64_t local_day, uint8_t key[16]);
+/* The durable ticket of what was written so far: the number of the commit that
+ * holds it (the open transaction's when one is open). With synchronous=NORMAL a
+ * commit is only in the page cache until the next sync (storage.sync_ms): a
+ * power cut before it takes the commit back. So what leaves the gateway on the
+ * strength of a commit (a batch sent upstream) must wait for
+ * ntm_store_durable(ticket); the hooks' `durable` says when to look again.
+ * What the file held at open counts as commit 1, durable after the first sync. */
+uint64_t ntm_store_ticket(const struct ntm_store *st);
+bool ntm_store_durable(const struct ntm_store *st, uint64_t ticket);
 /* Commits the open transaction now. 0 or -1. */
 int ntm_store_commit(struct ntm_store *st);
 /* Commits and makes everything durable (fsync), then empties the tail

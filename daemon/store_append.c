@@ -3,8 +3,10 @@
  * appending of accepted and rejected (quarantined) records, the tail journal
  * hand-off and the kept records. It must not parse, evict or fsync. */
 #include "store_impl.h"
+#include "text_safe.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,36 +114,44 @@ void ntm_st_recover_tail(struct ntm_store *st)
                 st->tail_path, bad_at);
 }
 
-/* Every storage.commit_ms while records come in: those of the last interval go
- * to the tail journal. An interval with none means the burst is over: it is
- * committed now rather than at the next sync tick (readers see it at once, and
- * a steady stream still commits once a second). */
+/* storage.commit_ms after the first record of a burst, and again while
+ * records come in: an interval with none means the burst is over, and it is
+ * committed now rather than at the next sync tick (readers see it at once,
+ * and a steady stream still commits once a second). The records themselves
+ * are in the tail journal as soon as they are added. */
 static void on_tail_timer(uv_timer_t *t)
 {
     struct ntm_store *st = t->data;
-    if (ntm_tail_unwritten(st->tail) == 0) {
+    if (!st->tail_added) {
         if (!st->failed && (st->in_tx || st->held > 0))
             ntm_store_commit(st);
         return;
     }
+    st->tail_added = false;
     uv_timer_start(&st->tail_timer, on_tail_timer, (uint64_t)st->cfg->storage.commit_ms, 0);
-    if (ntm_tail_write(st->tail) == 0)
-        return;
-    uint64_t held = 0;
-    if (ntm_complain(&st->tail_complaint, 60000, &held))
-        ntm_log(st->log, LOG_WARNING,
-                "tail journal %s: cannot write: %s; until it can, a crash loses up to the "
-                "last %d ms of accepted messages (the commit interval) instead of %d ms",
-                st->tail_path, strerror(errno), st->cfg->storage.sync_ms,
-                st->cfg->storage.commit_ms);
 }
 
-/* Puts a record in the tail journal under the next id. */
-static int add_to_tail(struct ntm_store *st, const char *village, const struct ntm_record *rec)
+/* Puts a record in the tail journal under the next id. When the journal
+ * cannot grow (its file system is full), the open transaction is committed
+ * to make room, and the record goes in after it. */
+static int add_to_tail(struct ntm_store *st, const char *village, const struct ntm_record *rec,
+                       uint64_t key)
 {
-    if (ntm_tail_add(st->tail, st->next_id, village, rec) != 0)
-        return -1;
+    if (ntm_tail_add(st->tail, st->next_id, key, village, rec) != 0) {
+        int e = errno;
+        if (st->failed || st->hold || st->releasing || ntm_store_commit(st) != 0 ||
+            ntm_tail_add(st->tail, st->next_id, key, village, rec) != 0) {
+            uint64_t held = 0;
+            if (ntm_complain(&st->tail_complaint, 60000, &held))
+                ntm_log(st->log, LOG_ERR,
+                        "tail journal %s: cannot grow: %s; the messages that do not fit are "
+                        "counted as dropped until the database takes them",
+                        st->tail_path, strerror(e));
+            return -1;
+        }
+    }
     st->next_id++;
+    st->tail_added = true;
     if (!uv_is_active((uv_handle_t *)&st->tail_timer))
         uv_timer_start(&st->tail_timer, on_tail_timer, (uint64_t)st->cfg->storage.commit_ms, 0);
     return 0;
@@ -255,6 +265,7 @@ int ntm_store_commit(struct ntm_store *st)
     st->quarantine_added = false;
     st->stats.commits++;
     st->commits_since_sync++;
+    st->commit_no++;
     ntm_st_devices_committed(st);
     return 0;
 }
@@ -407,9 +418,14 @@ static int not_stored(struct ntm_store *st)
 
 int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
 {
+    return ntm_store_append_delivery(st, rec, 0);
+}
+
+int ntm_store_append_delivery(struct ntm_store *st, const struct ntm_record *rec, uint64_t key)
+{
     const char *village = st->cfg->villages[rec->village].id;
     if (st->failed) /* kept: written once the store recovers */
-        return add_to_tail(st, village, rec) == 0 ? 0 : not_stored(st);
+        return add_to_tail(st, village, rec, key) == 0 ? 0 : not_stored(st);
     bool is_new;
     struct ntm_st_device *d = ntm_st_device_get(st, rec->device, &is_new);
     if (!d)
@@ -417,17 +433,22 @@ int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
     if (is_new) {
         snprintf(d->village, sizeof d->village, "%s", village);
         d->kind = rec->kind;
-        ntm_log_emit(st->log, LOG_INFO, NULL,
-                     (struct ntm_log_field[]){{"VILLAGE", village},
-                                              {"DEVICE", rec->device},
-                                              {"KIND", ntm_kind_name(rec->kind)}},
-                     3, "new device %s (%s) in village %s, not in the configured inventory",
-                     rec->device, ntm_kind_name(rec->kind), village);
+        uint64_t held = 0;
+        if (ntm_complain(&st->new_device_complaint, 60000, &held))
+            ntm_log_emit(st->log, LOG_INFO, NULL,
+                         (struct ntm_log_field[]){{"VILLAGE", village},
+                                                  {"DEVICE", rec->device},
+                                                  {"KIND", ntm_kind_name(rec->kind)}},
+                         3,
+                         "new device %s (%s) in village %s, not in the configured inventory "
+                         "(%" PRIu64 " more new devices since the last such line; logged at "
+                         "most once a minute, `ntmctl devices` lists them)",
+                         rec->device, ntm_kind_name(rec->kind), village, held);
     } else if (d->kind != rec->kind || strcmp(d->village, village) != 0) {
         return 1; /* device_conflict: the caller rejects */
     }
     int64_t id = st->next_id;
-    if (add_to_tail(st, village, rec) != 0)
+    if (add_to_tail(st, village, rec, key) != 0)
         return not_stored(st);
     if (st->hold) {
         if (++st->held < (uint32_t)st->cfg->storage.commit_max)
@@ -440,6 +461,21 @@ int ntm_store_append(struct ntm_store *st, const struct ntm_record *rec)
     return 0;
 }
 
+bool ntm_store_delivered_before(const struct ntm_store *st, uint64_t key)
+{
+    return ntm_tail_seen(st->tail, key);
+}
+
+void ntm_store_note_delivery(struct ntm_store *st, uint64_t key)
+{
+    ntm_tail_note(st->tail, key);
+}
+
+void ntm_store_forget_deliveries(struct ntm_store *st)
+{
+    ntm_tail_forget_deliveries(st->tail);
+}
+
 /* ---- rejected messages --------------------------------------------------------------- */
 
 int ntm_store_reject(struct ntm_store *st, int64_t recv_ms, const char *topic, size_t topic_len,
@@ -450,13 +486,16 @@ int ntm_store_reject(struct ntm_store *st, int64_t recv_ms, const char *topic, s
         return 0;
     if (ntm_st_begin(st) != SQLITE_OK)
         return -1;
-    if (topic_len > 256)
-        topic_len = 256;
+    /* kept for people to read: at most 256 bytes of the topic, cut between
+     * characters, valid UTF-8 with control and bidi characters escaped */
+    char safe_topic[256 * 6 + 1], safe_detail[1024];
+    ntm_text_safe(safe_topic, sizeof safe_topic, topic, ntm_text_utf8_cut(topic, topic_len, 256));
+    ntm_text_safe_str(safe_detail, sizeof safe_detail, detail);
     sqlite3_stmt *s = st->stmt[ST_QUARANTINE];
     sqlite3_bind_int64(s, 1, recv_ms);
-    sqlite3_bind_text(s, 2, topic, (int)topic_len, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, safe_topic, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 3, ntm_reject_name(reason), -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, detail, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, safe_detail, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 5, (int64_t)payload_len);
     int rc = ntm_st_step_done(s);
     st->quarantine_added = true;

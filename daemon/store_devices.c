@@ -242,6 +242,15 @@ bool ntm_store_device_conflict(struct ntm_store *st, const struct ntm_record *re
            (d->kind != rec->kind || strcmp(d->village, st->cfg->villages[rec->village].id) != 0);
 }
 
+bool ntm_store_undeclared_full(struct ntm_store *st, const char *device)
+{
+    size_t declared = st->cfg->n_devices;
+    size_t undeclared = st->devs_len > declared ? st->devs_len - declared : 0;
+    if (undeclared < (size_t)st->cfg->storage.max_undeclared)
+        return false;
+    return st->devs_cap == 0 || dev_slot(st, device)->name[0] == '\0';
+}
+
 void ntm_store_each_device(struct ntm_store *st,
                            void (*fn)(void *arg, const char *name, int village, int kind),
                            void *arg)

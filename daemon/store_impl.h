@@ -6,6 +6,7 @@
 #define NTM_STORE_IMPL_H
 
 #include "store.h"
+#include "log.h"
 #include "tail.h"
 
 /* ---- counters (store_devices.c) ------------------------------------------- */
@@ -67,6 +68,7 @@ struct ntm_st_sql {
 };
 
 struct ntm_store {
+    struct ntm_complaint new_device_complaint; /* "new device" lines: once a minute */
     uv_loop_t *loop;
     const struct ntm_config *cfg;
     struct ntm_log *log;
@@ -93,7 +95,8 @@ struct ntm_store {
     struct ntm_record **recovered;
     size_t n_recovered;
     struct ntm_complaint tail_complaint;
-    uv_timer_t tail_timer; /* writes the tail journal storage.commit_ms after an append */
+    uv_timer_t tail_timer; /* commits storage.commit_ms after the last append */
+    bool tail_added;       /* a record was added since the timer last ran */
     uv_timer_t recover_timer;
     /* While the worker checkpoints, new records wait in the tail journal
      * instead of opening a transaction: if nothing reads or writes the
@@ -124,6 +127,9 @@ struct ntm_store {
     bool sync_checkpoint; /* the running sync is a checkpoint */
     int sync_result;
     uint64_t commits_since_sync;
+    uint64_t commit_no;                  /* commits made (1: what the file held at open) */
+    uint64_t durable_upto;               /* commits known to be on the disk */
+    uint64_t sync_upto;                  /* the commits the running sync covers */
     sqlite3 *ckpt_db;                    /* used only on the worker thread */
     int ckpt_rc, ckpt_frames, ckpt_done; /* the last checkpoint, from the worker */
     bool ckpt_ready;                     /* ckpt_db has read the database */

@@ -5,6 +5,7 @@
 #include "store_impl.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,30 @@ static bool foreign(struct ntm_store *st, char *err, size_t errlen)
 
 /* 0 opened; 1 the file is not a usable ntm-gateway database (err says why);
  * -1 another error (err says which). */
+/* A buffer made by an older version, or by hand under umask 022, may be
+ * readable by anyone; the MAC keys are in it. Its files (and the WAL and shm
+ * SQLite creates with the database's mode) lose every right of others. */
+static void tighten_modes(struct ntm_store *st)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+        char path[4096];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s%s", st->cfg->storage.path, suffix[i]);
+        if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || (sb.st_mode & 007) == 0)
+            continue;
+        if (chmod(path, sb.st_mode & 0770) == 0)
+            ntm_log(st->log, LOG_NOTICE,
+                    "%s was readable by other users (mode %03o); it is now %03o, as the buffer "
+                    "holds the MAC keys of the day",
+                    path, (unsigned)(sb.st_mode & 0777), (unsigned)(sb.st_mode & 0770));
+        else
+            ntm_log(st->log, LOG_WARNING,
+                    "%s is readable by other users (mode %03o) and could not be changed: %s", path,
+                    (unsigned)(sb.st_mode & 0777), strerror(errno));
+    }
+}
+
 static int open_db(struct ntm_store *st, char *err, size_t errlen)
 {
     /* a file that does not even start as SQLite is not opened at all */
@@ -128,9 +153,20 @@ static int open_db(struct ntm_store *st, char *err, size_t errlen)
             return 1;
         }
     }
-    int rc =
-        sqlite3_open_v2(st->cfg->storage.path, &st->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* a symbolic link is refused: whoever can write its directory could point
+     * the buffer (and its MAC keys) anywhere */
+    struct stat lst;
+    if (lstat(st->cfg->storage.path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        snprintf(err, errlen,
+                 "%s is a symbolic link: the buffer is not opened through one; set "
+                 "storage.path to the file itself",
+                 st->cfg->storage.path);
+        return -1;
+    }
+    int rc = sqlite3_open_v2(st->cfg->storage.path, &st->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                 SQLITE_OPEN_NOFOLLOW,
+                             NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot open the database: %s", st->cfg->storage.path,
                  st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
@@ -161,6 +197,7 @@ static int open_db(struct ntm_store *st, char *err, size_t errlen)
      * takes the place of SQLite's autocheckpoint (same hook), which would run
      * on the loop; so it is set after the PRAGMAs, which would reset it. */
     sqlite3_wal_hook(st->db, ntm_st_on_wal_commit, st);
+    tighten_modes(st);
     if (ntm_st_migrate(st, version, err, errlen) != 0)
         return -1;
     if (ntm_st_schema_prepare(st, err, errlen) != 0 ||

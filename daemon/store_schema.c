@@ -128,6 +128,17 @@ static const char *const migrations[NTM_SCHEMA_VERSION] = {
     "DELETE FROM alerts WHERE batch IS NOT NULL;"
     "DROP INDEX alerts_pending;"
     "PRAGMA user_version=4;",
+    /* 4 -> 5: what the status page (ntm-gateway-web) shows of the last 7 days
+     * once batches have left: the closed windows' indicators and the alerts,
+     * written next to pending_rows and alerts and pruned past 8 days when a
+     * day closes (outbox.c) */
+    "CREATE TABLE history_rows(period TEXT NOT NULL, start INTEGER NOT NULL,"
+    " village TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,"
+    " devices INTEGER NOT NULL, PRIMARY KEY(period, start, village, kind, name)) WITHOUT ROWID;"
+    "CREATE TABLE alert_log(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, village TEXT NOT NULL,"
+    " kind TEXT NOT NULL, device TEXT NOT NULL, type TEXT NOT NULL, detail TEXT);"
+    "CREATE INDEX alert_log_ts ON alert_log(ts);"
+    "PRAGMA user_version=5;",
 };
 
 /* The meta keys, by enum ntm_meta (store.h says what each holds and who writes it). */

@@ -58,10 +58,15 @@ static uint64_t reserve_bytes(const struct ntm_store *st)
 }
 
 /* The reserve: a file freed when the disk is full so that a checkpoint and an
- * eviction can still be written; made again once there is room. */
+ * eviction can still be written; made again once there is room. It is judged
+ * by its size, not by its name: after a power cut the name can be on the disk
+ * while the size (never fsync'd: nothing depends on it) is not, leaving a file
+ * of 0 bytes that would free nothing. */
 void ntm_st_make_reserve(struct ntm_store *st)
 {
-    if (access(st->reserve_path, F_OK) == 0 || st->stats.fs_free < 4 * reserve_bytes(st))
+    struct stat sb;
+    if ((stat(st->reserve_path, &sb) == 0 && (uint64_t)sb.st_size >= reserve_bytes(st)) ||
+        st->stats.fs_free < 4 * reserve_bytes(st))
         return;
     int fd = open(st->reserve_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)

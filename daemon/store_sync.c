@@ -59,9 +59,12 @@ static void sync_work(uv_work_t *w)
         st->ckpt_rc = rc;
         st->ckpt_frames = frames;
         st->ckpt_done = done;
-    } else if (st->wal_fd >= 0) {
-        st->sync_result = fdatasync(st->wal_fd);
     }
+    /* The WAL itself, also after a checkpoint: a PASSIVE one may leave frames
+     * it could not copy, and they must be on the disk before the commits they
+     * hold count as durable. After a full checkpoint nothing is dirty: cheap. */
+    if (st->sync_result == 0 && st->wal_fd >= 0)
+        st->sync_result = fdatasync(st->wal_fd);
 }
 
 static void sync_done(uv_work_t *w, int status)
@@ -69,8 +72,13 @@ static void sync_done(uv_work_t *w, int status)
     struct ntm_store *st = w->data;
     (void)status;
     st->sync_busy = false;
-    if (st->sync_result == 0)
+    bool more_durable = false;
+    if (st->sync_result == 0) {
         st->stats.syncs++;
+        more_durable = st->sync_upto > st->durable_upto;
+        if (more_durable)
+            st->durable_upto = st->sync_upto;
+    }
     /* Nothing touched the database while the worker copied the WAL (the new
      * records were held): all of it is in the database file, and the next
      * commit starts the WAL over. */
@@ -97,6 +105,18 @@ static void sync_done(uv_work_t *w, int status)
                 clean ? " (nothing written meanwhile: no step on the loop)" : "");
     }
     ntm_st_release_hold(st);
+    if (more_durable && st->hooks.durable)
+        st->hooks.durable(st->hooks.arg);
+}
+
+uint64_t ntm_store_ticket(const struct ntm_store *st)
+{
+    return st->commit_no + (st->in_tx ? 1 : 0);
+}
+
+bool ntm_store_durable(const struct ntm_store *st, uint64_t ticket)
+{
+    return ticket <= st->durable_upto;
 }
 
 void ntm_st_open_wal_fd(struct ntm_store *st)
@@ -116,13 +136,15 @@ void ntm_st_on_sync_timer(uv_timer_t *t)
      * to the WAL once a second instead of every few tens of ms (the tail
      * journal covers a crash in between) */
     ntm_store_commit(st);
-    if (st->sync_busy || (st->commits_since_sync == 0 && !st->stats.disk_low))
+    if (st->sync_busy ||
+        (st->commits_since_sync == 0 && !st->stats.disk_low && st->durable_upto == st->commit_no))
         return;
     ntm_st_open_wal_fd(st);
     /* the frames in the WAL since it was last reset (the file keeps its size) */
     uint64_t wal_bytes = (uint64_t)st->wal_frames * 4096;
     st->sync_checkpoint = wal_bytes >= checkpoint_threshold(st);
     st->commits_since_sync = 0;
+    st->sync_upto = st->commit_no; /* the tick's commit is done: no transaction is open */
     st->sync_busy = true;
     st->sync_work.data = st;
     if (uv_queue_work(st->loop, &st->sync_work, sync_work, sync_done) != 0) {

@@ -4,14 +4,15 @@
  * the release of delivered messages.
  * It must not form batches (outbox.c) or speak any protocol (the plugins). */
 #include "sync.h"
+#include "text_safe.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "outbox.h"
 
 #define MAX_FLIGHT 8
@@ -35,6 +36,8 @@ struct link {
     bool drained; /* a delivery since start lifted the back-offs left by the last run */
     uint64_t failures;
     struct ntm_complaint complaint;
+    int64_t last_ok_ms, failing_since_ms; /* wall clock; 0 = none */
+    char last_error[200];
 };
 
 struct ntm_sync {
@@ -49,6 +52,16 @@ struct ntm_sync {
     struct ntm_sync_stats stats;
     int64_t released_upto; /* closed_upto of the last release */
     bool freeing;
+    /* A batch goes to the uplinks only once the commit that formed it is
+     * durable: sent before, a power cut could take the commit back, and the
+     * same seq be formed again with other content (or its rows sent again
+     * under another seq). formed[] holds (last seq, ticket) of recent forming
+     * commits not yet durable; sendable is the last seq whose commit is. */
+    struct {
+        uint64_t seq, ticket;
+    } formed[8];
+    unsigned n_formed;
+    uint64_t sendable;
 };
 
 static void on_timer(uv_timer_t *t)
@@ -83,7 +96,32 @@ int ntm_sync_new(struct ntm_sync **out, uv_loop_t *loop, struct ntm_store *st,
                 msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
     s->released_upto = ntm_store_meta_get(s->st, NTM_META_RELEASED_UPTO, 0);
+    /* what the file holds may be a commit a kill -9 left in the page cache */
+    s->formed[0].seq = (uint64_t)ntm_store_meta_get(st, NTM_META_LAST_SEQ, 0);
+    s->formed[0].ticket = ntm_store_ticket(st);
+    s->n_formed = 1;
     return 0;
+}
+
+/* Notes the batches formed since the last look, and which are durable now. */
+static void update_sendable(struct ntm_sync *s)
+{
+    uint64_t last = (uint64_t)ntm_store_meta_get(s->st, NTM_META_LAST_SEQ, 0);
+    uint64_t newest = s->n_formed ? s->formed[s->n_formed - 1].seq : s->sendable;
+    if (last > newest) {
+        uint64_t ticket = ntm_store_ticket(s->st);
+        unsigned cap = sizeof s->formed / sizeof s->formed[0];
+        if (s->n_formed == cap) /* merge into the newest: it waits a little longer */
+            s->n_formed--;
+        s->formed[s->n_formed].seq = last;
+        s->formed[s->n_formed].ticket = ticket;
+        s->n_formed++;
+    }
+    unsigned done = 0;
+    while (done < s->n_formed && ntm_store_durable(s->st, s->formed[done].ticket))
+        s->sendable = s->formed[done++].seq;
+    memmove(s->formed, s->formed + done, (s->n_formed - done) * sizeof s->formed[0]);
+    s->n_formed -= done;
 }
 
 void ntm_sync_set_uplinks(struct ntm_sync *s, struct ntm_uplink **u, size_t n)
@@ -130,8 +168,10 @@ static int update_delivery(struct ntm_sync *s, uint64_t seq, const char *uplink,
         sqlite3_bind_text(q, 1, state, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 2, next_ms);
         sqlite3_bind_int(q, 3, count_attempt ? 1 : 0);
+        char safe[2048]; /* a plugin's reason, often a server's words: made safe to print */
         if (error)
-            sqlite3_bind_text(q, 4, error, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(q, 4, ntm_text_safe_str(safe, sizeof safe, error), -1,
+                              SQLITE_TRANSIENT);
         sqlite3_bind_int64(q, 5, ntm_clock_wall_ms(s->clock));
         sqlite3_bind_int64(q, 6, (int64_t)seq);
         sqlite3_bind_text(q, 7, uplink, -1, SQLITE_STATIC);
@@ -262,10 +302,12 @@ static void arm_timer(struct ntm_sync *s)
                            " ORDER BY next_ms LIMIT 64",
                            -1, &q, NULL) == SQLITE_OK) {
         while (sqlite3_step(q) == SQLITE_ROW) {
-            /* an uplink no longer configured or already full, or a send under
-             * way: not a reason to wake (waking for it would spin) */
+            /* an uplink no longer configured or already full, a send under
+             * way, or a batch whose commit is not durable yet (ntm_sync_durable
+             * sends it): not a reason to wake (waking for it would spin) */
             struct link *l = link_named(s, (const char *)sqlite3_column_text(q, 1));
             if (!l || l->in_flight >= l->max_in_flight ||
+                (uint64_t)sqlite3_column_int64(q, 0) > s->sendable ||
                 in_flight(l, (uint64_t)sqlite3_column_int64(q, 0)))
                 continue; /* a full uplink is kicked again when a send completes */
             next = sqlite3_column_int64(q, 2);
@@ -293,7 +335,7 @@ static void send_due(struct ntm_sync *s, struct link *l)
     if (sqlite3_prepare_v2(db,
                            "SELECT d.seq, b.body FROM deliveries d JOIN batches b USING (seq)"
                            " WHERE d.uplink = ?1 AND d.state = 'pending'"
-                           " AND (d.next_ms <= ?2 OR d.next_ms > ?4)"
+                           " AND (d.next_ms <= ?2 OR d.next_ms > ?4) AND d.seq <= ?5"
                            " ORDER BY d.seq LIMIT ?3",
                            -1, &q, NULL) != SQLITE_OK)
         return;
@@ -303,6 +345,7 @@ static void send_due(struct ntm_sync *s, struct link *l)
     sqlite3_bind_int64(q, 2, ntm_clock_wall_ms(s->clock));
     sqlite3_bind_int64(q, 4, ntm_clock_wall_ms(s->clock) + MAX_WAIT_MS);
     sqlite3_bind_int(q, 3, (int)(l->max_in_flight * 2));
+    sqlite3_bind_int64(q, 5, (int64_t)s->sendable);
     while (l->in_flight < l->max_in_flight && sqlite3_step(q) == SQLITE_ROW) {
         uint64_t seq = (uint64_t)sqlite3_column_int64(q, 0);
         if (in_flight(l, seq) || sqlite3_column_type(q, 1) == SQLITE_NULL)
@@ -333,24 +376,26 @@ void ntm_sync_kick(struct ntm_sync *s)
 {
     if (s->freeing)
         return;
+    update_sendable(s);
     for (size_t i = 0; i < s->n_links; i++)
         send_due(s, &s->links[i]);
     ntm_store_commit(s->st);
     arm_timer(s);
 }
 
-/* Full jitter: a random delay in [0, min(max, min << attempts)]. */
-static int64_t backoff_ms(int64_t attempts)
+void ntm_sync_durable(struct ntm_sync *s)
 {
-    int64_t cap = NTM_RETRY_MIN_MS;
-    for (int64_t i = 1; i < attempts && cap < NTM_RETRY_MAX_MS; i++)
-        cap *= 2;
-    if (cap > NTM_RETRY_MAX_MS)
-        cap = NTM_RETRY_MAX_MS;
-    uint32_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
-        r = (uint32_t)rand();
-    return (int64_t)(r % (uint64_t)(cap + 1));
+    if (s->freeing)
+        return;
+    uint64_t before = s->sendable;
+    update_sendable(s);
+    if (s->sendable == before)
+        return;
+    /* no commit here: this runs just after the sync tick's, and one more a
+     * second would double what is written to the card */
+    for (size_t i = 0; i < s->n_links; i++)
+        send_due(s, &s->links[i]);
+    arm_timer(s);
 }
 
 void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_send_result r,
@@ -383,6 +428,9 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
         update_delivery(s, seq, name, "delivered", 0, 0, true, NULL);
         s->stats.delivered_total++;
         s->stats.last_delivered_ms = now;
+        l->last_ok_ms = now;
+        l->failing_since_ms = 0;
+        l->last_error[0] = '\0';
         /* back-offs of ours exist only after a failure since the last delivery,
          * or from the last run: otherwise there is nothing to lift */
         if (l->failing || !l->drained)
@@ -401,6 +449,8 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
         break;
     case NTM_SEND_REJECT:
         update_delivery(s, seq, name, "quarantined", 0, 0, true, reason);
+        snprintf(l->last_error, sizeof l->last_error, "%s",
+                 reason ? reason : "refused for good, no reason given");
         ntm_log_emit(s->log, LOG_ERR, NTM_MSGID_BATCH_QUARANTINED, fields, 2,
                      "uplink %s will never accept batch %s: %s; it is quarantined (`ntmctl "
                      "batches` lists it, `ntmctl requeue %" PRIu64 "` sends it again), going on "
@@ -419,7 +469,10 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
                 attempts = sqlite3_column_int64(q, 0) + 1;
         }
         sqlite3_finalize(q);
-        int64_t delay = r == NTM_SEND_RETRY_SLOW ? NTM_RETRY_SLOW_MS : backoff_ms(attempts);
+        int64_t delay = r == NTM_SEND_RETRY_SLOW
+                            ? NTM_RETRY_SLOW_MS
+                            : ntm_backoff_ms(NTM_RETRY_MIN_MS, NTM_RETRY_MAX_MS,
+                                             attempts > 1 ? (unsigned)(attempts - 1) : 0);
         /* what the server asked for is kept apart: a drain (a delivery of
          * another batch) may shorten our back-off, never the server's wait */
         int64_t server_due = 0;
@@ -433,8 +486,11 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
             server_due = now + delay;
         update_delivery(s, seq, name, "pending", now + delay, server_due, true, reason);
         l->failures++;
+        snprintf(l->last_error, sizeof l->last_error, "%s", reason ? reason : "no reason given");
         uint64_t held = 0;
         bool first = !l->failing;
+        if (first)
+            l->failing_since_ms = now;
         l->failing = true;
         if (first)
             l->complaint.last_ms = 0;
@@ -462,6 +518,40 @@ void ntm_sync_stats(struct ntm_sync *s, struct ntm_sync_stats *out)
     s->stats.quarantined = (uint64_t)ntm_store_scalar(
         s->st, "SELECT count(*) FROM deliveries WHERE state = 'quarantined'", 0);
     *out = s->stats;
+}
+
+size_t ntm_sync_uplink_info(struct ntm_sync *s, struct ntm_sync_uplink_info *out, size_t max)
+{
+    size_t n = s->n_links < max ? s->n_links : max;
+    for (size_t i = 0; i < n; i++) {
+        const struct link *l = &s->links[i];
+        out[i] = (struct ntm_sync_uplink_info){
+            .name = ntm_uplink_name(l->u),
+            .failing = l->failing,
+            .last_ok_ms = l->last_ok_ms,
+            .failing_since_ms = l->failing ? l->failing_since_ms : 0,
+            .last_error = l->last_error[0] ? l->last_error : NULL,
+        };
+    }
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(ntm_store_db(s->st),
+                           "SELECT uplink, count(*), min(next_ms) FROM deliveries"
+                           " WHERE state = 'pending' GROUP BY uplink",
+                           -1, &q, NULL) == SQLITE_OK) {
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            const char *name = (const char *)sqlite3_column_text(q, 0);
+            for (size_t i = 0; name && i < n; i++)
+                if (strcmp(out[i].name, name) == 0) {
+                    out[i].waiting_batches = (uint64_t)sqlite3_column_int64(q, 1);
+                    int64_t next = sqlite3_column_int64(q, 2);
+                    int64_t now = ntm_clock_wall_ms(s->clock);
+                    /* a due time in the past (or a void lease) means "now" */
+                    out[i].next_try_ms = next < now ? now : next;
+                }
+        }
+    }
+    sqlite3_finalize(q);
+    return n;
 }
 
 static void on_closed(uv_handle_t *h)

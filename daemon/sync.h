@@ -6,6 +6,7 @@
 #ifndef NTM_SYNC_H
 #define NTM_SYNC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -39,7 +40,22 @@ void ntm_sync_complete(void *arg, struct ntm_uplink *u, uint64_t seq, enum ntm_s
                        int64_t retry_after_ms, const char *reason);
 /* Sends whatever is due now, up to each uplink's in-flight limit. */
 void ntm_sync_kick(struct ntm_sync *s);
+/* The store made more commits durable: send the batches that waited for it. */
+void ntm_sync_durable(struct ntm_sync *s);
 void ntm_sync_stats(struct ntm_sync *s, struct ntm_sync_stats *out);
+
+/* One uplink as the live state shows it (strings valid until the next call
+ * into sync). */
+struct ntm_sync_uplink_info {
+    const char *name;
+    bool failing;
+    int64_t last_ok_ms, failing_since_ms; /* wall clock; 0 = none since start */
+    const char *last_error;               /* NULL = none since the last delivery */
+    int64_t next_try_ms;                  /* 0 = nothing waiting */
+    uint64_t waiting_batches;
+};
+/* Fills up to `max` entries, in the order of the configuration; returns how many. */
+size_t ntm_sync_uplink_info(struct ntm_sync *s, struct ntm_sync_uplink_info *out, size_t max);
 /* Stops the timer; in-flight sends are abandoned (they stay pending in the
  * database and are sent again at the next start). Safe on NULL. */
 void ntm_sync_free(struct ntm_sync *s);

@@ -1,33 +1,44 @@
-/* tail.c: owns the tail journal file (PATH-tail) and its entries in memory:
- * their encoding, the write every storage.commit_ms, the restart at offset 0
- * after each database commit, and the reading back after a crash. It knows
- * nothing of SQLite; the store decides when to write and what was committed. */
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* tail.c: owns the tail journal file (PATH-tail) and its mapping: the entries'
+ * encoding, their stores into the mapping as records are accepted, the growth
+ * and the restart at the head after each database commit, the table of recent
+ * deliveries, and the reading back after a crash. It knows nothing of SQLite
+ * nor MQTT; the store decides what was committed. */
 #include "tail.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "siphash.h"
 
-#define TAIL_MAGIC 0x544d544eu /* "NTMT" little-endian */
-#define TAIL_VERSION 1
-#define HEAD_BYTES 24         /* magic, length, check, id */
-#define FIXED_BYTES 24        /* ts, recv_ms, kind, channel, event, flags, 2 lengths, ulen */
-#define READ_MAX (256u << 20) /* a journal bigger than this is not ours */
+#define FILE_MAGIC 0x4a4d544eu /* "NTMJ" little-endian: the file */
+#define TAIL_MAGIC 0x544d544eu /* "NTMT": an entry */
+#define TAIL_VERSION 2
+#define HEAD_BYTES 32  /* magic, length, check, id, key */
+#define FIXED_BYTES 24 /* ts, recv_ms, kind, channel, event, flags, 2 lengths, ulen */
+#define SEEN_SLOTS 8192u
+#define SEEN_OFF 4096u
+#define ENTRIES_OFF (SEEN_OFF + SEEN_SLOTS * 8u)
+_Static_assert(ENTRIES_OFF == NTM_TAIL_ENTRIES_OFF, "tail.h says where the entries start");
+#define AREA_MIN (256u << 10)  /* the entries' area at first, and after a shrink */
+#define AREA_SHRINK (4u << 20) /* an area grown past this shrinks at the next commit */
+#define AREA_MAX (256u << 20)  /* a journal bigger than this is not ours */
 
 struct ntm_tail {
     int fd;
-    uint8_t *buf; /* entries since the last commit (or take) */
-    size_t len, cap;
-    size_t written; /* bytes of buf already in the file */
-    size_t count;
-    uint64_t base; /* file offset of buf[0] */
+    uint8_t *map; /* the whole file */
+    size_t size;  /* of the file and the mapping */
+    size_t start; /* offset (in the entries' area) of the first entry in memory */
+    size_t end;   /* ... and of the end marker after the last */
+    size_t count; /* entries in memory */
     uint8_t key[16];
 };
 
@@ -107,7 +118,8 @@ static size_t union_len(const struct ntm_record *r)
     }
 }
 
-static size_t encode(const uint8_t key[16], uint8_t *buf, size_t cap, int64_t id,
+/* Writes the entry's body, its end marker, and its magic last (see tail.h). */
+static size_t encode(const uint8_t key[16], uint8_t *buf, size_t cap, int64_t id, uint64_t dkey,
                      const char *village, const struct ntm_record *rec)
 {
     size_t vlen = strnlen(village, NTM_VILLAGE_ID_MAX);
@@ -115,7 +127,7 @@ static size_t encode(const uint8_t key[16], uint8_t *buf, size_t cap, int64_t id
     size_t ulen = union_len(rec);
     size_t payload = FIXED_BYTES + vlen + dlen + ulen;
     size_t total = HEAD_BYTES + payload;
-    if (total > cap)
+    if (total + 4 > cap)
         return 0;
     uint8_t *p = buf + HEAD_BYTES;
     put_u64(p, (uint64_t)rec->ts);
@@ -131,35 +143,41 @@ static size_t encode(const uint8_t key[16], uint8_t *buf, size_t cap, int64_t id
     memcpy(p, village, vlen);
     memcpy(p + vlen, rec->device, dlen);
     memcpy(p + vlen + dlen, &rec->u, ulen);
-    put_u32(buf, TAIL_MAGIC);
     put_u32(buf + 4, (uint32_t)payload);
     put_u64(buf + 16, (uint64_t)id);
-    put_u64(buf + 8, ntm_siphash24(key, buf + 16, 8 + payload));
+    put_u64(buf + 24, dkey);
+    put_u64(buf + 8, ntm_siphash24(key, buf + 16, 16 + payload));
+    memset(buf + total, 0, 4);
+    /* the magic after everything else, also for the compiler: a kill between
+     * two stores leaves either no entry or a whole one */
+    atomic_signal_fence(memory_order_seq_cst);
+    put_u32(buf, TAIL_MAGIC);
     return total;
 }
 
-size_t ntm_tail_encode(uint8_t *buf, size_t cap, int64_t id, const char *village,
+size_t ntm_tail_encode(uint8_t *buf, size_t cap, int64_t id, uint64_t dkey, const char *village,
                        const struct ntm_record *rec)
 {
     uint8_t key[16];
     layout_key(key);
-    return encode(key, buf, cap, id, village, rec);
+    return encode(key, buf, cap, id, dkey, village, rec);
 }
 
 /* Decodes the entry at p (avail bytes). Its length, 0 at a clean end (no more
  * bytes, or zeros), or -1 when it does not check. */
 static long decode(const uint8_t key[16], const uint8_t *p, size_t avail, int64_t *id,
-                   char village[NTM_VILLAGE_ID_MAX + 1], struct ntm_record *rec)
+                   uint64_t *dkey, char village[NTM_VILLAGE_ID_MAX + 1], struct ntm_record *rec)
 {
-    if (avail == 0 || (avail >= 4 && get_u32(p) == 0))
+    if (avail < 4 || get_u32(p) == 0)
         return 0;
     if (avail < HEAD_BYTES || get_u32(p) != TAIL_MAGIC)
         return -1;
     size_t payload = get_u32(p + 4);
     if (payload < FIXED_BYTES || payload > avail - HEAD_BYTES ||
-        get_u64(p + 8) != ntm_siphash24(key, p + 16, 8 + payload))
+        get_u64(p + 8) != ntm_siphash24(key, p + 16, 16 + payload))
         return -1;
     *id = (int64_t)get_u64(p + 16);
+    *dkey = get_u64(p + 24);
     const uint8_t *q = p + HEAD_BYTES;
     size_t vlen = q[20], dlen = q[21], ulen = get_u16(q + 22);
     if (vlen > NTM_VILLAGE_ID_MAX || dlen > NTM_DEVICE_ID_MAX || ulen > sizeof rec->u ||
@@ -184,44 +202,118 @@ static long decode(const uint8_t key[16], const uint8_t *p, size_t avail, int64_
     return (long)(HEAD_BYTES + payload);
 }
 
-int ntm_tail_open(struct ntm_tail **out, const char *path, char *err, size_t errlen)
+/* ---- the file and its mapping ------------------------------------------------ */
+
+static uint8_t *area(const struct ntm_tail *t)
+{
+    return t->map + ENTRIES_OFF;
+}
+
+static size_t area_size(const struct ntm_tail *t)
+{
+    return t->size - ENTRIES_OFF;
+}
+
+static void put_header(uint8_t *h)
+{
+    put_u32(h, FILE_MAGIC);
+    put_u32(h + 4, TAIL_VERSION);
+    put_u32(h + 8, (uint32_t)sizeof(struct ntm_record));
+    put_u32(h + 12, SEEN_SLOTS);
+}
+
+/* Gives the file `size` bytes of real blocks (a store into a hole of a full
+ * tmpfs would kill the process with SIGBUS) and maps them. */
+static int resize(struct ntm_tail *t, size_t size)
+{
+    if (size > t->size) {
+        int rc = posix_fallocate(t->fd, (off_t)t->size, (off_t)(size - t->size));
+        if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
+            errno = rc;
+            return -1;
+        }
+        if (rc != 0 && ftruncate(t->fd, (off_t)size) != 0)
+            return -1;
+    } else if (ftruncate(t->fd, (off_t)size) != 0) {
+        return -1;
+    }
+    void *m = t->map ? mremap(t->map, t->size, size, MREMAP_MAYMOVE)
+                     : mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, t->fd, 0);
+    if (m == MAP_FAILED) {
+        if (!t->map)
+            return -1;
+        /* the old mapping is still valid: give the file its old size back */
+        if (ftruncate(t->fd, (off_t)t->size) != 0) {
+            /* only more room than mapped: harmless */
+        }
+        return -1;
+    }
+    t->map = m;
+    t->size = size;
+    return 0;
+}
+
+int ntm_tail_open(struct ntm_tail **out, const char *path, bool *foreign, char *err, size_t errlen)
 {
     struct ntm_tail *t = calloc(1, sizeof *t);
     *out = t;
+    if (foreign)
+        *foreign = false;
     if (!t) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     layout_key(t->key);
     t->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (t->fd < 0) {
+    struct stat sb;
+    if (t->fd < 0 || fstat(t->fd, &sb) != 0) {
         snprintf(err, errlen, "%s: cannot open the tail journal: %s", path, strerror(errno));
         return -1;
     }
+    size_t have = (size_t)sb.st_size;
+    uint8_t head[16] = {0}, want[16];
+    put_header(want);
+    bool ours = have >= ENTRIES_OFF + AREA_MIN && have <= ENTRIES_OFF + AREA_MAX &&
+                pread(t->fd, head, sizeof head, 0) == (ssize_t)sizeof head &&
+                memcmp(head, want, sizeof want) == 0;
+    if (!ours && have > 0) {
+        if (foreign)
+            *foreign = true;
+        if (ftruncate(t->fd, 0) != 0) {
+            snprintf(err, errlen, "%s: cannot empty the tail journal: %s", path, strerror(errno));
+            return -1;
+        }
+        have = 0;
+    }
+    t->size = ours ? have : 0;
+    if (resize(t, ours ? have : ENTRIES_OFF + AREA_MIN) != 0) {
+        snprintf(err, errlen, "%s: cannot map the tail journal: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!ours)
+        put_header(t->map); /* the table and the entries are zeros: empty */
     return 0;
 }
 
-int ntm_tail_add(struct ntm_tail *t, int64_t id, const char *village, const struct ntm_record *rec)
+int ntm_tail_add(struct ntm_tail *t, int64_t id, uint64_t key, const char *village,
+                 const struct ntm_record *rec)
 {
     for (;;) {
-        size_t n = encode(t->key, t->buf + t->len, t->cap - t->len, id, village, rec);
+        size_t n = encode(t->key, area(t) + t->end, area_size(t) - t->end, id, key, village, rec);
         if (n > 0) {
-            t->len += n;
+            t->end += n;
             t->count++;
             return 0;
         }
-        size_t cap = t->cap ? t->cap * 2 : 16384;
-        uint8_t *b = realloc(t->buf, cap);
-        if (!b)
+        size_t grown = area_size(t) * 2;
+        if (grown > AREA_MAX) {
+            errno = EFBIG;
             return -1;
-        t->buf = b;
-        t->cap = cap;
+        }
+        /* the end marker at t->end is in place: a crash while growing reads up to it */
+        if (resize(t, ENTRIES_OFF + grown) != 0)
+            return -1;
     }
-}
-
-size_t ntm_tail_unwritten(const struct ntm_tail *t)
-{
-    return t->len - t->written;
 }
 
 size_t ntm_tail_count(const struct ntm_tail *t)
@@ -229,131 +321,123 @@ size_t ntm_tail_count(const struct ntm_tail *t)
     return t->count;
 }
 
-/* Each write ends with 4 zero bytes, overwritten by the next: the reader stops
- * there cleanly instead of running into the older entries beyond. */
-int ntm_tail_write(struct ntm_tail *t)
-{
-    static const uint8_t end[4];
-    while (t->written < t->len) {
-        struct iovec iov[2] = {{t->buf + t->written, t->len - t->written},
-                               {(void *)end, sizeof end}};
-        ssize_t n = pwritev(t->fd, iov, 2, (off_t)(t->base + t->written));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        t->written += (size_t)n < t->len - t->written ? (size_t)n : t->len - t->written;
-    }
-    return 0;
-}
-
 void ntm_tail_committed(struct ntm_tail *t)
 {
-    t->len = t->written = t->count = 0;
-    t->base = 0;
-    /* a big buffer left by a burst or a long failure goes back */
-    if (t->cap > (1u << 20)) {
-        free(t->buf);
-        t->buf = NULL;
-        t->cap = 0;
+    memset(area(t), 0, 4); /* the end marker at the head: nothing to read back */
+    t->start = t->end = t->count = 0;
+    /* a big area left by a burst or a long failure goes back */
+    if (area_size(t) > AREA_SHRINK && resize(t, ENTRIES_OFF + AREA_MIN) != 0) {
+        /* kept big: it still works */
     }
 }
 
 size_t ntm_tail_mark(const struct ntm_tail *t)
 {
-    return t->len;
+    return t->end;
 }
 
-void ntm_tail_each_from(struct ntm_tail *t, size_t mark,
-                        void (*fn)(void *arg, int64_t id, const char *village,
-                                   const struct ntm_record *rec),
-                        void *arg)
+/* Calls fn for the entries in [from, to) of the area; returns where reading
+ * stopped, and sets *bad when an entry did not check. */
+static size_t walk(struct ntm_tail *t, size_t from, size_t to, int64_t after_id, bool note,
+                   ntm_tail_fn fn, void *arg, bool *bad, long *taken)
 {
     struct ntm_record *rec = malloc(sizeof *rec);
     char village[NTM_VILLAGE_ID_MAX + 1];
-    for (size_t off = mark; rec && off < t->len;) {
-        int64_t id;
-        long n = decode(t->key, t->buf + off, t->len - off, &id, village, rec);
-        if (n <= 0)
-            break; /* cannot happen: the bytes are our own */
-        fn(arg, id, village, rec);
-        off += (size_t)n;
-    }
-    free(rec);
-}
-
-void ntm_tail_take(struct ntm_tail *t,
-                   void (*fn)(void *arg, int64_t id, const char *village,
-                              const struct ntm_record *rec),
-                   void *arg)
-{
-    ntm_tail_each_from(t, 0, fn, arg);
-    ntm_tail_write(t); /* the file keeps them until the next commit */
-    t->base += t->len;
-    t->len = t->written = t->count = 0;
-}
-
-long ntm_tail_recover(struct ntm_tail *t, int64_t after_id,
-                      void (*fn)(void *arg, int64_t id, const char *village,
-                                 const struct ntm_record *rec),
-                      void *arg, long *bad_at)
-{
-    *bad_at = -1;
-    struct stat sb;
-    if (fstat(t->fd, &sb) != 0 || sb.st_size <= 0)
-        return 0;
-    size_t size = (size_t)sb.st_size > READ_MAX ? READ_MAX : (size_t)sb.st_size;
-    uint8_t *data = malloc(size);
-    struct ntm_record *rec = malloc(sizeof *rec);
-    long taken = 0;
-    if (!data || !rec)
-        goto out;
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = pread(t->fd, data + got, size - got, (off_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    char village[NTM_VILLAGE_ID_MAX + 1];
+    size_t off = from;
     int64_t last = after_id;
-    for (size_t off = 0; off < got;) {
+    while (rec && off < to) {
         int64_t id;
-        long n = decode(t->key, data + off, got - off, &id, village, rec);
-        if (n < 0)
-            *bad_at = (long)off;
+        uint64_t dkey;
+        long n = decode(t->key, area(t) + off, to - off, &id, &dkey, village, rec);
+        if (n < 0 && bad)
+            *bad = true;
         if (n <= 0)
             break;
+        if (note)
+            ntm_tail_note(t, dkey);
         if (id > last) {
             fn(arg, id, village, rec);
-            last = id;
-            taken++;
+            if (note)
+                last = id; /* recovery: ids must keep increasing */
+            if (taken)
+                (*taken)++;
         }
         off += (size_t)n;
     }
-    t->base = got; /* new entries go after what was read */
-out:
     free(rec);
-    free(data);
+    return off;
+}
+
+void ntm_tail_each_from(struct ntm_tail *t, size_t mark, ntm_tail_fn fn, void *arg)
+{
+    walk(t, mark, t->end, INT64_MIN, false, fn, arg, NULL, NULL);
+}
+
+void ntm_tail_take(struct ntm_tail *t, ntm_tail_fn fn, void *arg)
+{
+    ntm_tail_each_from(t, t->start, fn, arg);
+    t->start = t->end; /* the file keeps them until the next commit */
+    t->count = 0;
+}
+
+long ntm_tail_recover(struct ntm_tail *t, int64_t after_id, ntm_tail_fn fn, void *arg, long *bad_at)
+{
+    bool bad = false;
+    long taken = 0;
+    size_t stop = walk(t, 0, area_size(t), after_id, true, fn, arg, &bad, &taken);
+    *bad_at = bad ? (long)(ENTRIES_OFF + stop) : -1;
+    /* new entries go after what was read (they are needed until committed) */
+    t->start = t->end = stop;
+    t->count = 0;
+    if (stop + 4 <= area_size(t))
+        memset(area(t) + stop, 0, 4);
     return taken;
 }
 
 void ntm_tail_clear(struct ntm_tail *t)
 {
     ntm_tail_committed(t);
-    if (ftruncate(t->fd, 0) != 0) {
-        /* nothing to do: the entries are older than the database's and are skipped */
-    }
 }
 
 void ntm_tail_close(struct ntm_tail *t)
 {
     if (!t)
         return;
+    if (t->map)
+        munmap(t->map, t->size);
     if (t->fd >= 0)
         close(t->fd);
-    free(t->buf);
     free(t);
+}
+
+/* ---- the table of recent deliveries ------------------------------------------ */
+
+uint64_t ntm_tail_delivery_key(int mid, const char *topic, size_t topic_len, const void *payload,
+                               size_t len)
+{
+    if (mid <= 0 || mid > 0xffff)
+        return 0;
+    uint64_t h = ntm_hash64_words(ntm_hash64_words(0, topic, topic_len), payload, len);
+    return (h & ~(uint64_t)0xffff) | (uint64_t)mid;
+}
+
+static uint64_t *slot(const struct ntm_tail *t, uint64_t key)
+{
+    return (uint64_t *)(void *)(t->map + SEEN_OFF) + (key & (SEEN_SLOTS - 1));
+}
+
+bool ntm_tail_seen(const struct ntm_tail *t, uint64_t key)
+{
+    return key != 0 && *slot(t, key) == key;
+}
+
+void ntm_tail_note(struct ntm_tail *t, uint64_t key)
+{
+    if (key != 0)
+        *slot(t, key) = key;
+}
+
+void ntm_tail_forget_deliveries(struct ntm_tail *t)
+{
+    memset(t->map + SEEN_OFF, 0, SEEN_SLOTS * 8u);
 }

@@ -291,7 +291,7 @@ int ntm_cameras_configure(struct ntm_cameras *c, const struct ntm_camera_device 
         for (size_t i = 0; i < n && !kept; i++)
             kept = plan[i] == old;
         if (!kept)
-            ntm_cam_stream_destroy(old);
+            ntm_cam_stream_retire(old);
         old = next;
     }
     for (size_t i = 0; i < n; i++) {

@@ -77,6 +77,13 @@ int ntm_cameras_configure(struct ntm_cameras *c, const struct ntm_camera_device 
 /* The state of one device's stream: 0, or -1 when the device has no stream. */
 int ntm_cameras_state(const struct ntm_cameras *c, const char *device,
                       struct ntm_camera_state *out);
+/* The live state's "cameras" section (the daemon's state.json, read by
+ * ntmctl): per device {"state": "connected" | "connecting" | "failing",
+ * "since_ms", "last_ms" (its stream's last sign of life), "last_error", "stream",
+ * "events", "connects", "malformed", "oversized", "ignored"}, wall-clock ms, 0
+ * for "not yet". `cameras` is a struct ntm_cameras (NULL: no section). */
+struct cJSON;
+void ntm_cameras_live(void *cameras, struct cJSON *sources_obj);
 /* Closes every stream (no message is emitted) and frees once the loop has
  * closed its timers (run the loop once more before uv_loop_close), before
  * ntm_http_free. Safe on NULL. */

@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "backoff.h"
 #include "dahua.h"
 #include "hikvision.h"
 #include "password_file.h"
@@ -77,6 +77,7 @@ static void alive(struct cam_stream *s, bool force)
 {
     int64_t now = now_ms();
     s->last_life_ms = now;
+    s->last_wall_ms = ntm_clock_wall_ms(s->c->clock);
     char hb[48];
     snprintf(hb, sizeof hb, "{\"interval_s\":%d}", s->keepalive_s);
     for (size_t i = 0; i < s->n_devs; i++) {
@@ -181,20 +182,6 @@ static int on_part(void *arg, const struct ntm_multipart_part *p)
 
 static void on_timer(uv_timer_t *t);
 
-/* Full jitter: a random wait in [0, min(max, min * 2^attempts)]. */
-static int64_t backoff(const struct cam_stream *s)
-{
-    int64_t cap = s->c->t.backoff_min_ms;
-    for (unsigned i = 0; i < s->attempts && cap < s->c->t.backoff_max_ms; i++)
-        cap *= 2;
-    if (cap > s->c->t.backoff_max_ms)
-        cap = s->c->t.backoff_max_ms;
-    uint32_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
-        r = (uint32_t)rand();
-    return (int64_t)(r % (uint64_t)(cap + 1));
-}
-
 static void close_connection(struct cam_stream *s)
 {
     ntm_http_stream_close(s->hs); /* no `end` callback after this */
@@ -218,7 +205,9 @@ static void failed(struct cam_stream *s, enum cam_fail kind, long detail, const 
         s->since_ms = ntm_clock_wall_ms(s->c->clock);
     s->up = false;
     s->attempts++;
-    int64_t wait = refused ? s->c->t.refused_retry_ms : backoff(s);
+    int64_t wait =
+        refused ? s->c->t.refused_retry_ms
+                : ntm_backoff_ms(s->c->t.backoff_min_ms, s->c->t.backoff_max_ms, s->attempts);
     if (changed) {
         static const char *const reasons[] = {"",      "connected", "password_file",
                                               "start", "transport", "refused",
@@ -381,4 +370,11 @@ void ntm_cam_stream_destroy(struct cam_stream *s)
     close_connection(s);
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+}
+
+void ntm_cam_stream_retire(struct cam_stream *s)
+{
+    log_state(s, LOG_NOTICE, "removed",
+              "closed: the configuration no longer has this stream (SIGHUP)");
+    ntm_cam_stream_destroy(s);
 }

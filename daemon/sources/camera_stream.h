@@ -69,6 +69,7 @@ struct cam_stream {
     bool up;              /* logged as connected */
     bool alt_path;        /* Hikvision: the pre-ISAPI path after a 404 */
     int64_t last_life_ms; /* monotonic */
+    int64_t last_wall_ms; /* wall clock (Unix ms) of the last sign of life; 0 = none yet */
     unsigned attempts;    /* failures since the last connection that spoke */
     enum cam_fail logged; /* the state last logged */
     long logged_detail;
@@ -85,5 +86,7 @@ void ntm_cam_stream_start(struct cam_stream *s);
  * by the timer's close callback. */
 void ntm_cam_stream_destroy(struct cam_stream *s);
 void ntm_cam_stream_free(struct cam_stream *s);
+/* A reload dropped it: logged once (with its devices), then destroyed. */
+void ntm_cam_stream_retire(struct cam_stream *s);
 
 #endif

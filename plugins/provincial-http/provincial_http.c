@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include "ntm/plugin.h"
+#include "text_safe.h"
 
 #define TOKEN_MAX 4096  /* bytes of a bearer token */
 #define SECRET_MAX 4096 /* bytes of an LGSP secret */
@@ -57,6 +58,10 @@ struct ph {
     int64_t refresh_at_ms, expires_at_ms; /* monotonic; 0: no expiry given */
     bool fetching;                        /* a token request is in flight (arg: this ph) */
     char *fetch_secret;                   /* kept to scrub it from the answer, then wiped */
+
+    /* unexpected answers (3xx, other 4xx): logged at most once a minute */
+    int64_t unexpected_logged_ms;  /* monotonic; 0: never */
+    unsigned long unexpected_held; /* not logged since */
 
     struct op *ops;
 };
@@ -141,43 +146,43 @@ static char *read_first_line(const char *path, size_t max, struct stat *st)
     return line;
 }
 
-/* The first SNIPPET_MAX bytes of an answer for a person: whole UTF-8 characters,
- * control characters as spaces, `scrub` (a secret) masked with '*'. */
-static void snippet(char *out, size_t outlen, const char *body, size_t len, const char *scrub)
+/* The first SNIPPET_MAX bytes of an answer for a person: valid UTF-8, control
+ * and bidi characters escaped (text_safe.h), and the secrets (the bearer token,
+ * the LGSP secret; NULL when none) masked wherever they were echoed, a copy cut
+ * short at the end included. The whole answer is scrubbed before it is cut, so
+ * that no prefix of a secret survives the cut either. */
+static void snippet(char *out, size_t outlen, const char *body, size_t len, const char *scrub,
+                    const char *scrub2)
 {
-    if (len > SNIPPET_MAX) {
-        len = SNIPPET_MAX;
-        while (len > 0 && ((unsigned char)body[len] & 0xc0) == 0x80)
-            len--; /* do not cut a character in two */
+    out[0] = '\0';
+    if (len == 0 || body == NULL)
+        return;
+    size_t biglen = len * 6 + 1; /* the longest escape is 6 bytes */
+    char *big = malloc(biglen);
+    if (big == NULL)
+        return;
+    ntm_text_safe(big, biglen, body, len);
+    ntm_text_scrub(big, scrub);
+    ntm_text_scrub(big, scrub2);
+    size_t bl = strlen(big);
+    size_t cut = ntm_text_utf8_cut(big, bl, SNIPPET_MAX < outlen - 1 ? SNIPPET_MAX : outlen - 1);
+    /* do not leave an escape ("\xNN", "\uXXXX") cut in two */
+    for (size_t k = cut > 6 ? cut - 6 : 0; k < cut; k++) {
+        if (big[k] == '\\' && k + 1 < bl && (big[k + 1] == 'x' || big[k + 1] == 'u') &&
+            k + (big[k + 1] == 'x' ? 4 : 6) > cut) {
+            cut = k;
+            break;
+        }
     }
-    size_t o = 0;
-    for (size_t i = 0; i < len && o + 1 < outlen; i++) {
-        unsigned char c = (unsigned char)body[i];
-        out[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-    }
-    out[o] = '\0';
+    memcpy(out, big, cut);
+    out[cut] = '\0';
+    explicit_bzero(big, biglen);
+    free(big);
+    ntm_text_scrub(out, scrub); /* a secret cut short by the snippet's end */
+    ntm_text_scrub(out, scrub2);
+    size_t o = strlen(out);
     while (o > 0 && out[o - 1] == ' ')
         out[--o] = '\0';
-    if (scrub != NULL && scrub[0] != '\0') {
-        size_t sl = strlen(scrub);
-        for (char *p = strstr(out, scrub); p != NULL; p = strstr(p, scrub)) {
-            if (sl < 3) { /* "***" would not fit: mask in place */
-                memset(p, '*', sl);
-                p += sl;
-                continue;
-            }
-            memcpy(p, "***", 3); // NOLINT(bugprone-not-null-terminated-result): inside a string
-            memmove(p + 3, p + sl, strlen(p + sl) + 1);
-            p += 3;
-        }
-        size_t ol = strlen(out); /* and a secret cut short at the end */
-        for (size_t k = sl - 1 < ol ? sl - 1 : ol; k >= 4; k--) {
-            if (memcmp(out + ol - k, scrub, k) == 0) {
-                memcpy(out + ol - k, "***", 4);
-                break;
-            }
-        }
-    }
 }
 
 /* {"access_token": "...", "expires_in": N, ...}: false when it is not that, or
@@ -241,9 +246,12 @@ static void on_post_done(void *arg, const struct ntm_http_response *resp)
     const struct ntm_host_api *api = ph->api;
     char body[SNIPPET_MAX + 8], reason[SNIPPET_MAX + 128];
     long st = resp->status;
-    snippet(body, sizeof body, resp->body, resp->body_len, NULL);
+    char *secret = ph->secret_file ? read_first_line(ph->secret_file, SECRET_MAX, NULL) : NULL;
+    snippet(body, sizeof body, resp->body, resp->body_len, ph->token, secret);
+    wipe_free(secret);
     if (st == 0)
-        snprintf(reason, sizeof reason, "%s", resp->error ? resp->error : "no answer");
+        ntm_text_safe(reason, sizeof reason, resp->error ? resp->error : "no answer",
+                      strlen(resp->error ? resp->error : "no answer"));
     else
         snprintf(reason, sizeof reason, "HTTP %ld%s%s", st, body[0] ? ": " : "", body);
 
@@ -266,8 +274,18 @@ static void on_post_done(void *arg, const struct ntm_http_response *resp)
         api->log(ph->host, NTM_PLUGIN_LOG_DEBUG, op->batch_id, "will retry: %s", reason);
         op_complete(op, NTM_SEND_RETRY, resp->retry_after_ms, reason);
     } else {
-        api->log(ph->host, NTM_PLUGIN_LOG_WARNING, op->batch_id,
-                 "unexpected answer from %s: %s; will retry", ph->batches_url, reason);
+        int64_t now = now_ms();
+        if (ph->unexpected_logged_ms == 0 || now - ph->unexpected_logged_ms >= 60000) {
+            api->log(ph->host, NTM_PLUGIN_LOG_WARNING, op->batch_id,
+                     "unexpected answer from %s: %s; will retry (logged at most once a "
+                     "minute; %lu more since the last line)",
+                     ph->batches_url, reason, ph->unexpected_held);
+            ph->unexpected_logged_ms = now;
+            ph->unexpected_held = 0;
+        } else {
+            ph->unexpected_held++;
+            api->log(ph->host, NTM_PLUGIN_LOG_DEBUG, op->batch_id, "will retry: %s", reason);
+        }
         op_complete(op, NTM_SEND_RETRY, resp->retry_after_ms, reason);
     }
 }
@@ -379,7 +397,7 @@ static void on_token_done(void *arg, const struct ntm_http_response *resp)
     long st = resp->status;
     char body[SNIPPET_MAX + 8], reason[SNIPPET_MAX + 512];
     ph->fetching = false;
-    snippet(body, sizeof body, resp->body, resp->body_len, ph->fetch_secret);
+    snippet(body, sizeof body, resp->body, resp->body_len, ph->fetch_secret, ph->token);
     wipe_free(ph->fetch_secret);
     ph->fetch_secret = NULL;
 
@@ -670,9 +688,11 @@ static int ph_init(struct ntm_host *host, const struct ntm_host_api *api, void *
     if (stat(secret, &st) != 0 || access(secret, R_OK) != 0)
         api->log(host, NTM_PLUGIN_LOG_WARNING, NULL,
                  "cannot read %s (%s): batches wait until it can be read", secret, strerror(errno));
-    else if (st.st_mode & 077)
+    else if (st.st_mode & 07)
         api->log(host, NTM_PLUGIN_LOG_WARNING, NULL,
-                 "%s can be read by other users (mode %03o): make it 0600 or 0400", secret,
+                 "%s can be read by every user (mode %03o): make it owner root, group "
+                 "ntm-gateway, mode 0640",
+                 secret,
                  (unsigned)(st.st_mode & 0777));
     if (strncasecmp(base, "http://", 7) == 0 ||
         (ph->token_url && strncasecmp(ph->token_url, "http://", 7) == 0))

@@ -1465,6 +1465,7 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated sections")
     ap.add_argument("--out", default=None, help="write the Markdown report here")
     ap.add_argument("--command", default=None, help="the command line, for the report")
+    ap.add_argument("--json", default=None, help="write the rows here too, for compare.py")
     args = ap.parse_args()
     only = [s for s in args.only.split(",") if s]
     signal.signal(signal.SIGTERM, lambda sig, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -1488,6 +1489,10 @@ def main():
     print(f"targets: {met} met, {notmet} not met; run time {total:.0f} s "
           f"({', '.join(f'{n} {s:.0f} s' for n, s in b.timings)}); load average {load0} -> "
           f"{load1}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump([{"figure": r[0], "measured": r[1], "target": r[2], "met": r[3]}
+                       for r in b.t.rows], f, indent=1)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             f.write("# ntm-gateway benchmark results (issue 6)\n\n")

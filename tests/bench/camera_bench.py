@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""camera_bench.py [N] [SECONDS]: the camera source's cost. Runs camera-driver
-(the source on a loop with the daemon's HTTP client) against N Dahua
-stand-ins (tests/tools/camera_standin.py, default 100), each sending one
+"""camera_bench.py [--daemon] [N] [SECONDS]: the camera source's cost. Runs
+camera-driver (the source on a loop with the daemon's HTTP client) against N
+Dahua stand-ins (tests/tools/camera_standin.py, default 100), each sending one
 event a second on its own stream, and the same driver with no camera; prints
 the driver's CPU (% of one core) and resident memory for both, and the
-differences. Figures are of this machine and this run only."""
+differences. With --daemon, the real ntm-gatewayd instead (a mosquitto of its
+own, the N cameras in the inventory with events:, every message through the
+gate into the buffer), next to the same daemon whose inventory has the N
+cameras without events:. Figures are of this machine and this run only."""
 
 import os
 import subprocess
@@ -62,9 +65,69 @@ def measure(devices, seconds, warmup=5.0):
     return 100.0 * (c1 - c0) / (t1 - t0), rss, (n1 - n0) / (t1 - t0)
 
 
+def sample(pid, seconds, warmup=5.0):
+    time.sleep(warmup)
+    c0, t0 = cpu_s(pid), time.monotonic()
+    time.sleep(seconds)
+    c1, t1 = cpu_s(pid), time.monotonic()
+    return 100.0 * (c1 - c0) / (t1 - t0), rss_kib(pid)
+
+
+def measure_daemon(h, cams, pw, with_events, seconds):
+    """The daemon's CPU and RSS with the cameras in its inventory, with or without events:."""
+    cfg = h.write_config(["thon-1"], (), name=f"bench-{with_events}.yaml",
+                         storage={"path": os.path.join(h.tmp, f"bench-{with_events}.db")})
+    lines = ["devices:"]
+    for i, c in enumerate(cams):
+        ev = (f", events: {{api: dahua, host: 127.0.0.1, port: {c.port}, user: ntm, "
+              f"password_file: {pw}}}" if with_events else "")
+        lines.append(f"  - {{id: cam-{i:03d}, kind: camera, village: thon-1{ev}}}")
+    with open(cfg, encoding="utf-8") as f:
+        text = f.read().replace("devices: []\n", "\n".join(lines) + "\n")
+    with open(cfg, "w", encoding="utf-8") as f:
+        f.write(text)
+    d = h.start_daemon(cfg)
+    cpu, rss = sample(d.proc.pid, seconds)
+    st = d.status
+    d.terminate()
+    return cpu, rss, st["accepted"] if st else None
+
+
+def main_daemon(n, seconds):
+    sys.path.insert(0, os.path.join(here, "..", "integration"))
+    import harness
+    h = harness.Harness("camera_bench")
+    h.start_broker()
+    pw = h.write_file("cameras.pass", "ntm:secret\n")
+    cams = []
+    for _ in range(n):
+        c = Camera("dahua")
+        c.last_script = [("every", 1.0, ("event", "VideoMotion", "Start", 0))]
+        c.start()
+        cams.append(c)
+    try:
+        base_cpu, base_rss, _ = measure_daemon(h, cams, pw, False, seconds)
+        cpu, rss, accepted = measure_daemon(h, cams, pw, True, seconds)
+    finally:
+        for c in cams:
+            c.stop()
+        h.cleanup()
+    print(f"daemon, {n} cameras without events: CPU {base_cpu:5.2f} % of one core, "
+          f"RSS {base_rss / 1024:6.2f} MiB")
+    print(f"daemon, {n} camera streams:         CPU {cpu:5.2f} % of one core, "
+          f"RSS {rss / 1024:6.2f} MiB ({accepted} messages accepted in all)")
+    print(f"difference:  CPU {cpu - base_cpu:+5.2f} % of one core, "
+          f"RSS {(rss - base_rss) / 1024:+6.2f} MiB, ratio CPU x{cpu / max(base_cpu, 0.01):.1f}, "
+          f"RSS x{rss / max(base_rss, 1):.2f}")
+
+
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
+    args = [a for a in sys.argv[1:] if a != "--daemon"]
+    n = int(args[0]) if len(args) > 0 else 100
+    seconds = float(args[1]) if len(args) > 1 else 30.0
+    if "--daemon" in sys.argv[1:]:
+        main_daemon(n, seconds)
+        return
     pw = f"/tmp/camera-bench-{os.getpid()}.pass"
     with open(pw, "w") as f:
         f.write("ntm:secret\n")

@@ -43,31 +43,33 @@ all=(fuzz_topic fuzz_payload fuzz_config fuzz_agg_state fuzz_retry_after)
 for t in "${all[@]}"; do mkdir -p "$raw/$t" "$raw/keep-$t"; done
 targets=("${@:-${all[@]}}")
 
-# 1. the unit tests, each linked with harvest.c wrapping the parsers it calls
-d=$root/daemon
-CC=${CC:-cc}
-flags=(-std=c11 -O0 -g -w -D_GNU_SOURCE -DNTM_VERSION=\"corpus\"
-  -DNTM_DEFAULT_PLUGIN_DIR=\"/usr/lib/ntm-gateway/plugins\" -I"$d" -I"$root/include")
+# 1. the unit tests, each linked with harvest.c wrapping the parsers it calls, and
+#    with the daemon's own static libraries from the fuzz build (built by the same
+#    clang, for coverage: their list of sources is daemon/meson.build's)
+CC=${CC:-}
+if [ -z "$CC" ]; then
+  for c in clang clang-14; do command -v "$c" >/dev/null && { CC=$c; break; }; done
+fi
+flags=(-std=c11 -O0 -g -w -D_GNU_SOURCE -fsanitize=address,undefined,fuzzer-no-link -DNTM_VERSION=\"corpus\"
+  -DNTM_DEFAULT_PLUGIN_DIR=\"/usr/lib/ntm-gateway/plugins\"
+  -I"$root/daemon" -I"$root/include")
+lib() { echo "$out/daemon/libntm_$1.a"; }
 cj=$(pkg-config --cflags --libs libcjson) ym=$(pkg-config --cflags --libs yaml-0.1)
-ingest=("$d"/ingest.c "$d"/ingest_text.c "$d"/ingest_topic.c "$d"/ingest_payload.c "$d"/ingest_mac.c)
-config=("$d"/config.c "$d"/config_yaml.c "$d"/config_table.c "$d"/config_keys.c "$d"/config_diff.c "$d"/config_doc.c)
-agg=("$d"/aggregate.c "$d"/agg_windows.c "$d"/agg_devices.c "$d"/agg_clients.c "$d"/agg_state.c)
-# shellcheck disable=SC2086
-$CC "${flags[@]}" -DHARVEST_INGEST -o "$raw/h_ingest" "$root/tests/unit/test_ingest.c" "$here/harvest.c" \
-  "${ingest[@]}" "$d/siphash.c" "$d/record.c" "$d/hash.c" "${config[@]}" $cj $ym -lm \
-  -Wl,--wrap=ntm_topic_parse,--wrap=ntm_payload_parse
-# shellcheck disable=SC2086
-$CC "${flags[@]}" -DHARVEST_CONFIG -o "$raw/h_config" "$root/tests/unit/test_config.c" "$here/harvest.c" \
-  "${config[@]}" "$d/record.c" "$d/hash.c" $ym -lm -Wl,--wrap=ntm_config_parse,--wrap=ntm_config_load
-for t in aggregate agg_state; do
+harvest() { # name, define, unit test, wrapped functions, libraries...
+  local name=$1 def=$2 test=$3 wrap=$4; shift 4
   # shellcheck disable=SC2086
-  $CC "${flags[@]}" -DHARVEST_AGG -o "$raw/h_$t" "$root/tests/unit/test_$t.c" "$here/harvest.c" \
-    "${agg[@]}" "$d/record.c" "$d/hash.c" "${config[@]}" $ym -lm \
-    -Wl,--wrap=ntm_agg_load,--wrap=ntm_agg_save
+  $CC "${flags[@]}" "-D$def" -o "$raw/$name" "$root/tests/unit/$test" "$here/harvest.c" \
+    "$@" $cj $ym -lm "-Wl,--wrap=$wrap"
+}
+harvest h_ingest HARVEST_INGEST test_ingest.c ntm_topic_parse,--wrap=ntm_payload_parse \
+  "$(lib ingest)" "$(lib config)" "$(lib siphash)" "$(lib record)"
+harvest h_config HARVEST_CONFIG test_config.c ntm_config_parse,--wrap=ntm_config_load \
+  "$(lib config)" "$(lib record)"
+for t in aggregate agg_state; do
+  harvest "h_$t" HARVEST_AGG "test_$t.c" ntm_agg_load,--wrap=ntm_agg_save \
+    "$(lib aggregate)" "$(lib config)" "$(lib record)"
 done
-# shellcheck disable=SC2086
-$CC "${flags[@]}" -DHARVEST_RETRY_AFTER -o "$raw/h_retry_after" "$root/tests/unit/test_retry_after.c" \
-  "$here/harvest.c" "$d/retry_after.c" -Wl,--wrap=ntm_retry_after_ms
+harvest h_retry_after HARVEST_RETRY_AFTER test_retry_after.c ntm_retry_after_ms "$(lib retry_after)"
 for h in h_ingest h_config h_aggregate h_agg_state h_retry_after; do
   (cd "$root/tests/unit" && NTM_SOURCE_ROOT=$root NTM_HARVEST_DIR=$raw "$raw/$h" >/dev/null 2>&1) ||
     echo "make_corpus.sh: note: $h (a unit test) reported failures; its inputs are kept anyway" >&2
@@ -107,9 +109,9 @@ PY
 for f in "$root"/config/*.yaml "$here"/seeds/config/*.yaml; do
   cp "$f" "$raw/keep-fuzz_config/$(basename "$f")"
 done
-contract=$root/../shared/contracts/gateway.yaml
-[ -f "$contract" ] || contract=/work/shared/contracts/gateway.yaml
-[ -f "$contract" ] && cp "$contract" "$raw/keep-fuzz_config/contract-gateway.yaml"
+for f in "$root"/tests/fixtures/config/*.yaml; do
+  cp "$f" "$raw/keep-fuzz_config/fixture-$(basename "$f")"
+done
 
 # 4. merge: the kept seeds, then whatever else adds coverage
 for t in "${targets[@]}"; do
@@ -117,7 +119,7 @@ for t in "${targets[@]}"; do
   rm -rf "$c"
   mkdir -p "$c"
   cp "$raw/keep-$t"/. "$c"/ -r 2>/dev/null || true
-  "$out/$t" -merge=1 -max_len=32768 -rss_limit_mb=4096 "$c" "$raw/$t" >"$raw/merge-$t.log" 2>&1 ||
+  "$out/tests/fuzz/$t" -merge=1 -max_len=32768 -rss_limit_mb=4096 "$c" "$raw/$t" >"$raw/merge-$t.log" 2>&1 ||
     { echo "make_corpus.sh: merge of $t failed:" >&2; tail -30 "$raw/merge-$t.log" >&2; exit 1; }
   printf '%-16s %4d files %6d KiB (from %d candidates)\n' "$t" "$(ls "$c" | wc -l)" \
     "$(du -sk "$c" | cut -f1)" "$(ls "$raw/$t" | wc -l)"

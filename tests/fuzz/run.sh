@@ -31,22 +31,32 @@ mkdir -p "$crashes"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 
-# target:max_len (bytes). A payload is at most 16 KiB, but 4 KiB reaches every
-# rule (fuzz_payload's option byte can set max_payload to 64 for too_large).
-# A camera part is read whole up to 16 KiB; 4 KiB reaches every rule of its
-# parsers. The multipart reader's limit (64 B to 100 kB) comes from its input's
-# first byte, and 2 KiB keeps it at CI speed while it is fed three ways.
-targets=(fuzz_topic:256 fuzz_payload:4096 fuzz_config:8192 fuzz_agg_state:8192 fuzz_retry_after:128
-  fuzz_multipart:2048 fuzz_hikvision:4096 fuzz_dahua:2048 fuzz_mapping:4096)
+# max_len (bytes) per target, 4096 for one not named here. A payload is at most
+# 16 KiB, but 4 KiB reaches every rule (fuzz_payload's option byte can set
+# max_payload to 64 for too_large). A camera part is read whole up to 16 KiB; 4 KiB
+# reaches every rule of its parsers. The multipart reader's limit (64 B to 100 kB)
+# comes from its input's first byte, and 2 KiB keeps it at CI speed while it is
+# fed three ways.
+declare -A max_lens=([fuzz_topic]=256 [fuzz_config]=8192 [fuzz_agg_state]=8192
+  [fuzz_retry_after]=128 [fuzz_multipart]=2048 [fuzz_dahua]=2048 [fuzz_tail]=512
+  [fuzz_web]=512 [fuzz_password_file]=1024
+  [fuzz_text_safe]=1024)
+bin=$out/tests/fuzz
+targets=()
+for f in "$bin"/fuzz_*; do
+  [ -f "$f" ] && [ -x "$f" ] && targets+=("$(basename "$f")")
+done
 passed=0; failed=0
-for tl in "${targets[@]}"; do
-  t=${tl%%:*} max_len=${tl##*:}
+for t in "${targets[@]}"; do
+  max_len=${max_lens[$t]:-4096}
   work=$out/work/$t
   rm -rf "$work"; mkdir -p "$work"
   log=$out/$t.log
+  dict=()
+  [ -f "$here/dict/${t#fuzz_}.dict" ] && dict=(-dict="$here/dict/${t#fuzz_}.dict")
   s=$(date +%s%N)
-  "$out/$t" -runs="$runs" -max_len="$max_len" -seed="$seed" -timeout=10 -rss_limit_mb=2048 \
-    -dict="$here/dict/${t#fuzz_}.dict" -print_final_stats=1 \
+  "$bin/$t" -runs="$runs" -max_len="$max_len" -seed="$seed" -timeout=10 -rss_limit_mb=2048 \
+    "${dict[@]}" -print_final_stats=1 \
     -artifact_prefix="$crashes/$t-" "${extra[@]}" "$work" "$here/corpus/$t" >"$log" 2>&1
   rc=$?
   secs=$(awk -v a="$s" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
@@ -66,7 +76,7 @@ for tl in "${targets[@]}"; do
     printf 'FAIL %-16s exit %d after %s runs, %5.1f s (seed %s); reproducer %s; report %s\n' \
       "$t" "$rc" "${execs:-?}" "$secs" "$used_seed" "${artifact:-none}" "$crashes/$t.log"
     grep -E 'ERROR: |SUMMARY: |invariant failed|runtime error' "$log" | head -5 | sed 's/^/     /'
-    echo "     reproduce: $out/$t ${artifact:-CRASH_FILE}"
+    echo "     reproduce: $bin/$t ${artifact:-CRASH_FILE}"
   fi
 done
 echo "(fuzz: $(( $(date +%s) - t0 )) s)"

@@ -147,23 +147,26 @@ class Checks:
 
 
 TAIL_MAGIC = 0x544d544e  # daemon/tail.c
+TAIL_ENTRIES_OFF = 4096 + 8192 * 8  # daemon/tail.h NTM_TAIL_ENTRIES_OFF
+TAIL_HEAD = 32  # magic, length, check, id, delivery key
 
 
 def tail_journal_entries(path):
-    """Entries at the start of a tail journal file, up to its end marker (0 when
-    there is no file)."""
+    """Entries in a tail journal file (daemon/tail.h: a header page, the table of
+    deliveries, then the entries), up to their end marker (0 when there is no
+    file)."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError:
         return 0
-    n, off = 0, 0
-    while off + 24 <= len(data):
+    n, off = 0, TAIL_ENTRIES_OFF
+    while off + TAIL_HEAD <= len(data):
         magic, length = struct.unpack_from("<II", data, off)
         if magic != TAIL_MAGIC:
             break
         n += 1
-        off += 24 + length
+        off += TAIL_HEAD + length
     return n
 
 
@@ -521,12 +524,21 @@ class Harness:
 
     # ---- daemon
 
-    def start_daemon(self, config, args=(), ready=True, timeout=30):
+    def start_daemon(self, config, args=(), ready=True, timeout=30, connected=None):
+        """Starts the daemon; with ready, waits for READY=1 and then (when our
+        broker runs, or connected=True) for a STATUS saying the broker is
+        connected: READY=1 no longer waits for the broker, and a message
+        published before the first subscription would not be queued for us."""
         d = Daemon(self, config, len(self.daemons) + 1)
         self.daemons.append(d)
         d.start(args)
         if ready:
             d.wait_ready(timeout)
+            if connected is None:
+                connected = bool(self.broker and self.broker.proc and
+                                 self.broker.proc.poll() is None)
+            if connected:
+                d.wait_status(lambda st: st["connected"], timeout, "the broker connected")
         return d
 
     # ---- tools

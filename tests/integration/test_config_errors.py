@@ -75,6 +75,30 @@ def main(h, t):
          ["radio"]),
         ("duplicate-device", edit(good, "{id: loa-1,", "{id: ap-1,"), "id: ap-1, kind: speaker",
          ["ap-1"]),
+        # cameras' event streams (sources: events on an inventory camera)
+        ("events-unknown-api", edit(good, "  - {id: ap-1, kind: wifi, village: thon-1}\n",
+                                    "  - {id: ap-1, kind: wifi, village: thon-1}\n"
+                                    "  - {id: cam-1, kind: camera, village: thon-1, ip: 10.0.0.9,\n"
+                                    "     events: {api: axis, user: ntm, password_file: /p}}\n"),
+         "api: axis", ["events.api", "hikvision, dahua", "axis"]),
+        ("events-not-a-camera", edit(good, "{id: loa-1, kind: speaker, village: thon-2}",
+                                     "{id: loa-1, kind: speaker, village: thon-2, ip: 10.0.0.8,\n"
+                                     "     events: {api: dahua, user: ntm, password_file: /p}}"),
+         "events: {api: dahua", ["only cameras"]),
+        ("events-no-address", edit(good, "  - {id: ap-1, kind: wifi, village: thon-1}\n",
+                                   "  - {id: ap-1, kind: wifi, village: thon-1}\n"
+                                   "  - {id: cam-1, kind: camera, village: thon-1,\n"
+                                   "     events: {api: dahua, user: ntm, password_file: /p}}\n"),
+         "events: {api: dahua", ["events.host", "ip"]),
+        ("events-nvr-same-channel", edit(good, "  - {id: ap-1, kind: wifi, village: thon-1}\n",
+                                         "  - {id: ap-1, kind: wifi, village: thon-1}\n"
+                                         "  - {id: nvr-1, kind: camera, village: thon-1,\n"
+                                         "     events: {api: hikvision, host: 10.0.0.7, user: ntm,"
+                                         " password_file: /p, channel: 2}}\n"
+                                         "  - {id: nvr-2, kind: camera, village: thon-1,\n"
+                                         "     events: {channel: 2, api: hikvision, user: ntm,"
+                                         " host: 10.0.0.7, password_file: /p}}\n"),
+         "events: {channel: 2", ["nvr-1 and nvr-2 are both on channel 2"]),
         ("yaml-syntax", edit(good, "  - {id: thon-2, name: \"Thôn 2\"}",
                              "  - {id: thon-2, name: \"Thôn 2\""), None, []),
         ("empty-file", "", None, []),

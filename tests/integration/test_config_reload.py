@@ -47,8 +47,8 @@ def main(h, t):
     h.write_config(VILLAGES + ["thon-2"], mqtt={"max_payload": 16384},
                    storage={"sync_ms": 500})
     d.signal(signal.SIGHUP)
-    m = wait_line(d, r"notice: SIGHUP: applied (\d+) changed settings? of (\S+) live "
-                     r"\[KEYS=([^\]]*)\]", "the live line")
+    m = wait_line(d, r"notice: SIGHUP: applied (\d+) changed settings? of (\S+) live: "
+                     r"mqtt.max_payload, storage.sync_ms \[KEYS=([^\]]*)\]", "the live line")
     if t.ok(m is not None, "SIGHUP: one line says what was applied live", d.stderr_text()[-600:]):
         t.eq(int(m.group(1)), 2, "two live changes")
         t.eq(m.group(2), cfg, "the line names the file")

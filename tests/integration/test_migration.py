@@ -6,7 +6,7 @@ The version-3 database is built here from the daemon's own migration steps
 (read out of daemon/store_schema.c, steps 0 to 2), then filled as a running gateway
 leaves it: messages whose oldest and newest were already released (so
 sqlite_sequence is above max(id)), alerts already in a batch and one still
-waiting. After the daemon starts: schema version 4; the remaining messages
+waiting. After the daemon starts: schema version 5; the remaining messages
 are there with their ids and values; a new message gets an id above every id
 ever used (never reused); the alerts already in a batch are gone, the waiting
 one is kept; the waiting-alerts index is dropped."""
@@ -67,7 +67,7 @@ def main(h, t):
     cfg = h.write_config(["thon-1"], [("loa-1", "speaker", "thon-1")])
     d = h.start_daemon(cfg)
     log = d.stderr_text()
-    t.ok("schema migrated to version 4" in log, "the log says the schema was migrated",
+    t.ok("schema migrated to version 5" in log, "the log says the schema was migrated",
          log[-800:])
     subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(h.port), "-q", "1",
                     "-t", "ntm/v1/thon-1/speaker/loa-1/heartbeat", "-m",
@@ -75,7 +75,7 @@ def main(h, t):
     d.wait_counts(accepted=1, timeout=20)
     t.eq(d.terminate(), 0, "SIGTERM exits 0")
 
-    t.eq(h.query("PRAGMA user_version")[0][0], 4, "schema version 4")
+    t.eq(h.query("PRAGMA user_version")[0][0], 5, "schema version 5")
     after = h.query("SELECT * FROM messages WHERE id <= 300 ORDER BY id")
     t.eq(after, before, "messages 201 to 250 kept with their ids and values")
     new = h.query("SELECT id, uptime_s FROM messages WHERE id > 300")

@@ -168,7 +168,7 @@ def scenario(h, t, port, rx):
     t.ok(len(later) >= 2 and set(later) <= set(rx.accepted_seqs),
          f"phase 4: the batches after {qid} went on ({later})")
     t.ok(qid not in rx.accepted_ids, f"phase 4: {qid} was not accepted")
-    p = h.ctl("--config", cfg, "batches")
+    p = h.ctl("--config", cfg, "batches", "--wide")  # --wide: the reason on the batch's line
     line = next((ln for ln in p.stdout_text.splitlines() if ln.split()[:1] == [str(q)]), "")
     t.ok(p.returncode == 0 and "quarantined" in line and reason in line,
          f"phase 4: `ntmctl batches` shows {q} quarantined with the server's reason",

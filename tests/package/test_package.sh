@@ -197,7 +197,9 @@ for f in /usr/sbin/ntm-gatewayd /usr/bin/ntmctl \
     /lib/systemd/system/ntm-gateway.service /usr/share/ntm-gateway/ntm.sync.v1.schema.json \
     /usr/share/man/man8/ntm-gatewayd.8.gz /usr/share/man/man1/ntmctl.1.gz \
     /usr/share/doc/ntm-gateway/copyright /usr/lib/sysctl.d/50-ntm-gateway-ping.conf \
-    /usr/share/ntm-gateway/mappings/frigate.yaml; do
+    /usr/share/ntm-gateway/mappings/frigate.yaml \
+    /usr/sbin/ntm-gateway-web /lib/systemd/system/ntm-gateway-web.service \
+    /lib/systemd/system/ntm-gateway-web.socket /usr/share/man/man8/ntm-gateway-web.8.gz; do
     check "the .deb holds $f" grep -qx "$f" "$WORK/contents.txt"
 done
 dpkg-deb -f "$DEB" Depends Recommends >"$WORK/fields.txt"
@@ -265,7 +267,8 @@ else
     check "man page ntm-gatewayd(8) installed" test -f /usr/share/man/man8/ntm-gatewayd.8.gz
     check "man page ntmctl(1) installed" test -f /usr/share/man/man1/ntmctl.1.gz
     check "man pages render without groff warnings" bash -c \
-        "for m in /usr/share/man/man8/ntm-gatewayd.8.gz /usr/share/man/man1/ntmctl.1.gz; do
+        "for m in /usr/share/man/man8/ntm-gatewayd.8.gz /usr/share/man/man1/ntmctl.1.gz \
+            /usr/share/man/man8/ntm-gateway-web.8.gz; do
             zcat \$m | groff -man -Tutf8 -ww -z 2>&1 | grep . && exit 1; done; exit 0"
 fi
 PW=$(getent passwd ntm-gateway)
@@ -283,10 +286,29 @@ check_eq "/etc/ntm-gateway/gateway.yaml (readable by the group)" \
     "$(perms /etc/ntm-gateway/gateway.yaml)" "root:ntm-gateway 640"
 check "service enabled by the package (deb-systemd-helper, without PID 1)" \
     test -L /etc/systemd/system/multi-user.target.wants/ntm-gateway.service
-check "the installed config is valid, read as the ntm-gateway user" \
-    setpriv --reuid=ntm-gateway --regid=ntm-gateway --init-groups \
-    /usr/sbin/ntm-gatewayd --config /etc/ntm-gateway/gateway.yaml --check-config
-check "ntmctl check-config on the installed config" /usr/bin/ntmctl check-config
+# The conffile as shipped cannot run: its placeholders are refused, by the
+# check and by a start, naming the keys to set; nothing is sent.
+UNEDITED=$(setpriv --reuid=ntm-gateway --regid=ntm-gateway --init-groups \
+    /usr/sbin/ntm-gatewayd --config /etc/ntm-gateway/gateway.yaml --check-config 2>&1; echo "exit $?")
+check "the installed config as shipped is refused by --check-config (exit 1)" \
+    bash -c "printf '%s' \"\$1\" | grep -q 'exit 1\$'" _ "$UNEDITED"
+for key in gateway.id commune.code villages uplinks; do
+    check "the refusal names $key" bash -c "printf '%s' \"\$1\" | grep -q \"\$2\"" _ "$UNEDITED" "$key"
+done
+check "ntmctl check-config on the installed config says the same (exit 1)" \
+    bash -c '! /usr/bin/ntmctl check-config'
+START=$(cd /var/lib/ntm-gateway && timeout 20 setpriv --reuid=ntm-gateway --regid=ntm-gateway \
+    --init-groups /usr/sbin/ntm-gatewayd --config /etc/ntm-gateway/gateway.yaml 2>&1; echo "exit $?")
+check "the installed daemon does not start with the config as shipped (exit 1)" \
+    bash -c "printf '%s' \"\$1\" | grep -q 'exit 1\$' && printf '%s' \"\$1\" | grep -q 'as shipped'" _ "$START"
+check "and sent nothing (the outbox is empty, no buffer was made)" \
+    bash -c '[ -z "$(ls -A /var/spool/ntm-gateway/outbox)" ] && [ ! -e /var/lib/ntm-gateway/buffer.db ]'
+check "the unit checks the configuration first (ExecCondition: no restart loop)" \
+    grep -q '^ExecCondition=/usr/sbin/ntm-gatewayd .*--check-config' /lib/systemd/system/ntm-gateway.service
+check "the page's socket enabled by the package (ntm-gateway-web.socket)" \
+    test -L /etc/systemd/system/sockets.target.wants/ntm-gateway-web.socket
+check "/usr/sbin/ntm-gateway-web runs: --version" bash -c \
+    "/usr/sbin/ntm-gateway-web --version | grep -qx 'ntm-gateway-web ${VERSION%-*}'"
 
 # ---------------------------------------------------------------- systemd-analyze
 phase "systemd-analyze"
@@ -304,6 +326,17 @@ echo "  $SCORE_LINE"
 SCORE=$(echo "$SCORE_LINE" | sed -E 's/.*: ([0-9.]+).*/\1/')
 check "systemd-analyze security --offline=yes: exposure $SCORE is below 2.0" \
     python3 -c "import sys; sys.exit(0 if float('${SCORE:-10}') < 2.0 else 1)"
+for WUNIT in /lib/systemd/system/ntm-gateway-web.service /lib/systemd/system/ntm-gateway-web.socket; do
+    systemd-analyze verify "$WUNIT" >"$WORK/verify-web.log" 2>&1
+    check_eq "systemd-analyze verify $WUNIT: exit status" "$?" 0
+    sed 's/^/  | /' "$WORK/verify-web.log"
+done
+systemd-analyze security --offline=yes /lib/systemd/system/ntm-gateway-web.service \
+    >"$WORK/security-web.log" 2>&1
+WSCORE=$(grep -E "Overall exposure level" "$WORK/security-web.log" | sed -E 's/.*: ([0-9.]+).*/\1/')
+echo "  ntm-gateway-web.service: exposure $WSCORE"
+check "systemd-analyze security --offline=yes ntm-gateway-web.service: exposure $WSCORE is at most 2.0" \
+    python3 -c "import sys; sys.exit(0 if float('${WSCORE:-10}') <= 2.0 else 1)"
 # The unit's system call filter, applied by systemd and not by this test: every
 # system call the daemon makes in the run below must be in it.
 python3 - "$UNIT" >"$WORK/allowed-syscalls.txt" <<'PY'
@@ -411,7 +444,27 @@ check_eq "the broker listens on 127.0.0.1 only (port $PORT)" "$LISTENERS" "127.0
 
 # The operator's edit: the broker port (1883 or the free one) and a marker
 # that the upgrade and the removal below must keep.
-sed -i -e "s|^\(  port:\) 1883|\1 $PORT|" -e '1i # edited by test_package.sh' /etc/ntm-gateway/gateway.yaml
+# The commune's values in place of the placeholders (as QUICKSTART.md says),
+# the file uplink on, and the token file owner root, group ntm-gateway, 0640.
+sed -i -e "s|^\(  port:\) 1883|\1 $PORT|" -e '1i # edited by test_package.sh' \
+    -e 's|^  id: CHANGE-ME$|  id: gw-16279-01|' -e 's|^  code: "00000"$|  code: "16279"|' \
+    -e 's|^  province_code: "00"$|  province_code: "38"|' \
+    -e 's|^  name: "CHANGE-ME"$|  name: "Hoằng Giang"|' \
+    -e 's|^  - id: change-me |  - id: thon-dong |' \
+    -e '/^  - id: thon-dong /{n;s|^    name: "CHANGE-ME" |    name: "Thôn Đông" |;a\
+  - {id: thon-tay, name: "Thôn Tây"}
+}' \
+    -e 's|^devices: \[\]$|devices:\n  - {id: spk-01, kind: speaker, village: thon-dong}\n  - {id: cam-01, kind: camera, village: thon-dong}\n  - {id: ap-01, kind: wifi, village: thon-tay}|' \
+    -e 's|https://CHANGE-ME.invalid/ntm|http://127.0.0.1:9/ntm|' \
+    -e 's|^  # - plugin: file$|  - plugin: file|' -e 's|^  #   dir: /var/spool|    dir: /var/spool|' \
+    /etc/ntm-gateway/gateway.yaml
+printf 'package-test-token\n' >/etc/ntm-gateway/token
+chown root:ntm-gateway /etc/ntm-gateway/token
+chmod 0640 /etc/ntm-gateway/token
+check "the edited config is valid, read as the ntm-gateway user" \
+    setpriv --reuid=ntm-gateway --regid=ntm-gateway --init-groups \
+    /usr/sbin/ntm-gatewayd --config /etc/ntm-gateway/gateway.yaml --check-config
+check "ntmctl check-config on the edited config" /usr/bin/ntmctl check-config
 check "edited config still valid" bash -c "/usr/sbin/ntm-gatewayd --check-config >/dev/null"
 
 # sd_notify: a datagram socket this test owns; every datagram is logged as
@@ -535,6 +588,23 @@ else
     bad "ntmctl status as the ntm-gateway user: $(head -3 "$WORK/ntmctl-user.txt")"
 fi
 sed 's/^/  | /' "$WORK/ntmctl-user.txt" | head -12
+
+# the status page of the installed package, as its socket unit starts it
+# (systemd-socket-activate stands in for PID 1), as the ntm-gateway user
+WPORT=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+setpriv --reuid=ntm-gateway --regid=ntm-gateway --init-groups \
+    systemd-socket-activate -l "127.0.0.1:$WPORT" /usr/sbin/ntm-gateway-web \
+    --config /etc/ntm-gateway/gateway.yaml >"$WORK/web.log" 2>&1 &
+WEB_PID=$!
+sleep 0.5
+get() { python3 -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())" "$1"; }
+get "http://127.0.0.1:$WPORT/metrics" >"$WORK/metrics.txt" 2>&1
+check "ntm-gateway-web (socket-activated, as ntm-gateway): /metrics says accepted 5" \
+    grep -qx 'ntm_messages_accepted_total 5' "$WORK/metrics.txt"
+get "http://127.0.0.1:$WPORT/" >"$WORK/page.html" 2>&1
+check "ntm-gateway-web: the page names the villages in Vietnamese" grep -q 'Thôn Đông' "$WORK/page.html"
+kill -TERM "$WEB_PID" 2>/dev/null; wait "$WEB_PID" 2>/dev/null
+sed 's/^/  | /' "$WORK/web.log" | head -5
 
 # Second run, under strace: a restart on the existing buffer, a reload, a
 # batch; then every system call made is checked against the unit's filter.

@@ -33,6 +33,8 @@ Each authorized stream request takes the next script pushed with push()
   ("trickle", seconds)  one byte of a never-ending part each `seconds`
   ("keepalives", seconds) a keep-alive each `seconds`, until the client leaves
   ("every", seconds, step)  that step each `seconds`, until the client leaves
+  ("wait", name)        nothing until the test calls go(name) (a keep-alive
+                        each keepalive_s meanwhile): scripted time in steps
 A script that ends without one of the last four closes the connection.
 
 Run alone (for trying the daemon by hand):
@@ -103,12 +105,21 @@ class Camera:
         self.heartbeat_asked = []  # Dahua: the heartbeat= of each stream request
         self.server = None
         self.ssl_context = None
+        self.signals = {}  # name -> threading.Event, for ("wait", name)
 
     # ---- control
 
     def push(self, script):
         with self.lock:
             self.scripts.append(list(script))
+
+    def signal(self, name):
+        with self.lock:
+            return self.signals.setdefault(name, threading.Event())
+
+    def go(self, name):
+        """Lets every stream waiting at ("wait", name) go on."""
+        self.signal(name).set()
 
     def next_script(self):
         with self.lock:
@@ -292,6 +303,14 @@ class StandinHandler(BaseHTTPRequestHandler):
                     return
             elif kind == "big":
                 self.big(step[1], step[2])
+            elif kind == "wait":
+                ev = cam.signal(step[1])
+                while not ev.wait(cam.keepalive_s):
+                    if cam.stopping.is_set():
+                        return
+                    self.send(cam.keepalive())
+                if cam.stopping.is_set():
+                    return
             elif kind == "close":
                 return
             elif kind == "stall":

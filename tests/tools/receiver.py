@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """receiver.py: a provincial receiver of the sync API v1, for tests and by hand.
 
-It implements the server side of /work/shared/contracts/provincial-sync.md:
+It implements the server side of the provincial sync API (README, "Indicators,
+alerts and batches"):
 POST {base_url}/v1/batches with a bearer token, an Idempotency-Key equal to the
 body's batch_id, a User-Agent, JSON (gzip'd when Content-Encoding: gzip) that
 must validate against config/ntm.sync.v1.schema.json. It deduplicates on the

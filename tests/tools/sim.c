@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* sim.c: ntm-sim, a device simulator and load generator for tests and the demo.
- * It owns the test side of the device contract (/work/shared/contracts/devices.md):
+ * It owns the test side of the device contract (README, "What devices send, and what is rejected"):
  * valid messages of every kind and channel, and one invalid message per rule break,
  * each tagged with the reject reason the gateway must give. It must not use the
  * daemon's ingest code: it is the independent other side of that contract. */

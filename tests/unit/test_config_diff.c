@@ -377,7 +377,7 @@ static void test_docs_walk(void)
 {
     int n = 0;
     ntm_config_each_key(count_key, &n);
-    CHECK_INT(n, 39);
+    CHECK_INT(n, 53);
 }
 
 int main(void)

@@ -125,9 +125,10 @@ static int has(const char *hay, const char *needle)
 
 static void test_names(void)
 {
-    static const char *const rej[] = {"accepted",   "bad_topic", "unknown_village", "bad_channel",
-                                      "too_large",  "not_json",  "not_object",      "missing_field",
-                                      "wrong_type", "bad_value", "device_conflict"};
+    static const char *const rej[] = {"accepted",    "bad_topic",       "unknown_village",
+                                      "bad_channel", "too_large",       "not_json",
+                                      "not_object",  "missing_field",   "wrong_type",
+                                      "bad_value",   "device_conflict", "too_many_devices"};
     CHECK(sizeof rej / sizeof rej[0] == NTM_REJ_COUNT);
     for (int i = 0; i < NTM_REJ_COUNT; i++)
         CHECK(strcmp(ntm_reject_name((enum ntm_reject)i), rej[i]) == 0);

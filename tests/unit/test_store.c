@@ -80,7 +80,10 @@ static void test_migrations(void)
           NULL); /* no AUTOINCREMENT */
     env_free(&e);
 
-    for (int v = 1; v < NTM_SCHEMA_VERSION; v++) {
+    /* the fixture below is written in the tables of versions 1 to 3 (the 3 -> 4
+     * step's ids and alerts); 4 -> 5 only adds the page's history tables, and
+     * the schema compared at the end is the fresh one */
+    for (int v = 1; v < 4; v++) {
         char name[32];
         snprintf(name, sizeof name, "v%d.db", v);
         if (!env_init(&e, name, (struct opts){0}))
@@ -263,7 +266,10 @@ static void test_newer_schema(void)
     struct ntm_store *st = NULL;
     int rc = ntm_store_open(&st, &e.loop, e.cfg, &e.log, &e.clock, e.err, sizeof e.err);
     CHECK_INT(rc, -1);
-    CHECK(strstr(e.err, "database schema version 99 is newer than this daemon's (4)") != NULL);
+    char want[96];
+    snprintf(want, sizeof want, "database schema version 99 is newer than this daemon's (%d)",
+             NTM_SCHEMA_VERSION);
+    CHECK(strstr(e.err, want) != NULL);
     ntm_store_close(st);
     char *after = slurp(e.path, &after_len);
     CHECK(after && before && after_len == before_len && memcmp(after, before, before_len) == 0);
