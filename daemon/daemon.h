@@ -66,8 +66,10 @@ struct ntm_daemon {
     bool stopping;
 
     struct ntm_complaint reject_complaint[NTM_REJ_COUNT];
-    struct ntm_ping *ping;                /* sources (sources_wire.c); NULL when unused */
-    struct ntm_mappings maps;             /* the MQTT mappings' counts */
+    struct ntm_ping *ping; /* sources (sources_wire.c); NULL when unused */
+    struct ntm_mappings maps;
+    const struct ntm_device_decl **by_id;
+        /* cfg->devices sorted by id, for the gate */ /* the MQTT mappings' counts */
     struct ntm_complaint store_complaint; /* accepted messages the store could not take */
     struct ntm_complaint dup_complaint;   /* QoS 1 messages the broker sent again */
     uint64_t duplicates;                  /* ... skipped, since start */
@@ -96,6 +98,12 @@ int ntm_daemon_sources_start(struct ntm_daemon *d, char *err, size_t errlen);
 void ntm_daemon_sources_reload(struct ntm_daemon *d);
 void ntm_daemon_sources_stop(struct ntm_daemon *d);
 void ntm_daemon_sources_free(struct ntm_daemon *d);
+/* The live state's "ping" and "mappings" sections (ntm_ping_live, ntm_mappings_live)
+ * of this daemon's current sources, for ntm_live_add_section(live, this, daemon):
+ * the ping source may come and go on SIGHUP, so the daemon, not it, is the argument. */
+void ntm_daemon_sources_live(void *daemon, cJSON *sources);
+/* The declared device with this id (a binary search), or NULL. */
+const struct ntm_device_decl *ntm_daemon_device(const struct ntm_daemon *d, const char *id);
 /* A message on a topic outside the device contract's: evaluated by every
  * mapping whose filter matches; false when none does. */
 bool ntm_daemon_mapped(struct ntm_daemon *d, const char *topic, const void *payload, size_t len);

@@ -37,7 +37,7 @@ void ntm_gate_submit(struct ntm_daemon *d, const struct ntm_gate_msg *m)
     memset(&t, 0, sizeof t);
     memcpy(t.device, m->device, dl);
     t.channel = (uint8_t)m->channel;
-    const struct ntm_device_decl *decl = ntm_config_device(d->cfg, m->device);
+    const struct ntm_device_decl *decl = ntm_daemon_device(d, m->device);
     if (decl) {
         snprintf(t.village, sizeof t.village, "%s", d->cfg->villages[decl->village].id);
         t.kind = decl->kind;

@@ -419,14 +419,14 @@ int ntm_mqtt_set_filters(struct ntm_mqtt *m, const char *const *filters, size_t 
         k++;
     }
     bool live = m->state == ST_CONNECTED || m->state == ST_SUBSCRIBED;
+    for (size_t i = 0; live && i < k; i++)
+        if (!has_filter(m->filters, m->n_filters, nf[i]))
+            mosquitto_subscribe(m->mosq, NULL, nf[i], 1);
     for (size_t i = 0; i < m->n_filters; i++) {
         if (live && !has_filter(nf, k, m->filters[i]))
             mosquitto_unsubscribe(m->mosq, NULL, m->filters[i]);
         free(m->filters[i]);
     }
-    for (size_t i = 0; live && i < k; i++)
-        if (!has_filter(m->filters, m->n_filters, nf[i]))
-            mosquitto_subscribe(m->mosq, NULL, nf[i], 1);
     free(m->filters);
     m->filters = nf;
     m->n_filters = k;

@@ -11,6 +11,44 @@
 #include "sources/mappings.h"
 #include "sources/ping.h"
 
+static int by_id_cmp(const void *a, const void *b)
+{
+    const struct ntm_device_decl *const *x = a, *const *y = b;
+    return strcmp((*x)->id, (*y)->id);
+}
+
+/* The inventory sorted by id (the devices list only changes with a restart). */
+static int index_devices(struct ntm_daemon *d)
+{
+    const struct ntm_config *c = d->cfg;
+    free(d->by_id);
+    d->by_id = calloc(c->n_devices ? c->n_devices : 1, sizeof *d->by_id);
+    if (!d->by_id)
+        return -1;
+    for (size_t i = 0; i < c->n_devices; i++)
+        d->by_id[i] = &c->devices[i];
+    qsort(d->by_id, c->n_devices, sizeof *d->by_id, by_id_cmp);
+    return 0;
+}
+
+const struct ntm_device_decl *ntm_daemon_device(const struct ntm_daemon *d, const char *id)
+{
+    if (!d->by_id)
+        return ntm_config_device(d->cfg, id);
+    size_t lo = 0, hi = d->cfg->n_devices;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = strcmp(d->by_id[mid]->id, id);
+        if (r == 0)
+            return d->by_id[mid];
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
 /* The ping targets of the inventory: the devices with `ip`. */
 static int configure_ping(struct ntm_daemon *d)
 {
@@ -87,7 +125,7 @@ int ntm_daemon_sources_start(struct ntm_daemon *d, char *err, size_t errlen)
     bool any_ip = false;
     for (size_t i = 0; i < d->cfg->n_devices; i++)
         any_ip = any_ip || d->cfg->devices[i].ip != NULL;
-    if (configure_mappings(d) != 0) {
+    if (index_devices(d) != 0 || configure_mappings(d) != 0) {
         snprintf(err, errlen, "out of memory setting up the mappings");
         return -1;
     }
@@ -124,4 +162,13 @@ void ntm_daemon_sources_free(struct ntm_daemon *d)
 {
     ntm_daemon_sources_stop(d);
     ntm_mappings_free(&d->maps);
+    free(d->by_id);
+    d->by_id = NULL;
+}
+
+void ntm_daemon_sources_live(void *daemon, cJSON *sources)
+{
+    struct ntm_daemon *d = daemon;
+    ntm_ping_live(d->ping, sources); /* NULL-safe: no section without ping */
+    ntm_mappings_live(&d->maps, sources);
 }

@@ -257,7 +257,7 @@ check "net.ipv4.ping_group_range covers the ntm-gateway group after install (pin
     'read lo hi </proc/sys/net/ipv4/ping_group_range; g=$(getent group ntm-gateway | cut -d: -f3);
      [ -n "$g" ] && [ "$g" -ge "$lo" ] && [ "$g" -le "$hi" ]'
 check "the daemon's user can open an unprivileged ICMP socket" \
-    setpriv --reuid=ntm-gateway --regid=ntm-gateway --clear-groups python3 -c \
+    setpriv --reuid=ntm-gateway --regid=ntm-gateway --clear-groups /usr/bin/python3 -c \
     'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)'
 check "schema /usr/share/ntm-gateway/ntm.sync.v1.schema.json is JSON" \
     python3 -m json.tool /usr/share/ntm-gateway/ntm.sync.v1.schema.json /dev/null
