@@ -16,7 +16,7 @@
  *
  * File: a header page (magic, version, record layout), the table of recent
  * deliveries (8,192 slots of 8 bytes, see ntm_tail_seen), then the entries.
- * Entry: magic u32, payload length u32, check u64 (SipHash-2-4 of what
+ * Entry: magic u32, payload length u32, check u64 (hash.h word hash of what
  * follows, keyed by the layout version), id i64, delivery key u64, payload
  * (the record: fixed fields, village id, device id, the part of the record's
  * union its channel uses). An entry is written body first, then 4 zero bytes

@@ -74,7 +74,7 @@ build fuzz_retry_after "$d/retry_after.c" & pids+=($!)
 build fuzz_multipart "$d/sources/multipart.c" & pids+=($!)
 build fuzz_hikvision "$d/sources/hikvision.c" "${EXPAT[@]}" & pids+=($!)
 build fuzz_dahua "$d/sources/dahua.c" & pids+=($!)
-build fuzz_tail "$d/tail.c" "$d/siphash.c" "$d/hash.c" & pids+=($!)
+build fuzz_tail "$d/tail.c" "$d/hash.c" & pids+=($!)
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 [ $rc -eq 0 ] || { echo "build.sh: a fuzz target did not build" >&2; exit 1; }
