@@ -28,7 +28,7 @@
 #define ENTRIES_OFF (SEEN_OFF + SEEN_SLOTS * 8u)
 _Static_assert(ENTRIES_OFF == NTM_TAIL_ENTRIES_OFF, "tail.h says where the entries start");
 #define AREA_MIN (256u << 10)  /* the entries' area at first, and after a shrink */
-#define AREA_SHRINK (4u << 20) /* an area grown past this shrinks at the next commit */
+#define AREA_SHRINK (4u << 20) /* an area grown to this shrinks at the next commit */
 #define AREA_MAX (256u << 20)  /* a journal bigger than this is not ours */
 
 struct ntm_tail {
@@ -336,7 +336,7 @@ void ntm_tail_committed(struct ntm_tail *t)
     memset(area(t), 0, 4); /* the end marker at the head: nothing to read back */
     t->start = t->end = t->count = 0;
     /* a big area left by a burst or a long failure goes back */
-    if (area_size(t) > AREA_SHRINK && resize(t, ENTRIES_OFF + AREA_MIN) != 0) {
+    if (area_size(t) >= AREA_SHRINK && resize(t, ENTRIES_OFF + AREA_MIN) != 0) {
         /* kept big: it still works */
     }
 }
