@@ -21,9 +21,9 @@
 #define FILE_MAGIC 0x4a4d544eu /* "NTMJ" little-endian: the file */
 #define TAIL_MAGIC 0x544d544eu /* "NTMT": an entry */
 #define TAIL_VERSION 2
-#define HEAD_BYTES 32  /* magic, length, check, id, key */
-#define FIXED_BYTES 24 /* ts, recv_ms, kind, channel, event, flags, 2 lengths, ulen */
-#define SEEN_SLOTS 8192u
+#define HEAD_BYTES 32     /* magic, length, check, id, key */
+#define FIXED_BYTES 24    /* ts, recv_ms, kind, channel, event, flags, 2 lengths, ulen */
+#define SEEN_SLOTS 65536u /* one per packet id */
 #define SEEN_OFF 4096u
 #define ENTRIES_OFF (SEEN_OFF + SEEN_SLOTS * 8u)
 _Static_assert(ENTRIES_OFF == NTM_TAIL_ENTRIES_OFF, "tail.h says where the entries start");
