@@ -784,6 +784,7 @@ static void feed_kept(struct ntm_daemon *d, struct ntm_record **kept, size_t n)
         free(kept[i]);
     }
     free(kept);
+    ntm_store_kept_fed(d->store);
     ntm_store_commit(d->store);
 }
 

@@ -70,6 +70,9 @@ void ntm_store_set_hooks(struct ntm_store *st, const struct ntm_store_hooks *h);
  * the caller frees each and the array; *n gets their number. They are to be
  * taken in again as new (folded, appended): nothing of them was committed. */
 struct ntm_record **ntm_store_take_kept(struct ntm_store *st, size_t *n);
+/* Every kept record was fed back (appended or rejected): the tail journal may
+ * start over at the next commit. Until then it keeps them. */
+void ntm_store_kept_fed(struct ntm_store *st);
 
 /* Opens (creating or migrating) the database of cfg->storage.path. */
 int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_config *cfg,

@@ -80,6 +80,8 @@ struct ntm_record **ntm_store_take_kept(struct ntm_store *st, size_t *n)
     st->recovered = NULL;
     st->n_recovered = 0;
     ntm_tail_take(st->tail, take_one, &c);
+    if (c.n > 0)
+        st->kept_out = true;
     st->held = 0;
     st->held_mark = 0;
     /* fed again in the same order, they get the same ids as in the journal,
@@ -87,6 +89,11 @@ struct ntm_record **ntm_store_take_kept(struct ntm_store *st, size_t *n)
     st->next_id = st->last_msg_id + 1;
     *n = c.n;
     return c.v;
+}
+
+void ntm_store_kept_fed(struct ntm_store *st)
+{
+    st->kept_out = false;
 }
 
 void ntm_st_recover_tail(struct ntm_store *st)
@@ -257,7 +264,12 @@ int ntm_store_commit(struct ntm_store *st)
         ntm_st_fail(st, rc, "commit");
         return -1;
     }
-    ntm_tail_committed(st->tail);
+    /* The journal starts over only when it holds nothing the database lacks:
+     * records read back at start (or kept after a failed write) that are not
+     * all fed back yet are in it alone (a commit of the aggregation state in
+     * between must not drop them; a kill then would lose them). */
+    if (st->n_recovered == 0 && !st->kept_out)
+        ntm_tail_committed(st->tail);
     uv_timer_stop(&st->tail_timer);
     st->committed_msg_id = st->last_msg_id;
     st->in_tx = false;

@@ -94,6 +94,7 @@ struct ntm_store {
     char *tail_path;
     struct ntm_record **recovered;
     size_t n_recovered;
+    bool kept_out; /* kept records handed to the owner and not yet all fed back */
     struct ntm_complaint tail_complaint;
     uv_timer_t tail_timer; /* commits storage.commit_ms after the last append */
     bool tail_added;       /* a record was added since the timer last ran */

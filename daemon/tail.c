@@ -17,19 +17,18 @@
 #include <unistd.h>
 
 #include "hash.h"
-#include "siphash.h"
 
 #define FILE_MAGIC 0x4a4d544eu /* "NTMJ" little-endian: the file */
 #define TAIL_MAGIC 0x544d544eu /* "NTMT": an entry */
 #define TAIL_VERSION 2
-#define HEAD_BYTES 32  /* magic, length, check, id, key */
-#define FIXED_BYTES 24 /* ts, recv_ms, kind, channel, event, flags, 2 lengths, ulen */
-#define SEEN_SLOTS 8192u
+#define HEAD_BYTES 32     /* magic, length, check, id, key */
+#define FIXED_BYTES 24    /* ts, recv_ms, kind, channel, event, flags, 2 lengths, ulen */
+#define SEEN_SLOTS 65536u /* one per packet id */
 #define SEEN_OFF 4096u
 #define ENTRIES_OFF (SEEN_OFF + SEEN_SLOTS * 8u)
 _Static_assert(ENTRIES_OFF == NTM_TAIL_ENTRIES_OFF, "tail.h says where the entries start");
 #define AREA_MIN (256u << 10)  /* the entries' area at first, and after a shrink */
-#define AREA_SHRINK (4u << 20) /* an area grown past this shrinks at the next commit */
+#define AREA_SHRINK (4u << 20) /* an area grown to this shrinks at the next commit */
 #define AREA_MAX (256u << 20)  /* a journal bigger than this is not ours */
 
 struct ntm_tail {
@@ -119,6 +118,17 @@ static size_t union_len(const struct ntm_record *r)
 }
 
 /* Writes the entry's body, its end marker, and its magic last (see tail.h). */
+/* An entry's check: against torn writes and other versions' files, not an
+ * adversary, so the daemon's fast word hash, seeded by the layout key. */
+static uint64_t check(const uint8_t key[16], const uint8_t *p, size_t n)
+{
+    uint64_t seed;
+    memcpy(&seed, key, 8);
+    uint64_t more;
+    memcpy(&more, key + 8, 8);
+    return ntm_hash64_words(seed ^ (more * 0x9e3779b97f4a7c15ULL), p, n);
+}
+
 static size_t encode(const uint8_t key[16], uint8_t *buf, size_t cap, int64_t id, uint64_t dkey,
                      const char *village, const struct ntm_record *rec)
 {
@@ -146,7 +156,7 @@ static size_t encode(const uint8_t key[16], uint8_t *buf, size_t cap, int64_t id
     put_u32(buf + 4, (uint32_t)payload);
     put_u64(buf + 16, (uint64_t)id);
     put_u64(buf + 24, dkey);
-    put_u64(buf + 8, ntm_siphash24(key, buf + 16, 16 + payload));
+    put_u64(buf + 8, check(key, buf + 16, 16 + payload));
     memset(buf + total, 0, 4);
     /* the magic after everything else, also for the compiler: a kill between
      * two stores leaves either no entry or a whole one */
@@ -174,7 +184,7 @@ static long decode(const uint8_t key[16], const uint8_t *p, size_t avail, int64_
         return -1;
     size_t payload = get_u32(p + 4);
     if (payload < FIXED_BYTES || payload > avail - HEAD_BYTES ||
-        get_u64(p + 8) != ntm_siphash24(key, p + 16, 16 + payload))
+        get_u64(p + 8) != check(key, p + 16, 16 + payload))
         return -1;
     *id = (int64_t)get_u64(p + 16);
     *dkey = get_u64(p + 24);
@@ -326,7 +336,7 @@ void ntm_tail_committed(struct ntm_tail *t)
     memset(area(t), 0, 4); /* the end marker at the head: nothing to read back */
     t->start = t->end = t->count = 0;
     /* a big area left by a burst or a long failure goes back */
-    if (area_size(t) > AREA_SHRINK && resize(t, ENTRIES_OFF + AREA_MIN) != 0) {
+    if (area_size(t) >= AREA_SHRINK && resize(t, ENTRIES_OFF + AREA_MIN) != 0) {
         /* kept big: it still works */
     }
 }

@@ -15,8 +15,8 @@
  * message are handed back, once.
  *
  * File: a header page (magic, version, record layout), the table of recent
- * deliveries (8,192 slots of 8 bytes, see ntm_tail_seen), then the entries.
- * Entry: magic u32, payload length u32, check u64 (SipHash-2-4 of what
+ * deliveries (65,536 slots of 8 bytes, see ntm_tail_seen), then the entries.
+ * Entry: magic u32, payload length u32, check u64 (hash.h word hash of what
  * follows, keyed by the layout version), id i64, delivery key u64, payload
  * (the record: fixed fields, village id, device id, the part of the record's
  * union its channel uses). An entry is written body first, then 4 zero bytes
@@ -79,8 +79,10 @@ void ntm_tail_close(struct ntm_tail *t);
  * a hash of topic and payload above it (ntm_tail_delivery_key). A broker that
  * delivers a QoS 1 message again (after a reconnection, with the DUP flag)
  * uses the same packet id; a new message gets the next one. The table keeps
- * the key of each of the last 8,192 packet ids, in the mapped file: a message
- * found there was already taken in, even by a run that was killed since. */
+ * the key of the last delivery of every packet id (65,536 slots, 512 KiB of
+ * the mapped file; mosquitto 2.0.11 may send again thousands of messages of
+ * a backlog that a killed subscriber had acknowledged): a message found there
+ * was already taken in, even by a run that was killed since. */
 uint64_t ntm_tail_delivery_key(int mid, const char *topic, size_t topic_len, const void *payload,
                                size_t len);
 /* True when this delivery was already taken in. */
@@ -93,7 +95,7 @@ void ntm_tail_forget_deliveries(struct ntm_tail *t);
 
 /* Where the entries start in the file (after the header page and the table
  * of deliveries). For the unit test. */
-#define NTM_TAIL_ENTRIES_OFF (4096 + 8192 * 8)
+#define NTM_TAIL_ENTRIES_OFF (4096 + 65536 * 8)
 
 /* Encodes one entry into buf (at most cap bytes, 4 of them for the end
  * marker); its length, or 0 when it does not fit. Exposed for the unit test. */

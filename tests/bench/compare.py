@@ -46,6 +46,11 @@ def number(text):
     return float(m.group(0).replace(",", "")) if m else None
 
 
+def key(figure):
+    """A figure's name without the figures some names carry ('runs: 21,314, ...')."""
+    return re.sub(r"; runs: [^)]*", "", figure)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", required=True, help="git revision of the baseline")
@@ -74,9 +79,10 @@ def main():
                     "--only", sec, "--json", out] + (["--quick"] if args.quick else []))
                 with open(out) as f:
                     for row in json.load(f):
-                        got[which].setdefault(row["figure"], []).append(row["measured"])
-                        if row["figure"] not in order:
-                            order.append(row["figure"])
+                        k = key(row["figure"])
+                        got[which].setdefault(k, []).append(row["measured"])
+                        if k not in order:
+                            order.append(k)
     lines = [f"Before: `{rev}` ({args.base}); after: the worktree "
              f"(`{subprocess.run(['git', '-C', ROOT, 'log', '-1', '--format=%h %s'], capture_output=True, text=True).stdout.strip()[:80]}`); "
              f"sections {args.sections}, {args.rounds} round(s), alternating.", "",

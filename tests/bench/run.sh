@@ -12,6 +12,9 @@
 #   tests/bench/run.sh --quick    smaller loads (about 3 minutes)
 #   tests/bench/run.sh --only ingest,callgrind   some sections (ingest, nodered,
 #                                 callgrind, steady, idle, week)
+#   tests/bench/compare.py --base main   the ingest, callgrind and steady sections
+#                                 for main's build and this one in the same run,
+#                                 alternating, with the ratios (work/COMPARE.md)
 #
 # Needs: tests/tools/deps.sh's packages (mosquitto, valgrind, strace, ...), and
 # npm for the Node-RED figures (without it the table says so and the rest runs).

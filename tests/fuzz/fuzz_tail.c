@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* fuzz_tail.c: libFuzzer target for the tail journal's reading after a crash
  * (daemon/tail.c, ntm_tail_recover). Random bytes never pass an entry's
- * SipHash check, so the input builds entries and then damages them: byte 0 is
+ * 64-bit check, so the input builds entries and then damages them: byte 0 is
  * the number of entries (1..8), then per entry 24 bytes (kind, channel, event,
  * flags, n_macs, device length, then bytes for the device id and the union);
  * the rest is damage, 3 bytes each (offset u16 into the entries, a byte xored

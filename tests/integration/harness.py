@@ -147,7 +147,7 @@ class Checks:
 
 
 TAIL_MAGIC = 0x544d544e  # daemon/tail.c
-TAIL_ENTRIES_OFF = 4096 + 8192 * 8  # daemon/tail.h NTM_TAIL_ENTRIES_OFF
+TAIL_ENTRIES_OFF = 4096 + 65536 * 8  # daemon/tail.h NTM_TAIL_ENTRIES_OFF
 TAIL_HEAD = 32  # magic, length, check, id, delivery key
 
 

@@ -424,6 +424,7 @@ static void test_tail_after_crash(void)
         free(kept[i]);
     }
     free(kept);
+    ntm_store_kept_fed(st);
     CHECK_INT(ntm_store_last_msg_id(st), 7);
     ntm_store_close(st);
     char tail[600];

@@ -181,7 +181,7 @@ int main(void)
     off_t small = sb.st_size;
     int many = 0;
     for (int i = 0; i < 20000; i++) {
-        sample_record(&r, i);
+        sample_record(&r, i % 64);
         if (ntm_tail_add(t, 1000 + i, 0, "thon-dong", &r) == 0)
             many++;
     }
