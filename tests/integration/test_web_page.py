@@ -32,9 +32,10 @@ def main(h, t):
     h.start_broker()
     cfg = write_gateway(h, root, uplinks=file_uplink(h))
     gw = h.start_daemon(cfg)
-    p, _ = fill_history(h, root)
+    p, exp = fill_history(h, root)
     t.eq(p.returncode, 0, "ntm-sim sent seven days of history")
-    live_burst(h, root)
+    _, burst = live_burst(h, root)
+    gw.wait_counts(exp["valid_total"] + (burst["valid_total"] if burst else 0), timeout=120)
     w = Web(h, cfg)
     t.require(w.wait_accepting(), "ntm-gateway-web accepts connections", w.log())
 
