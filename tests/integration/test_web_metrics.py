@@ -119,7 +119,8 @@ def main(h, t):
     rej = prom.query("ntm_messages_rejected_total")
     want = {(("reason", r),): counter("rejected." + r) for r in
             ["bad_topic", "unknown_village", "bad_channel", "too_large", "not_json",
-             "not_object", "missing_field", "wrong_type", "bad_value", "device_conflict"]}
+             "not_object", "missing_field", "wrong_type", "bad_value", "device_conflict",
+             "too_many_devices"]}
     t.eq(rej, want, "Prometheus: ntm_messages_rejected_total by reason")
     t.eq(sum(rej.values()), float(exp["invalid_total"]), "rejected in all = ntm-sim's invalid")
 
