@@ -869,8 +869,10 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     char live_path[4096];
     ntm_live_path(cfg->storage.path, live_path, sizeof live_path);
     d->live = ntm_live_new(live_path);
-    if (d->live)
+    if (d->live) {
         ntm_live_add_section(d->live, ntm_daemon_cameras_live, d);
+        ntm_live_add_section(d->live, ntm_daemon_sources_live, d); /* ping, mappings */
+    }
     write_live(d);
     uv_timer_start(&d->status_timer, on_status_timer, 1000, 1000);
     uint64_t tick = (uint64_t)cfg->sync.interval_s * 1000;

@@ -78,8 +78,8 @@ void ntm_mappings_note(struct ntm_mappings *s, size_t i, enum ntm_map_result r, 
 void ntm_mappings_live(void *mappings, cJSON *sources)
 {
     struct ntm_mappings *s = mappings;
-    if (!s || !sources)
-        return;
+    if (!s || !sources || (s->n == 0 && s->n_d == 0))
+        return; /* no mappings: no section */
     cJSON *sec = cJSON_AddObjectToObject(sources, "mappings");
     for (size_t i = 0; sec && i < s->n_d; i++) {
         const struct ntm_mapping_heard *h = &s->d[i];
@@ -95,7 +95,7 @@ void ntm_mappings_live(void *mappings, cJSON *sources)
             cJSON_AddNullToObject(d, "last_error");
         cJSON_AddStringToObject(d, "mapping", h->mapping);
     }
-    cJSON *all = sec ? cJSON_AddObjectToObject(sec, "_mappings") : NULL;
+    cJSON *all = sec ? cJSON_AddObjectToObject(sec, "(mappings)") : NULL;
     for (size_t i = 0; all && i < s->n; i++) {
         const struct ntm_mapping_count *c = &s->c[i];
         cJSON *o = cJSON_AddObjectToObject(all, c->name);
@@ -111,7 +111,7 @@ void ntm_mappings_live(void *mappings, cJSON *sources)
             cJSON_AddNullToObject(o, "last_error");
     }
     if (sec)
-        cJSON_AddNumberToObject(sec, "_unmatched", (double)s->unmatched);
+        cJSON_AddNumberToObject(sec, "(unmatched)", (double)s->unmatched);
 }
 
 void ntm_mappings_free(struct ntm_mappings *s)

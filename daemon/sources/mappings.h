@@ -44,8 +44,8 @@ int ntm_mappings_configure(struct ntm_mappings *s, const struct ntm_mapping *m, 
 void ntm_mappings_note(struct ntm_mappings *s, size_t i, enum ntm_map_result r, const char *device,
                        int64_t now_ms, const char *why);
 /* The "mappings" section of the live state: per device {state: "heard" or
- * "rejected", since_ms, last_ms, last_error, mapping}, and "_mappings":
- * per mapping {mapped, unmapped, rejected, last_ms, last_error}. */
+ * "rejected", since_ms, last_ms, last_error, mapping}, and "(mappings)" (no device id has
+ * parentheses): per mapping {mapped, unmapped, rejected, last_ms, last_error}. */
 void ntm_mappings_live(void *mappings, cJSON *sources);
 void ntm_mappings_free(struct ntm_mappings *s);
 

@@ -239,6 +239,15 @@ def main(h, t):
             if not wait_for(t, f"step {k}: a heartbeat at T0+{k} min from each of {up}",
                             lambda: set(up) <= heartbeats_at(h, T0 + 60 * k), quiet=True):
                 break
+        try:
+            with open(os.path.join(h.tmp, "buffer.db.state.json")) as f:
+                ping_live = json.load(f)["sources"]["ping"]
+        except (OSError, ValueError, KeyError):
+            ping_live = {}
+        t.eq({k: v.get("state") for k, v in ping_live.items()},
+             {dev: ("no_reply" if dev == "dev-c" else "replying") for dev, *_ in devs}
+             if netns else {dev: "replying" for dev, *_ in devs},
+             "live state: ping's view of each device at the end of the hour")
         clock.set(T0 + 3600 + 60)
         wait_for(t, "the hour's rows", lambda: h.query(
             "SELECT COUNT(*) FROM latest_rows WHERE period = 'hour' AND name = 'uptime_pct' "

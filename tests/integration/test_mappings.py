@@ -150,6 +150,29 @@ def main(h, t):
              f"the quarantine detail names the mapping and says what: {got_q[2][:160]}")
     print("quarantine:\n  " + "\n  ".join(f"{r[1]}: {r[0]}: {r[2][:150]}" for r in q))
 
+    # the live state's "mappings" section: who is heard through which mapping, the counts
+    live = None
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        try:
+            with open(h.db_path + ".state.json") as f:
+                live = json.load(f)["sources"]["mappings"]
+            if live.get("(mappings)", {}).get("frigate-events", {}).get("unmapped") == 2:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    t.ok(live is not None, "the live state has a mappings section")
+    if live is not None:
+        t.eq(live.get("spk-7", {}).get("mapping"), "acme-speaker",
+             "live state: spk-7 is heard through acme-speaker")
+        counts = {k: (v["mapped"], v["unmapped"], v["rejected"])
+                  for k, v in live.get("(mappings)", {}).items()}
+        t.eq(counts, {"frigate-detect": (2, 0, 1), "frigate-recording": (2, 0, 0),
+                      "frigate-events": (2, 2, 1), "acme-speaker": (1, 3001, 3)},
+             "live state: per mapping (mapped = handed to the gate, which may still reject: "
+             "cam-9; unmapped; rejected by the mapping)")
+
     # SIGHUP: a changed mapping set applies at once; the new topic is subscribed
     extra = """  - name: acme-state
     topic: "acme2/{device}/online"
