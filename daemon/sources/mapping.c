@@ -374,73 +374,6 @@ static enum ntm_map_result eval_device(struct eval *e, const char *topic, struct
     return res;
 }
 
-/* ---- the device message's text (cJSON's printer costs more than the rest) ---- */
-
-struct wbuf {
-    char *b;
-    size_t n, cap;
-};
-
-static bool wput(struct wbuf *w, const char *s, size_t n)
-{
-    if (w->n + n + 1 > w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 128;
-        while (cap < w->n + n + 1)
-            cap *= 2;
-        char *b = realloc(w->b, cap);
-        if (!b)
-            return false;
-        w->b = b;
-        w->cap = cap;
-    }
-    memcpy(w->b + w->n, s, n);
-    w->n += n;
-    w->b[w->n] = '\0';
-    return true;
-}
-
-/* A JSON value as text: scalars written here, arrays and objects by cJSON. */
-static bool wjson(struct wbuf *w, const cJSON *v)
-{
-    char num[40];
-    if (cJSON_IsTrue(v))
-        return wput(w, "true", 4);
-    if (cJSON_IsFalse(v))
-        return wput(w, "false", 5);
-    if (cJSON_IsNull(v))
-        return wput(w, "null", 4);
-    if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        int n = isfinite(d) && d == floor(d) && fabs(d) < 9e15
-                    ? snprintf(num, sizeof num, "%lld", (long long)d)
-                    : snprintf(num, sizeof num, isfinite(d) ? "%.17g" : "null", d);
-        return wput(w, num, (size_t)n);
-    }
-    if (cJSON_IsString(v)) {
-        const unsigned char *s = (const unsigned char *)v->valuestring;
-        if (!wput(w, "\"", 1))
-            return false;
-        for (; *s; s++) {
-            if (*s == '"' || *s == '\\') {
-                char e[2] = {'\\', (char)*s};
-                if (!wput(w, e, 2))
-                    return false;
-            } else if (*s < 0x20) {
-                int n = snprintf(num, sizeof num, "\\u%04x", *s);
-                if (!wput(w, num, (size_t)n))
-                    return false;
-            } else if (!wput(w, (const char *)s, 1)) {
-                return false;
-            }
-        }
-        return wput(w, "\"", 1);
-    }
-    char *t = cJSON_PrintUnformatted(v);
-    bool ok = t && wput(w, t, strlen(t));
-    free(t);
-    return ok;
-}
-
 enum ntm_map_result ntm_mapping_eval(const struct ntm_mapping *m, const char *topic,
                                      const void *payload, size_t len, size_t max_payload,
                                      struct ntm_map_out *out, enum ntm_reject *r, char *why,
@@ -480,34 +413,27 @@ enum ntm_map_result ntm_mapping_eval(const struct ntm_mapping *m, const char *to
     }
     if (res == NTM_MAP_OK)
         res = eval_device(&e, topic, out);
-    struct wbuf w = {0};
-    if (res == NTM_MAP_OK && !wput(&w, "{", 1))
+    cJSON *obj = res == NTM_MAP_OK ? cJSON_CreateObject() : NULL;
+    if (res == NTM_MAP_OK && !obj)
         res = fail(r, NTM_REJ_TOO_LARGE, why, whylen, "out of memory");
     for (size_t i = 0; res == NTM_MAP_OK && i < m->n_fields; i++) {
         char what[96];
         snprintf(what, sizeof what, "field '%s'", m->fields[i].name);
         cJSON *v = eval_value(&e, what, &m->fields[i].v, NULL);
-        if (!v) {
+        if (!v)
             res = NTM_MAP_REJECT;
-            break;
-        }
-        /* field names are the contract's (config_mappings.c): no escaping */
-        bool ok = (i == 0 || wput(&w, ",", 1)) && wput(&w, "\"", 1) &&
-                  wput(&w, m->fields[i].name, strlen(m->fields[i].name)) && wput(&w, "\":", 2) &&
-                  wjson(&w, v);
-        cJSON_Delete(v);
-        if (!ok)
+        else
+            cJSON_AddItemToObject(obj, m->fields[i].name, v);
+    }
+    if (res == NTM_MAP_OK) {
+        out->payload = cJSON_PrintUnformatted(obj);
+        if (!out->payload)
             res = fail(r, NTM_REJ_TOO_LARGE, why, whylen, "out of memory");
-    }
-    if (res == NTM_MAP_OK && wput(&w, "}", 1)) {
-        out->payload = w.b;
-        out->len = w.n;
-        w.b = NULL;
+        else
+            out->len = strlen(out->payload);
         out->flags = m->has_ts ? 0 : NTM_SOURCE_RECV_TIME;
-    } else if (res == NTM_MAP_OK) {
-        res = fail(r, NTM_REJ_TOO_LARGE, why, whylen, "out of memory");
     }
-    free(w.b);
+    cJSON_Delete(obj);
     cJSON_Delete(root);
     return res;
 }
