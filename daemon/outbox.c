@@ -23,6 +23,9 @@ struct ntm_outbox {
     struct ntm_complaint alert_complaint[NTM_ALERT_COUNT];
 };
 
+/* how far back history_rows and alert_log (the status page's) go */
+#define HISTORY_S (8 * 86400)
+
 static const char *const period_names[NTM_PERIOD_COUNT] = {"hour", "day"};
 
 void ntm_iso_local(int64_t unix_s, char *buf, size_t len)
@@ -134,9 +137,12 @@ void ntm_outbox_add_row(struct ntm_outbox *ob, const struct ntm_indicator_row *r
         return;
     bind_row(ob->s_row, ob->cfg, row);
     bind_row(ob->s_latest, ob->cfg, row);
-    bind_row(ob->s_hist, ob->cfg, row);
+    /* the page's history keeps 8 days: a backlog's older windows are not written */
+    bool hist = row->start >= ntm_clock_wall_ms(ob->clock) / 1000 - HISTORY_S;
+    if (hist)
+        bind_row(ob->s_hist, ob->cfg, row);
     if (step_reset(ob->s_row) != 0 || step_reset(ob->s_latest) != 0 ||
-        step_reset(ob->s_hist) != 0) {
+        (hist && step_reset(ob->s_hist) != 0)) {
         ntm_log(ob->log, LOG_ERR, "outbox: storing an indicator row of village %s failed: %s",
                 ob->cfg->villages[row->village].id, sqlite3_errmsg(ntm_store_db(ob->st)));
         return;
@@ -159,7 +165,12 @@ void ntm_outbox_add_alert(struct ntm_outbox *ob, const struct ntm_alert *a)
         if (a->detail)
             sqlite3_bind_text(s, 6, a->detail, -1, SQLITE_STATIC);
     }
-    if (step_reset(ob->s_alert) != 0 || step_reset(ob->s_alog) != 0) {
+    bool hist = a->ts >= ntm_clock_wall_ms(ob->clock) / 1000 - HISTORY_S;
+    if (!hist) {
+        sqlite3_reset(ob->s_alog);
+        sqlite3_clear_bindings(ob->s_alog);
+    }
+    if (step_reset(ob->s_alert) != 0 || (hist && step_reset(ob->s_alog) != 0)) {
         ntm_log(ob->log, LOG_ERR, "outbox: storing a %s alert of device %s failed: %s",
                 ntm_alert_type_name(a->type), a->device, sqlite3_errmsg(ntm_store_db(ob->st)));
         return;
@@ -191,7 +202,7 @@ void ntm_outbox_day_closed(struct ntm_outbox *ob, int64_t day_end)
         return;
     ob->closed_day_upto = day_end;
     /* the page shows 7 days; a day more covers the partial one */
-    int64_t before = day_end - 8 * 86400;
+    int64_t before = day_end - HISTORY_S;
     if (ntm_store_run(ob->st, "DELETE FROM history_rows WHERE start < ?", before) < 0 ||
         ntm_store_run(ob->st, "DELETE FROM alert_log WHERE ts < ?", before) < 0)
         ntm_log(ob->log, LOG_ERR,
