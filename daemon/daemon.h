@@ -1,7 +1,9 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* daemon.h: the daemon's one context. It owns the loop and every part
- * (config, log, store, aggregation, outbox, plugins, sync, mqtt, notify) and
- * is the only place where they meet: the message pipeline topic -> payload ->
- * aggregate -> store, the sync tick, the status line, signals. */
+ * (config, log, store, aggregation, outbox, plugins, sync, mqtt, sources,
+ * notify) and is the only place where they meet: daemon.c (life cycle, timers,
+ * signals, reload), pipeline.c (the message pipeline topic -> payload ->
+ * aggregate -> store), sources_wire.c, daemon_cameras.c and gate.c (the sources). */
 #ifndef NTM_DAEMON_H
 #define NTM_DAEMON_H
 
@@ -69,10 +71,10 @@ struct ntm_daemon {
     struct ntm_ping *ping; /* sources (sources_wire.c); NULL when unused */
     struct ntm_mappings maps;
     const struct ntm_device_decl **by_id;
-        /* cfg->devices sorted by id, for the gate */ /* the MQTT mappings' counts */
-    struct ntm_complaint store_complaint; /* accepted messages the store could not take */
-    struct ntm_complaint dup_complaint;   /* QoS 1 messages the broker sent again */
-    uint64_t duplicates;                  /* ... skipped, since start */
+    /* cfg->devices sorted by id, for the gate */ /* the MQTT mappings' counts */
+    struct ntm_complaint store_complaint;         /* accepted messages the store could not take */
+    struct ntm_complaint dup_complaint;           /* QoS 1 messages the broker sent again */
+    uint64_t duplicates;                          /* ... skipped, since start */
     uint64_t delivery_key; /* the broker message being handled (0 for none: a source's) */
     /* undeclared devices already logged this run (each once) */
     char (*undeclared)[NTM_DEVICE_ID_MAX + 1];
@@ -107,6 +109,23 @@ const struct ntm_device_decl *ntm_daemon_device(const struct ntm_daemon *d, cons
 /* A message on a topic outside the device contract's: evaluated by every
  * mapping whose filter matches; false when none does. */
 bool ntm_daemon_mapped(struct ntm_daemon *d, const char *topic, const void *payload, size_t len);
+
+/* Rejections of one reason are logged at most once in this interval. */
+#define NTM_REJECT_LOG_INTERVAL_MS 60000
+
+/* The pipeline's hooks for daemon.c (pipeline.c): the broker's messages and
+ * sessions, the aggregation sink, a record accepted (replayed or kept after a
+ * failed write), one the store did not take, the rejection summary of the
+ * status timer, the aggregation state saved into the buffer. */
+void ntm_daemon_on_message(void *arg, const char *topic, const void *payload, size_t len, int mid);
+void ntm_daemon_on_mqtt_session(void *arg, bool present);
+void ntm_daemon_on_row(void *arg, const struct ntm_indicator_row *row);
+void ntm_daemon_on_window_closed(void *arg, enum ntm_period p, int64_t start, int64_t end);
+void ntm_daemon_on_alert(void *arg, const struct ntm_alert *a);
+void ntm_daemon_accept(struct ntm_daemon *d, struct ntm_record *rec, uint64_t key);
+void ntm_daemon_not_stored(struct ntm_daemon *d, const struct ntm_record *rec, int rc);
+void ntm_daemon_log_reject_summary(struct ntm_daemon *d, enum ntm_reject r, uint64_t held);
+void ntm_daemon_save_snapshot(struct ntm_daemon *d);
 
 /* Sets everything up; on failure prints why (and returns non-zero). */
 int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, size_t errlen);

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -69,6 +70,8 @@ def main():
     ap.add_argument("--five", action="store_true",
                     help="also print the answers to the technician's five questions")
     ap.add_argument("--lang", default=None, help="LANG for ntmctl (e.g. vi_VN.UTF-8)")
+    ap.add_argument("--wait", action="store_true",
+                    help="keep the status page open until Enter is pressed (on a terminal)")
     a = ap.parse_args()
     b = os.path.abspath(a.build)
     gatewayd = os.path.join(b, "daemon", "ntm-gatewayd")
@@ -134,6 +137,7 @@ def main():
                         str(int(day.timestamp())), "--step-ms", str(step), "--count",
                         str(a.messages), "--invalid", "3", "-q"], check=True, env=env)
         villages = [v for v in ("trung-tam", "thon-1", "thon-2", "thon-3", "thon-4")]
+        village_names = ["Trung tâm xã", "Thôn 1", "Thôn 2", "Thôn 3", "Thôn 4"]
 
         def day_rows():
             got = {}
@@ -197,6 +201,32 @@ def main():
             print(f"\n$ ntmctl {' '.join(cmd)}")
             sys.stdout.flush()
             subprocess.run([ntmctl, "--config", cfg, *cmd], env=env)
+        # ---- the commune's page, over the same buffer and live state
+        page_ok = True
+        web = os.path.join(b, "daemon", "web", "ntm-gateway-web")
+        if os.path.exists(web):
+            wport = free_port()
+            wenv = dict(env)
+            if os.path.isdir(os.path.join(b, "po")):
+                wenv["NTM_LOCALEDIR"] = os.path.join(b, "po")
+            wp = subprocess.Popen([web, "--config", cfg, "--listen", f"127.0.0.1:{wport}"],
+                                  stdout=log, stderr=log, env=wenv)
+            procs.append(wp)
+            url = f"http://127.0.0.1:{wport}/"
+            try:
+                wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", wport)) == 0, 10,
+                         "the status page")
+                with urllib.request.urlopen(url, timeout=10) as r:
+                    page = r.read().decode("utf-8", "replace")
+                page_ok = r.status == 200 and all(v in page for v in village_names)
+            except Exception as e:  # noqa: BLE001 - said, and the demo fails
+                print(f"demo: the status page did not answer: {e}")
+                page_ok = False
+            print(f"\nThe commune's status page: {url} (Vietnamese; {url}?lang=en in English), "
+                  f"{'showing every village' if page_ok else 'NOT showing every village'}")
+            if a.wait and sys.stdin.isatty():
+                input("Press Enter to stop the page and the gateway. ")
+        ok = ok and page_ok
         gw.send_signal(signal.SIGTERM)
         gw.wait(60)
         missing = [v for v in villages if v not in got]
