@@ -137,19 +137,19 @@ static void check_file(struct out *o, struct ntm_log *log, const char *file, con
     /* checked as root: would the service's user read it? */
     const struct passwd *pw = geteuid() == 0 ? getpwnam(NTM_DAEMON_USER) : NULL;
     if (pw && !service_can_read(&st, pw)) {
-        ntm_log(log, LOG_WARNING,
-                "%s: %s: %s cannot be read by the service's user " NTM_DAEMON_USER
-                " (owner %u, group %u, mode %03o): under systemd the daemon will not start; "
-                "make it owner root, group " NTM_DAEMON_USER ", mode 0640",
-                file, key, path, (unsigned)st.st_uid, (unsigned)st.st_gid,
-                (unsigned)(st.st_mode & 0777));
+        ntm_logf(log, LOG_WARNING,
+                 "%s: %s: %s cannot be read by the service's user " NTM_DAEMON_USER
+                 " (owner %u, group %u, mode %03o): under systemd the daemon will not start; "
+                 "make it owner root, group " NTM_DAEMON_USER ", mode 0640",
+                 file, key, path, (unsigned)st.st_uid, (unsigned)st.st_gid,
+                 (unsigned)(st.st_mode & 0777));
         return;
     }
     if (secret && (st.st_mode & S_IROTH))
-        ntm_log(log, LOG_WARNING,
-                "%s: %s: %s can be read by every user (mode %03o): make it owner root, "
-                "group " NTM_DAEMON_USER ", mode 0640; the daemon starts anyway",
-                file, key, path, (unsigned)(st.st_mode & 0777));
+        ntm_logf(log, LOG_WARNING,
+                 "%s: %s: %s can be read by every user (mode %03o): make it owner root, "
+                 "group " NTM_DAEMON_USER ", mode 0640; the daemon starts anyway",
+                 file, key, path, (unsigned)(st.st_mode & 0777));
 }
 
 static bool ends_with(const char *s, const char *suffix)

@@ -140,10 +140,10 @@ static void write_live(struct ntm_daemon *d)
         d->live_failed = false;
     } else if (!d->live_failed) {
         d->live_failed = true;
-        ntm_log(&d->log, LOG_WARNING,
-                "cannot write the live state file %s: %s; `ntmctl status` will say the daemon "
-                "is not running until it can (retrying each second)",
-                ntm_live_file(d->live), strerror(errno));
+        ntm_logf(&d->log, LOG_WARNING,
+                 "cannot write the live state file %s: %s; `ntmctl status` will say the daemon "
+                 "is not running until it can (retrying each second)",
+                 ntm_live_file(d->live), strerror(errno));
     }
 }
 
@@ -182,10 +182,10 @@ static void stop(struct ntm_daemon *d, const char *why)
     if (d->stopping)
         return;
     d->stopping = true;
-    ntm_log(&d->log, LOG_NOTICE,
-            "%s: stopping: disconnecting from the broker, then committing "
-            "and syncing the buffer",
-            why);
+    ntm_logf(&d->log, LOG_NOTICE,
+             "%s: stopping: disconnecting from the broker, then committing "
+             "and syncing the buffer",
+             why);
     ntm_notify_stopping(&d->notify);
     ntm_mqtt_stop(d->mqtt);
     d->mqtt = NULL;
@@ -234,15 +234,15 @@ static void reload(struct ntm_daemon *d)
         for (char *p = err; *p; p++)
             if (*p == '\n')
                 *p = ' ';
-        ntm_log(&d->log, LOG_ERR,
-                "SIGHUP: the configuration has errors, keeping the running one: %s", err);
+        ntm_logf(&d->log, LOG_ERR,
+                 "SIGHUP: the configuration has errors, keeping the running one: %s", err);
         return;
     }
     struct ntm_config *c = d->cfg;
     size_t total = ntm_config_diff(c, n, NULL, 0);
     struct ntm_config_change *ch = total ? calloc(total, sizeof *ch) : NULL;
     if (total && !ch) {
-        ntm_log(&d->log, LOG_ERR, "SIGHUP: out of memory; keeping the running configuration");
+        ntm_logf(&d->log, LOG_ERR, "SIGHUP: out of memory; keeping the running configuration");
         ntm_config_free(n);
         return;
     }
@@ -254,8 +254,8 @@ static void reload(struct ntm_daemon *d)
 
     int interval_s = c->sync.interval_s, sync_ms = c->storage.sync_ms;
     if (!ntm_config_apply_live(c, n))
-        ntm_log(&d->log, LOG_ERR,
-                "SIGHUP: out of memory; some live settings keep their old values");
+        ntm_logf(&d->log, LOG_ERR,
+                 "SIGHUP: out of memory; some live settings keep their old values");
     ntm_config_free(n);
     /* the parts that copied a live value at start are told; the others read cfg */
     d->log.level = c->log.level;
@@ -279,7 +279,7 @@ static void reload(struct ntm_daemon *d)
                      "(systemctl restart ntm-gateway); the daemon runs on with the old values",
                      n_later, n_later == 1 ? "" : "s", c->path, n_later == 1 ? "s" : "");
     if (total == 0)
-        ntm_log(&d->log, LOG_NOTICE, "SIGHUP: configuration %s re-read; nothing changed", c->path);
+        ntm_logf(&d->log, LOG_NOTICE, "SIGHUP: configuration %s re-read; nothing changed", c->path);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -294,8 +294,8 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     }
     if (d->stopping) {
-        ntm_log(&d->log, LOG_NOTICE, "%s again: already stopping, finishing the flush first",
-                signum == SIGTERM ? "SIGTERM" : "SIGINT");
+        ntm_logf(&d->log, LOG_NOTICE, "%s again: already stopping, finishing the flush first",
+                 signum == SIGTERM ? "SIGTERM" : "SIGINT");
         return;
     }
     stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -377,9 +377,9 @@ static int restore_state(struct ntm_daemon *d, char *err, size_t errlen)
     int64_t now = (int64_t)uv_now(&d->loop);
     rc = ntm_store_load_agg(d->store, &msg_id, &blob, &len);
     if (rc == 0 && ntm_agg_load(d->agg, blob, len, now) != 0) {
-        ntm_log(&d->log, LOG_ERR,
-                "the saved aggregation state is unreadable; starting the windows afresh from "
-                "the messages after it");
+        ntm_logf(&d->log, LOG_ERR,
+                 "the saved aggregation state is unreadable; starting the windows afresh from "
+                 "the messages after it");
     }
     free(blob);
     struct replay r = {.d = d};
@@ -387,9 +387,9 @@ static int restore_state(struct ntm_daemon *d, char *err, size_t errlen)
     ntm_store_replay(d->store, rc == 0 ? msg_id : 0, replay_one, &r);
     d->replaying = false;
     if (r.n > 0) {
-        ntm_log(&d->log, LOG_INFO,
-                "replayed %" PRIu64 " messages accepted after the last saved aggregation state",
-                r.n);
+        ntm_logf(&d->log, LOG_INFO,
+                 "replayed %" PRIu64 " messages accepted after the last saved aggregation state",
+                 r.n);
         ntm_daemon_save_snapshot(d);
     }
     d->last_snapshot_ms = uv_now(&d->loop);
@@ -438,7 +438,7 @@ static void on_store_recovered(void *arg)
     size_t n = 0;
     struct ntm_record **kept = ntm_store_take_kept(d->store, &n);
     if (restore_state(d, err, sizeof err) != 0)
-        ntm_log(&d->log, LOG_ERR, "after the write failure: %s", err);
+        ntm_logf(&d->log, LOG_ERR, "after the write failure: %s", err);
     feed_kept(d, kept, n);
     ntm_mqtt_resume(d->mqtt);
 }
@@ -589,7 +589,7 @@ void ntm_daemon_free(struct ntm_daemon *d)
     /* let every handle's close callback run, then the loop can go */
     uv_run(&d->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&d->loop) != 0)
-        ntm_log(&d->log, LOG_WARNING, "event loop closed with handles still open");
+        ntm_logf(&d->log, LOG_WARNING, "event loop closed with handles still open");
     if (d->stopping)
         ntm_log_emit(&d->log, LOG_NOTICE, NTM_MSGID_STOPPED, NULL, 0,
                      "stopped: %" PRIu64 " messages accepted in all, %" PRIu64

@@ -64,9 +64,9 @@ int ntm_daemon_cameras_start(struct ntm_daemon *d, char *err, size_t errlen)
 {
     int rc = configure(d, err, errlen);
     if (rc == 0 && d->cameras != NULL)
-        ntm_log(&d->log, LOG_INFO,
-                "camera source started: reading the event streams of the "
-                "cameras with events: in the inventory");
+        ntm_logf(&d->log, LOG_INFO,
+                 "camera source started: reading the event streams of the "
+                 "cameras with events: in the inventory");
     return rc;
 }
 
@@ -76,10 +76,10 @@ void ntm_daemon_cameras_apply(struct ntm_daemon *d)
     if (d->stopping)
         return;
     if (configure(d, err, sizeof err) != 0)
-        ntm_log(&d->log, LOG_ERR,
-                "SIGHUP: the cameras' event streams could not follow the new configuration: %s; "
-                "they run on as they were",
-                err);
+        ntm_logf(&d->log, LOG_ERR,
+                 "SIGHUP: the cameras' event streams could not follow the new configuration: %s; "
+                 "they run on as they were",
+                 err);
 }
 
 void ntm_daemon_cameras_live(void *daemon, struct cJSON *sources_obj)

@@ -44,7 +44,8 @@ void ntm_log_emit(struct ntm_log *log, int level, const char *msgid,
                   const struct ntm_log_field *fields, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-#define ntm_log(log, level, ...) ntm_log_emit((log), (level), NULL, NULL, 0, __VA_ARGS__)
+/* A record without message id or fields (a plain sentence). */
+#define ntm_logf(log, level, ...) ntm_log_emit((log), (level), NULL, NULL, 0, __VA_ARGS__)
 
 /* A rate-limited complaint: the first occurrence may log, later ones within
  * `interval_ms` are only counted; the next allowed line reports the count. */

@@ -114,7 +114,7 @@ int main(int argc, char **argv)
     if (!d) {
         fprintf(stderr, "ntm-gatewayd: out of memory\n");
     } else if (ntm_daemon_init(d, cfg, err, sizeof err) != 0) {
-        ntm_log(&d->log, LOG_ERR, "not started: %s", err);
+        ntm_logf(&d->log, LOG_ERR, "not started: %s", err);
     } else {
         rc = ntm_daemon_run(d);
     }

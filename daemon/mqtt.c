@@ -46,10 +46,10 @@ struct ntm_mqtt {
     bool resolving;
     char addr[64]; /* resolved address of the last attempt */
 
-    unsigned attempts; /* reconnects since the last success, for the backoff */
-    uint64_t failures; /* consecutive failed attempts */
-    bool was_up;       /* for logging each state change once */
-    bool paused;       /* stay disconnected until ntm_mqtt_resume */
+    unsigned attempts;   /* reconnects since the last success, for the backoff */
+    uint64_t failures;   /* consecutive failed attempts */
+    bool was_up;         /* for logging each state change once */
+    bool paused;         /* stay disconnected until ntm_mqtt_resume */
     int64_t up_since_ms; /* monotonic, when the last subscription was confirmed */
     /* connections that end before the subscription is confirmed, or soon after
      * it (a broker dropping us for a message we cannot take, our client id
@@ -58,7 +58,7 @@ struct ntm_mqtt {
     /* retained messages the broker replayed on our subscription: ignored */
     uint64_t retained_ignored;
     struct ntm_complaint retained_complaint;
-    int open_handles;  /* timers not yet closed, for stop */
+    int open_handles; /* timers not yet closed, for stop */
 
     enum ntm_broker_state live;
     int64_t live_since; /* monotonic ms */
@@ -151,7 +151,7 @@ static void update_watch(struct ntm_mqtt *m)
         if (!m->poll || uv_poll_init_socket(m->loop, m->poll, fd) != 0) {
             free(m->poll);
             m->poll = NULL;
-            ntm_log(m->log, LOG_ERR, "broker: cannot watch socket %d", fd);
+            ntm_logf(m->log, LOG_ERR, "broker: cannot watch socket %d", fd);
             return;
         }
         m->poll->data = m;
@@ -179,7 +179,7 @@ static void after_io(struct ntm_mqtt *m, int rc, const char *what)
             set_live(m, NTM_BROKER_DOWN,
                      rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         if (m->was_up)
-            ntm_log(m->log, LOG_DEBUG, "broker: %s: %s", what, mosquitto_strerror(rc));
+            ntm_logf(m->log, LOG_DEBUG, "broker: %s: %s", what, mosquitto_strerror(rc));
         m->state = ST_IDLE;
         schedule_retry(m);
     }
@@ -335,8 +335,8 @@ static void attempt(struct ntm_mqtt *m)
         m->open_handles++;
     if (rc != 0) {
         m->resolving = false;
-        ntm_log(m->log, LOG_ERR, "broker: cannot resolve %s: %s", m->cfg->mqtt.host,
-                uv_strerror(rc));
+        ntm_logf(m->log, LOG_ERR, "broker: cannot resolve %s: %s", m->cfg->mqtt.host,
+                 uv_strerror(rc));
         m->state = ST_IDLE;
         schedule_retry(m);
     }
@@ -382,14 +382,14 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc, int flags)
     int mid = 0;
     int src = mosquitto_subscribe(mosq, &mid, NTM_MQTT_TOPIC, 1);
     if (src != MOSQ_ERR_SUCCESS)
-        ntm_log(m->log, LOG_ERR, "broker %s: subscribing to %s failed: %s",
-                host_port(m, hp, sizeof hp), NTM_MQTT_TOPIC, mosquitto_strerror(src));
+        ntm_logf(m->log, LOG_ERR, "broker %s: subscribing to %s failed: %s",
+                 host_port(m, hp, sizeof hp), NTM_MQTT_TOPIC, mosquitto_strerror(src));
     m->main_mid = mid;
     for (size_t i = 0; i < m->n_filters; i++) {
         src = mosquitto_subscribe(mosq, NULL, m->filters[i], 1);
         if (src != MOSQ_ERR_SUCCESS)
-            ntm_log(m->log, LOG_ERR, "broker %s: subscribing to %s (a mapping's) failed: %s",
-                    host_port(m, hp, sizeof hp), m->filters[i], mosquitto_strerror(src));
+            ntm_logf(m->log, LOG_ERR, "broker %s: subscribing to %s (a mapping's) failed: %s",
+                     host_port(m, hp, sizeof hp), m->filters[i], mosquitto_strerror(src));
     }
 }
 
@@ -440,15 +440,15 @@ static void on_subscribe(struct mosquitto *mosq, void *arg, int mid, int n, cons
     (void)mosq;
     if (mid != m->main_mid) { /* a mapping's filter */
         if (n < 1 || granted[0] > 2)
-            ntm_log(m->log, LOG_ERR,
-                    "broker %s refused the subscription to a mapping's topic filter; its "
-                    "messages will not come",
-                    host_port(m, hp, sizeof hp));
+            ntm_logf(m->log, LOG_ERR,
+                     "broker %s refused the subscription to a mapping's topic filter; its "
+                     "messages will not come",
+                     host_port(m, hp, sizeof hp));
         return;
     }
     if (n < 1 || granted[0] > 2) {
-        ntm_log(m->log, LOG_ERR, "broker %s refused the subscription to %s; reconnecting",
-                host_port(m, hp, sizeof hp), NTM_MQTT_TOPIC);
+        ntm_logf(m->log, LOG_ERR, "broker %s refused the subscription to %s; reconnecting",
+                 host_port(m, hp, sizeof hp), NTM_MQTT_TOPIC);
         mosquitto_disconnect(m->mosq);
         return;
     }
@@ -538,11 +538,11 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
         m->retained_ignored++;
         uint64_t held = 0;
         if (ntm_complain(&m->retained_complaint, 60000, &held))
-            ntm_log(m->log, LOG_INFO,
-                    "ignored a retained message on %s, replayed by the broker at our subscription "
-                    "(each message is taken in once, when it is published; %" PRIu64
-                    " retained ignored in all)",
-                    msg->topic, m->retained_ignored);
+            ntm_logf(m->log, LOG_INFO,
+                     "ignored a retained message on %s, replayed by the broker at our subscription "
+                     "(each message is taken in once, when it is published; %" PRIu64
+                     " retained ignored in all)",
+                     msg->topic, m->retained_ignored);
         errno = saved_errno;
         return;
     }
@@ -558,20 +558,20 @@ static int read_secret(struct ntm_log *log, const char *path, char *buf, size_t 
 {
     struct stat sb;
     if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode))
-        ntm_log(log, LOG_WARNING,
-                "mqtt.password_file %s is a symbolic link: whoever can change the link chooses "
-                "the password sent; name the file itself",
-                path);
+        ntm_logf(log, LOG_WARNING,
+                 "mqtt.password_file %s is a symbolic link: whoever can change the link chooses "
+                 "the password sent; name the file itself",
+                 path);
     FILE *f = fopen(path, "re");
     if (!f) {
         snprintf(err, errlen, "mqtt.password_file %s: %s", path, strerror(errno));
         return -1;
     }
     if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 077) != 0)
-        ntm_log(log, LOG_WARNING,
-                "mqtt.password_file %s can be read by other users (mode %03o): make it 0600 or "
-                "0400",
-                path, (unsigned)(sb.st_mode & 0777));
+        ntm_logf(log, LOG_WARNING,
+                 "mqtt.password_file %s can be read by other users (mode %03o): make it 0600 or "
+                 "0400",
+                 path, (unsigned)(sb.st_mode & 0777));
     size_t n = fread(buf, 1, len - 1, f);
     fclose(f);
     buf[n] = '\0';
@@ -677,9 +677,9 @@ void ntm_mqtt_pause(struct ntm_mqtt *m)
     m->paused = true;
     set_live(m, NTM_BROKER_DOWN, "ingest paused: the buffer cannot write");
     uv_timer_start(&m->retry_timer, on_pause_timer, 0, 0);
-    ntm_log(m->log, LOG_WARNING,
-            "broker: ingest paused (disconnecting); the broker keeps our messages in the "
-            "persistent session until it resumes");
+    ntm_logf(m->log, LOG_WARNING,
+             "broker: ingest paused (disconnecting); the broker keeps our messages in the "
+             "persistent session until it resumes");
 }
 
 void ntm_mqtt_resume(struct ntm_mqtt *m)
@@ -690,7 +690,7 @@ void ntm_mqtt_resume(struct ntm_mqtt *m)
     set_live(m, NTM_BROKER_CONNECTING, NULL);
     uv_timer_stop(&m->retry_timer);
     m->attempts = 0;
-    ntm_log(m->log, LOG_NOTICE, "broker: ingest resumes, reconnecting");
+    ntm_logf(m->log, LOG_NOTICE, "broker: ingest resumes, reconnecting");
     if (m->state == ST_IDLE)
         attempt(m);
 }

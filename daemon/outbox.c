@@ -143,8 +143,8 @@ void ntm_outbox_add_row(struct ntm_outbox *ob, const struct ntm_indicator_row *r
         bind_row(ob->s_hist, ob->cfg, row);
     if (step_reset(ob->s_row) != 0 || step_reset(ob->s_latest) != 0 ||
         (hist && step_reset(ob->s_hist) != 0)) {
-        ntm_log(ob->log, LOG_ERR, "outbox: storing an indicator row of village %s failed: %s",
-                ob->cfg->villages[row->village].id, sqlite3_errmsg(ntm_store_db(ob->st)));
+        ntm_logf(ob->log, LOG_ERR, "outbox: storing an indicator row of village %s failed: %s",
+                 ob->cfg->villages[row->village].id, sqlite3_errmsg(ntm_store_db(ob->st)));
         return;
     }
     ob->waiting++;
@@ -171,8 +171,8 @@ void ntm_outbox_add_alert(struct ntm_outbox *ob, const struct ntm_alert *a)
         sqlite3_clear_bindings(ob->s_alog);
     }
     if (step_reset(ob->s_alert) != 0 || (hist && step_reset(ob->s_alog) != 0)) {
-        ntm_log(ob->log, LOG_ERR, "outbox: storing a %s alert of device %s failed: %s",
-                ntm_alert_type_name(a->type), a->device, sqlite3_errmsg(ntm_store_db(ob->st)));
+        ntm_logf(ob->log, LOG_ERR, "outbox: storing a %s alert of device %s failed: %s",
+                 ntm_alert_type_name(a->type), a->device, sqlite3_errmsg(ntm_store_db(ob->st)));
         return;
     }
     ob->waiting++;
@@ -205,18 +205,18 @@ void ntm_outbox_day_closed(struct ntm_outbox *ob, int64_t day_end)
     int64_t before = day_end - HISTORY_S;
     if (ntm_store_run(ob->st, "DELETE FROM history_rows WHERE start < ?", before) < 0 ||
         ntm_store_run(ob->st, "DELETE FROM alert_log WHERE ts < ?", before) < 0)
-        ntm_log(ob->log, LOG_ERR,
-                "outbox: pruning the status page's history failed: %s; it is tried again when "
-                "the next day closes",
-                sqlite3_errmsg(ntm_store_db(ob->st)));
+        ntm_logf(ob->log, LOG_ERR,
+                 "outbox: pruning the status page's history failed: %s; it is tried again when "
+                 "the next day closes",
+                 sqlite3_errmsg(ntm_store_db(ob->st)));
     if (ntm_store_meta_set(ob->st, NTM_META_CLOSED_DAY_UPTO, day_end) != 0) {
         char end[40];
         ntm_iso_local(day_end, end, sizeof end);
-        ntm_log(ob->log, LOG_ERR,
-                "outbox: recording the close of the day ending %s failed; this run's batches "
-                "carry it, but after a restart its messages are released only when the next "
-                "day closes",
-                end);
+        ntm_logf(ob->log, LOG_ERR,
+                 "outbox: recording the close of the day ending %s failed; this run's batches "
+                 "carry it, but after a restart its messages are released only when the next "
+                 "day closes",
+                 end);
     }
 }
 
@@ -392,8 +392,8 @@ static int form_one(struct ntm_outbox *ob, const struct ntm_health *h, int64_t m
         sqlite3_finalize(s);
     }
     if (rc != SQLITE_OK) {
-        ntm_log(ob->log, LOG_ERR, "outbox: forming batch %s:%" PRIu64 " failed: %s",
-                ob->cfg->gateway_id, seq, sqlite3_errmsg(db));
+        ntm_logf(ob->log, LOG_ERR, "outbox: forming batch %s:%" PRIu64 " failed: %s",
+                 ob->cfg->gateway_id, seq, sqlite3_errmsg(db));
         return -1;
     }
     uint64_t taken = (uint64_t)n_rows + (uint64_t)n_alerts;

@@ -349,10 +349,10 @@ void ntm_daemon_on_message(void *arg, const char *topic, const void *payload, si
         if (ntm_complain(&d->dup_complaint, 60000, &held)) {
             char shown[160];
             ntm_text_safe_str(shown, sizeof shown, topic);
-            ntm_log(&d->log, LOG_INFO,
-                    "the broker delivered again a message already stored (on %s, packet id %d); "
-                    "skipped (%" PRIu64 " such since the start)",
-                    shown, mid, d->duplicates);
+            ntm_logf(&d->log, LOG_INFO,
+                     "the broker delivered again a message already stored (on %s, packet id %d); "
+                     "skipped (%" PRIu64 " such since the start)",
+                     shown, mid, d->duplicates);
         }
         return;
     }

@@ -263,7 +263,7 @@ static void schedule_deferred(struct ntm_uplink *u)
 {
     if (!u->timer_inited) {
         if (uv_timer_init(ntm_http_loop(u->http), &u->timer) != 0) {
-            ntm_log(u->log, LOG_CRIT, "uplink %s: cannot start a timer", u->name);
+            ntm_logf(u->log, LOG_CRIT, "uplink %s: cannot start a timer", u->name);
             return;
         }
         u->timer.data = u;

@@ -147,9 +147,9 @@ void ntm_daemon_sources_reload(struct ntm_daemon *d)
     if (!d->ping && any_ip)
         ntm_ping_new(&d->ping, &d->loop, &d->log, &d->clock, 0, ntm_gate_emit, d);
     if (configure_mappings(d) != 0)
-        ntm_log(&d->log, LOG_ERR, "SIGHUP: out of memory; the mappings' subscriptions may lag");
+        ntm_logf(&d->log, LOG_ERR, "SIGHUP: out of memory; the mappings' subscriptions may lag");
     if (d->ping && configure_ping(d) != 0)
-        ntm_log(&d->log, LOG_ERR, "SIGHUP: out of memory; the ping source keeps its old devices");
+        ntm_logf(&d->log, LOG_ERR, "SIGHUP: out of memory; the ping source keeps its old devices");
 }
 
 void ntm_daemon_sources_stop(struct ntm_daemon *d)

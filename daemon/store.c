@@ -71,14 +71,14 @@ int ntm_store_open(struct ntm_store **out, uv_loop_t *loop, const struct ntm_con
     if (ntm_tail_open(&st->tail, st->tail_path, &foreign, err, errlen) != 0)
         return -1;
     if (foreign)
-        ntm_log(st->log, LOG_WARNING,
-                "tail journal %s: written by another version of the daemon; not read, started "
-                "afresh",
-                st->tail_path);
-    ntm_log(st->log, LOG_INFO,
-            "database %s: each message is journalled in %s (a mapped file) as it is accepted, "
-            "and committed to the database within %d ms",
-            cfg->storage.path, st->tail_path, cfg->storage.sync_ms);
+        ntm_logf(st->log, LOG_WARNING,
+                 "tail journal %s: written by another version of the daemon; not read, started "
+                 "afresh",
+                 st->tail_path);
+    ntm_logf(st->log, LOG_INFO,
+             "database %s: each message is journalled in %s (a mapped file) as it is accepted, "
+             "and committed to the database within %d ms",
+             cfg->storage.path, st->tail_path, cfg->storage.sync_ms);
     ntm_st_recover_tail(st);
     ntm_st_open_wal_fd(st);
     ntm_st_enforce_cap(st);

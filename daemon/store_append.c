@@ -104,21 +104,21 @@ void ntm_st_recover_tail(struct ntm_store *st)
     st->recovered = c.v;
     st->n_recovered = c.n;
     if (n > 0)
-        ntm_log(st->log, LOG_NOTICE,
-                "tail journal %s: %ld accepted messages of a run that did not stop cleanly "
-                "were not yet in the database; storing them now%s",
-                st->tail_path, n,
-                c.skipped ? " (some of villages no longer configured are dropped)" : "");
+        ntm_logf(st->log, LOG_NOTICE,
+                 "tail journal %s: %ld accepted messages of a run that did not stop cleanly "
+                 "were not yet in the database; storing them now%s",
+                 st->tail_path, n,
+                 c.skipped ? " (some of villages no longer configured are dropped)" : "");
     if (c.skipped)
-        ntm_log(st->log, LOG_WARNING,
-                "tail journal %s: %zu messages of villages no longer in the configuration "
-                "dropped",
-                st->tail_path, c.skipped);
+        ntm_logf(st->log, LOG_WARNING,
+                 "tail journal %s: %zu messages of villages no longer in the configuration "
+                 "dropped",
+                 st->tail_path, c.skipped);
     if (bad_at >= 0)
-        ntm_log(st->log, LOG_WARNING,
-                "tail journal %s: unreadable from byte %ld on (cut short by a power loss, or "
-                "written by another version); what follows is ignored",
-                st->tail_path, bad_at);
+        ntm_logf(st->log, LOG_WARNING,
+                 "tail journal %s: unreadable from byte %ld on (cut short by a power loss, or "
+                 "written by another version); what follows is ignored",
+                 st->tail_path, bad_at);
 }
 
 /* storage.commit_ms after the first record of a burst, and again while
@@ -150,10 +150,10 @@ static int add_to_tail(struct ntm_store *st, const char *village, const struct n
             ntm_tail_add(st->tail, st->next_id, key, village, rec) != 0) {
             uint64_t held = 0;
             if (ntm_complain(&st->tail_complaint, 60000, &held))
-                ntm_log(st->log, LOG_ERR,
-                        "tail journal %s: cannot grow: %s; the messages that do not fit are "
-                        "counted as dropped until the database takes them",
-                        st->tail_path, strerror(e));
+                ntm_logf(st->log, LOG_ERR,
+                         "tail journal %s: cannot grow: %s; the messages that do not fit are "
+                         "counted as dropped until the database takes them",
+                         st->tail_path, strerror(e));
             return -1;
         }
     }
@@ -190,8 +190,8 @@ int ntm_st_begin(struct ntm_store *st)
         st->hold_broken = true;
     int rc = ntm_st_step_done(st->stmt[ST_BEGIN]);
     if (rc != SQLITE_OK) {
-        ntm_log(st->log, LOG_ERR, "database %s: cannot begin a transaction: %s",
-                st->cfg->storage.path, sqlite3_errstr(rc));
+        ntm_logf(st->log, LOG_ERR, "database %s: cannot begin a transaction: %s",
+                 st->cfg->storage.path, sqlite3_errstr(rc));
         return rc;
     }
     st->in_tx = true;
@@ -204,7 +204,7 @@ void ntm_st_reload_after_rollback(struct ntm_store *st)
 {
     char err[256];
     if (ntm_st_devices_load(st, err, sizeof err) != 0)
-        ntm_log(st->log, LOG_ERR, "%s", err);
+        ntm_logf(st->log, LOG_ERR, "%s", err);
     st->keys_dirty = true;
     st->quarantine_added = false;
     st->last_msg_id = st->committed_msg_id;

@@ -129,14 +129,14 @@ static void tighten_modes(struct ntm_store *st)
         if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || (sb.st_mode & 007) == 0)
             continue;
         if (chmod(path, sb.st_mode & 0770) == 0)
-            ntm_log(st->log, LOG_NOTICE,
-                    "%s was readable by other users (mode %03o); it is now %03o, as the buffer "
-                    "holds the MAC keys of the day",
-                    path, (unsigned)(sb.st_mode & 0777), (unsigned)(sb.st_mode & 0770));
+            ntm_logf(st->log, LOG_NOTICE,
+                     "%s was readable by other users (mode %03o); it is now %03o, as the buffer "
+                     "holds the MAC keys of the day",
+                     path, (unsigned)(sb.st_mode & 0777), (unsigned)(sb.st_mode & 0770));
         else
-            ntm_log(st->log, LOG_WARNING,
-                    "%s is readable by other users (mode %03o) and could not be changed: %s", path,
-                    (unsigned)(sb.st_mode & 0777), strerror(errno));
+            ntm_logf(st->log, LOG_WARNING,
+                     "%s is readable by other users (mode %03o) and could not be changed: %s", path,
+                     (unsigned)(sb.st_mode & 0777), strerror(errno));
     }
 }
 

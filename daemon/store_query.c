@@ -100,8 +100,8 @@ int ntm_store_replay(struct ntm_store *st, int64_t after_id,
                            " FROM messages m JOIN devices d ON d.id = m.device WHERE m.id > ?"
                            " ORDER BY m.id",
                            -1, &s, NULL) != SQLITE_OK) {
-        ntm_log(st->log, LOG_ERR, "database %s: replay: %s", st->cfg->storage.path,
-                sqlite3_errmsg(st->db));
+        ntm_logf(st->log, LOG_ERR, "database %s: replay: %s", st->cfg->storage.path,
+                 sqlite3_errmsg(st->db));
         return -1;
     }
     sqlite3_bind_int64(s, 1, after_id);

@@ -213,8 +213,8 @@ int ntm_store_meta_set(struct ntm_store *st, enum ntm_meta k, int64_t value)
     if (rc == SQLITE_OK)
         rc = meta_write(st, k, value);
     if (rc != SQLITE_OK) {
-        ntm_log(st->log, LOG_ERR, "database %s: writing meta %s = %lld: %s", st->cfg->storage.path,
-                meta_names[k], (long long)value, sqlite3_errstr(rc));
+        ntm_logf(st->log, LOG_ERR, "database %s: writing meta %s = %lld: %s", st->cfg->storage.path,
+                 meta_names[k], (long long)value, sqlite3_errstr(rc));
         return -1;
     }
     st->pending++;
@@ -287,8 +287,8 @@ int ntm_st_migrate(struct ntm_store *st, int version, char *err, size_t errlen)
             ntm_st_exec(st, "ROLLBACK", NULL, 0);
             return -1;
         }
-        ntm_log(st->log, LOG_INFO, "database %s: schema migrated to version %d",
-                st->cfg->storage.path, version + 1);
+        ntm_logf(st->log, LOG_INFO, "database %s: schema migrated to version %d",
+                 st->cfg->storage.path, version + 1);
     }
     return 0;
 }

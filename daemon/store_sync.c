@@ -99,10 +99,10 @@ static void sync_done(uv_work_t *w, int status)
     }
     if (st->sync_checkpoint) {
         st->stats.ckpt_clean += clean;
-        ntm_log(st->log, st->ckpt_rc == SQLITE_OK ? LOG_DEBUG : LOG_WARNING,
-                "database %s: checkpoint: %s, %d of %d WAL frames copied into the database%s",
-                st->cfg->storage.path, sqlite3_errstr(st->ckpt_rc), st->ckpt_done, st->ckpt_frames,
-                clean ? " (nothing written meanwhile: no step on the loop)" : "");
+        ntm_logf(st->log, st->ckpt_rc == SQLITE_OK ? LOG_DEBUG : LOG_WARNING,
+                 "database %s: checkpoint: %s, %d of %d WAL frames copied into the database%s",
+                 st->cfg->storage.path, sqlite3_errstr(st->ckpt_rc), st->ckpt_done, st->ckpt_frames,
+                 clean ? " (nothing written meanwhile: no step on the loop)" : "");
     }
     ntm_st_release_hold(st);
     if (more_durable && st->hooks.durable)

@@ -90,10 +90,10 @@ int ntm_sync_new(struct ntm_sync **out, uv_loop_t *loop, struct ntm_store *st,
                      "UPDATE deliveries SET next_ms = 0 WHERE state = 'pending' AND next_ms > 0"
                      " AND attempts = 0",
                      NULL, NULL, &msg) != SQLITE_OK)
-        ntm_log(log, LOG_ERR,
-                "sync: making the sends cut short by the last stop due again failed: %s; each "
-                "is sent when its old due time comes",
-                msg ? msg : sqlite3_errmsg(db));
+        ntm_logf(log, LOG_ERR,
+                 "sync: making the sends cut short by the last stop due again failed: %s; each "
+                 "is sent when its old due time comes",
+                 msg ? msg : sqlite3_errmsg(db));
     sqlite3_free(msg);
     s->released_upto = ntm_store_meta_get(s->st, NTM_META_RELEASED_UPTO, 0);
     /* what the file holds may be a commit a kill -9 left in the page cache */
@@ -180,8 +180,8 @@ static int update_delivery(struct ntm_sync *s, uint64_t seq, const char *uplink,
     }
     sqlite3_finalize(q);
     if (rc != SQLITE_OK)
-        ntm_log(s->log, LOG_ERR, "sync: recording the delivery of batch %" PRIu64 " to %s: %s", seq,
-                uplink, sqlite3_errmsg(db));
+        ntm_logf(s->log, LOG_ERR, "sync: recording the delivery of batch %" PRIu64 " to %s: %s",
+                 seq, uplink, sqlite3_errmsg(db));
     return rc == SQLITE_OK ? 0 : -1;
 }
 
@@ -207,18 +207,18 @@ static void drain(struct ntm_sync *s, const char *uplink, int64_t now)
     }
     sqlite3_finalize(q);
     if (rc != SQLITE_OK) {
-        ntm_log(s->log, LOG_ERR,
-                "sync: making the deliveries waiting to be retried on %s due now: %s; each is "
-                "sent when its own back-off ends",
-                uplink, sqlite3_errmsg(db));
+        ntm_logf(s->log, LOG_ERR,
+                 "sync: making the deliveries waiting to be retried on %s due now: %s; each is "
+                 "sent when its own back-off ends",
+                 uplink, sqlite3_errmsg(db));
         return;
     }
     int n = sqlite3_changes(db);
     if (n > 0)
-        ntm_log(s->log, LOG_INFO,
-                "uplink %s delivers: %d batches waiting on their retry back-off are due now "
-                "(a wait the server asked for is kept)",
-                uplink, n);
+        ntm_logf(s->log, LOG_INFO,
+                 "uplink %s delivers: %d batches waiting on their retry back-off are due now "
+                 "(a wait the server asked for is kept)",
+                 uplink, n);
 }
 
 /* Frees what every uplink has finished with: bodies of batches all delivered,
@@ -235,10 +235,10 @@ static void release(struct ntm_sync *s)
                       "UPDATE batches SET body = NULL WHERE body IS NOT NULL AND seq < ?"
                       " AND seq NOT IN (SELECT seq FROM deliveries WHERE state != 'delivered')",
                       first_pending) < 0)
-        ntm_log(s->log, LOG_ERR,
-                "sync: freeing the bodies of delivered batches failed: %s; they stay in the "
-                "buffer until the next delivery tries again",
-                sqlite3_errmsg(db));
+        ntm_logf(s->log, LOG_ERR,
+                 "sync: freeing the bodies of delivered batches failed: %s; they stay in the "
+                 "buffer until the next delivery tries again",
+                 sqlite3_errmsg(db));
     sqlite3_stmt *q = NULL;
     int64_t msg_hi = -1, closed_upto = 0;
     if (sqlite3_prepare_v2(db,
@@ -261,15 +261,15 @@ static void release(struct ntm_sync *s)
     if (ntm_store_meta_set(s->st, NTM_META_RELEASED_UPTO, closed_upto) != 0) {
         char upto[40];
         ntm_iso_local(closed_upto, upto, sizeof upto);
-        ntm_log(s->log, LOG_ERR,
-                "sync: the release of the messages before %s is not recorded; after a restart "
-                "it is done again (and finds nothing more to delete)",
-                upto);
+        ntm_logf(s->log, LOG_ERR,
+                 "sync: the release of the messages before %s is not recorded; after a restart "
+                 "it is done again (and finds nothing more to delete)",
+                 upto);
     }
-    ntm_log(s->log, LOG_INFO,
-            "released %" PRId64 " buffered messages of closed days: every batch with their "
-            "indicators is delivered",
-            n);
+    ntm_logf(s->log, LOG_INFO,
+             "released %" PRId64 " buffered messages of closed days: every batch with their "
+             "indicators is delivered",
+             n);
 }
 
 /* ---- sending ------------------------------------------------------------------- */

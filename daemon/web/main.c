@@ -73,10 +73,10 @@ static void warn_other_address(struct ntm_log *log, const char *listen,
         return;
     if (len == got_len && memcmp(&want, got, len) == 0)
         return;
-    ntm_log(log, LOG_WARNING,
-            "web: web.listen is %s but systemd passed a socket on another address; that "
-            "socket is served (to change it: systemctl edit ntm-gateway-web.socket)",
-            listen);
+    ntm_logf(log, LOG_WARNING,
+             "web: web.listen is %s but systemd passed a socket on another address; that "
+             "socket is served (to change it: systemctl edit ntm-gateway-web.socket)",
+             listen);
 }
 
 int main(int argc, char **argv)
@@ -130,7 +130,7 @@ int main(int argc, char **argv)
     char err[4096];
     struct ntm_config *cfg = ntm_config_load(config_path, err, sizeof err);
     if (!cfg) {
-        ntm_log(&log, LOG_ERR, "web: the configuration is not valid: %s; not starting", err);
+        ntm_logf(&log, LOG_ERR, "web: the configuration is not valid: %s; not starting", err);
         return 1;
     }
     log.level = cfg->log.level;
@@ -143,7 +143,7 @@ int main(int argc, char **argv)
     int n = sd_listen_fds(1);
     bool activated = n >= 1;
     if (n > 1) {
-        ntm_log(&log, LOG_ERR, "web: systemd passed %d sockets, expected one; not starting", n);
+        ntm_logf(&log, LOG_ERR, "web: systemd passed %d sockets, expected one; not starting", n);
         ntm_config_free(cfg);
         return 1;
     }
@@ -151,8 +151,8 @@ int main(int argc, char **argv)
         fd = SD_LISTEN_FDS_START;
         where = "the socket systemd passed";
         if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
-            ntm_log(&log, LOG_ERR, "web: the socket systemd passed is not usable: %s",
-                    strerror(errno));
+            ntm_logf(&log, LOG_ERR, "web: the socket systemd passed is not usable: %s",
+                     strerror(errno));
             ntm_config_free(cfg);
             return 1;
         }
@@ -160,7 +160,7 @@ int main(int argc, char **argv)
     } else {
         fd = bind_listen(where, &ss, &len, err, sizeof err);
         if (fd < 0) {
-            ntm_log(&log, LOG_ERR, "web: web.listen: %s; not starting", err);
+            ntm_logf(&log, LOG_ERR, "web: web.listen: %s; not starting", err);
             ntm_config_free(cfg);
             return 1;
         }
@@ -168,10 +168,10 @@ int main(int argc, char **argv)
     bool loopback = web_is_loopback((struct sockaddr *)&ss);
     struct web_auth auth;
     if (web_auth_init(&auth, !loopback, cfg->web.password_file, err, sizeof err) != 0) {
-        ntm_log(&log, LOG_ERR,
-                "web: %s listens on %s, which is not a loopback address, and %s; the page "
-                "would be open to the network without a password: not starting",
-                config_path, where, err);
+        ntm_logf(&log, LOG_ERR,
+                 "web: %s listens on %s, which is not a loopback address, and %s; the page "
+                 "would be open to the network without a password: not starting",
+                 config_path, where, err);
         close(fd);
         ntm_config_free(cfg);
         return 1;
@@ -187,9 +187,9 @@ int main(int argc, char **argv)
                                 .refresh_s = refresh_s,
                                 .idle_exit_s = idle_exit_s,
                                 .auth_delay_ms = 1000};
-    ntm_log(&log, LOG_INFO, "web: serving the status page and /metrics on %s%s%s", where,
-            listen_arg || activated ? "" : " (web.listen)",
-            auth.required ? ", with a password (user ntm)" : ", loopback only: no password");
+    ntm_logf(&log, LOG_INFO, "web: serving the status page and /metrics on %s%s%s", where,
+             listen_arg || activated ? "" : " (web.listen)",
+             auth.required ? ", with a password (user ntm)" : ", loopback only: no password");
     sd_notify(0, "READY=1");
     int rc = web_serve(&o);
     web_auth_free(&auth);

@@ -271,10 +271,10 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';
-    ntm_log(s->o->log, LOG_NOTICE,
-            "web: the HTTP server says \"%s\"; it goes on serving (%" PRIu64
-            " more such lines held back)",
-            msg, held);
+    ntm_logf(s->o->log, LOG_NOTICE,
+             "web: the HTTP server says \"%s\"; it goes on serving (%" PRIu64
+             " more such lines held back)",
+             msg, held);
 }
 
 static void resume_due(struct server *s, int64_t now)
@@ -310,8 +310,8 @@ int web_serve(const struct web_server_opts *o)
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         &s, MHD_OPTION_END);
     if (sfd < 0 || s.mhd == NULL) {
-        ntm_log(o->log, LOG_ERR, "web: the HTTP server could not start: %s; not serving",
-                sfd < 0 ? strerror(errno) : "libmicrohttpd refused the listening socket");
+        ntm_logf(o->log, LOG_ERR, "web: the HTTP server could not start: %s; not serving",
+                 sfd < 0 ? strerror(errno) : "libmicrohttpd refused the listening socket");
         if (sfd >= 0)
             close(sfd);
         return -1;
@@ -330,14 +330,14 @@ int web_serve(const struct web_server_opts *o)
                 wait = s.delayed[i].due_ms - now > 0 ? s.delayed[i].due_ms - now : 0;
         struct pollfd p[2] = {{.fd = efd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
         if (poll(p, 2, (int)wait) < 0 && errno != EINTR) {
-            ntm_log(o->log, LOG_ERR, "web: poll failed: %s; stopping", strerror(errno));
+            ntm_logf(o->log, LOG_ERR, "web: poll failed: %s; stopping", strerror(errno));
             rc = -1;
             break;
         }
         if (p[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             if (read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGHUP) {
-                ntm_log(o->log, LOG_INFO, "web: signal %u received; stopping", si.ssi_signo);
+                ntm_logf(o->log, LOG_INFO, "web: signal %u received; stopping", si.ssi_signo);
                 break;
             }
         }
@@ -345,10 +345,10 @@ int web_serve(const struct web_server_opts *o)
         MHD_run(s.mhd);
         if (o->idle_exit_s > 0 && s.open == 0 &&
             ntm_clock_mono_ms() - s.idle_since_ms > (int64_t)o->idle_exit_s * 1000) {
-            ntm_log(o->log, LOG_INFO,
-                    "web: no connection for %d s; exiting (systemd starts it again on the "
-                    "next one)",
-                    o->idle_exit_s);
+            ntm_logf(o->log, LOG_INFO,
+                     "web: no connection for %d s; exiting (systemd starts it again on the "
+                     "next one)",
+                     o->idle_exit_s);
             break;
         }
     }
