@@ -36,7 +36,7 @@ void ntm_iso_local(int64_t unix_s, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%S+07:00", &tm);
 }
 
-int ntm_outbox_open(struct ntm_outbox **out, struct ntm_store *st, const struct ntm_config *cfg,
+int ntm_outbox_new(struct ntm_outbox **out, struct ntm_store *st, const struct ntm_config *cfg,
                     struct ntm_log *log, struct ntm_clock *clock, const char *const *uplinks,
                     size_t n_uplinks, char *err, size_t errlen)
 {

@@ -352,7 +352,7 @@ void ntm_cameras_free(struct ntm_cameras *c)
     while (c->streams) {
         struct cam_stream *s = c->streams;
         c->streams = s->next;
-        ntm_cam_stream_destroy(s);
+        ntm_cam_stream_close(s);
     }
     if (c->open_handles == 0)
         free(c);

@@ -365,7 +365,7 @@ static void on_timer_closed(uv_handle_t *h)
         free(c);
 }
 
-void ntm_cam_stream_destroy(struct cam_stream *s)
+void ntm_cam_stream_close(struct cam_stream *s)
 {
     close_connection(s);
     uv_timer_stop(&s->timer);
@@ -376,5 +376,5 @@ void ntm_cam_stream_retire(struct cam_stream *s)
 {
     log_state(s, LOG_NOTICE, "removed",
               "closed: the configuration no longer has this stream (SIGHUP)");
-    ntm_cam_stream_destroy(s);
+    ntm_cam_stream_close(s);
 }

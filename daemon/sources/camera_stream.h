@@ -84,7 +84,7 @@ struct cam_stream {
 void ntm_cam_stream_start(struct cam_stream *s);
 /* Closes the connection and the timer; the stream is freed (with its devices)
  * by the timer's close callback. */
-void ntm_cam_stream_destroy(struct cam_stream *s);
+void ntm_cam_stream_close(struct cam_stream *s);
 void ntm_cam_stream_free(struct cam_stream *s);
 /* A reload dropped it: logged once (with its devices), then destroyed. */
 void ntm_cam_stream_retire(struct cam_stream *s);

@@ -230,7 +230,7 @@ int main(int argc, char **argv)
     r.ingest.clock_trusted = true;
     r.ingest.mac_key_arg = r.store;
     const char *names[] = {"bench"};
-    if (ntm_outbox_open(&r.outbox, r.store, r.cfg, &r.log, &r.clock, names, 1, err, sizeof err) !=
+    if (ntm_outbox_new(&r.outbox, r.store, r.cfg, &r.log, &r.clock, names, 1, err, sizeof err) !=
         0) {
         fprintf(stderr, "ntm-replay: %s\n", err);
         return 1;
