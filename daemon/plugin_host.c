@@ -18,6 +18,8 @@
 
 #include <uv.h>
 
+#include "record.h"
+
 #ifndef NTM_VERSION
 #define NTM_VERSION "0"
 #endif
@@ -345,31 +347,6 @@ static char *normalize(const struct ntm_conf_option *o, enum ntm_option_type t, 
     return out;
 }
 
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63)
-        return 64;
-    size_t d[64];
-    for (size_t j = 0; j <= lb; j++)
-        d[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = d[0];
-        d[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = d[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (d[j - 1] + 1 < best)
-                best = d[j - 1] + 1;
-            d[j] = best;
-            diag = up;
-        }
-    }
-    return d[lb];
-}
-
 /* Checks the entry's options against the plugin's table and fills u->values. */
 static bool resolve_options(struct ntm_uplink *u, const struct ntm_config *cfg,
                             const struct ntm_uplink_conf *uc, struct errbuf *e)
@@ -400,7 +377,7 @@ static bool resolve_options(struct ntm_uplink *u, const struct ntm_config *cfg,
             for (size_t j = 0; j < n && kl < sizeof known; j++) {
                 kl += (size_t)snprintf(known + kl, sizeof known - kl, "%s%s", j ? ", " : "",
                                        table[j].name);
-                size_t d = edit_distance(o->key, table[j].name);
+                size_t d = ntm_id_distance(o->key, table[j].name);
                 if (d < best_d) {
                     best_d = d;
                     best = table[j].name;

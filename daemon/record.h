@@ -125,8 +125,8 @@ size_t ntm_device_id_span(const char *s, size_t len);
 /* Local (UTC+07:00) day number of a Unix time: floor((t + 7h) / 86400). */
 int64_t ntm_local_day(int64_t unix_s);
 
-/* Levenshtein distance of two ids (of at most 64 bytes; longer: SIZE_MAX), to
- * name the declared id nearest to an undeclared one (a typo). */
+/* Levenshtein distance of two ids or keys (of at most 64 bytes; longer: SIZE_MAX),
+ * to name the declared id or option nearest to an unknown one (a typo). */
 size_t ntm_id_distance(const char *a, const char *b);
 
 #endif
