@@ -379,6 +379,28 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *name, 
     return l;
 }
 
+int ntm_http_base_options(void *easy, const char *url, char *errbuf, const char *user_agent,
+                          const char *ca_file)
+{
+    CURL *e = easy;
+    CURLcode c = curl_easy_setopt(e, CURLOPT_URL, url);
+    if (c == CURLE_OK)
+        c = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c == CURLE_OK)
+        c = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    if (c == CURLE_OK)
+        c = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    if (c == CURLE_OK)
+        c = curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent ? user_agent : "ntm-gateway");
+    if (c == CURLE_OK)
+        c = curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    if (c == CURLE_OK)
+        c = curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c == CURLE_OK && ca_file)
+        c = curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+    return (int)c;
+}
+
 static bool setup_easy(struct http_request *r, const struct ntm_http_request *req,
                        const char *user_agent)
 {
@@ -395,24 +417,15 @@ static bool setup_easy(struct http_request *r, const struct ntm_http_request *re
     if (!ok)
         return false;
 
-    CURLcode c = CURLE_OK;
+    CURLcode c = (CURLcode)ntm_http_base_options(e, req->url, r->errbuf, user_agent, req->ca_file);
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
         if (c == CURLE_OK)                                                                         \
             c = curl_easy_setopt(e, opt, val);                                                     \
     } while (0)
-    SET(CURLOPT_URL, req->url);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_PRIVATE, (void *)r);
-    SET(CURLOPT_ERRORBUFFER, r->errbuf);
     SET(CURLOPT_HTTPHEADER, r->headers);
-    SET(CURLOPT_USERAGENT, user_agent);
     SET(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS);
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    if (req->ca_file)
-        SET(CURLOPT_CAINFO, req->ca_file);
     if (req->cert_file)
         SET(CURLOPT_SSLCERT, req->cert_file);
     if (req->key_file)

@@ -34,6 +34,12 @@ int ntm_http_attach(struct ntm_http *h, void *easy, ntm_http_attached_fn done, v
 /* Takes an attached transfer off the multi handle without calling `done`.
  * Not from inside one of curl's callbacks for that handle. */
 void ntm_http_detach(struct ntm_http *h, void *easy);
+/* The options every transfer of the daemon sets on its easy handle: the URL,
+ * http and https only, no signals, the error buffer (CURL_ERROR_SIZE bytes),
+ * the User-Agent (NULL: "ntm-gateway"), TLS peer and host verification, and
+ * ca_file when not NULL. Returns curl's code (0 when all were set). */
+int ntm_http_base_options(void *easy, const char *url, char *errbuf, const char *user_agent,
+                          const char *ca_file);
 /* Aborts what is in flight (their `done` runs with status 0, error "cancelled")
  * and frees once the loop has closed the handles (run the loop once more before
  * uv_loop_close). Safe on NULL; not from inside a `done` callback. */

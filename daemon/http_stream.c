@@ -109,17 +109,12 @@ static void on_done(void *arg, int code)
 static bool setup(struct ntm_http_stream *s, const struct ntm_http_stream_opts *o)
 {
     CURL *e = s->easy;
-    CURLcode c = CURLE_OK;
+    CURLcode c = (CURLcode)ntm_http_base_options(e, o->url, s->errbuf, NULL, o->ca_file);
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
         if (c == CURLE_OK)                                                                         \
             c = curl_easy_setopt(e, opt, val);                                                     \
     } while (0)
-    SET(CURLOPT_URL, o->url);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_ERRORBUFFER, s->errbuf);
-    SET(CURLOPT_USERAGENT, "ntm-gateway");
     SET(CURLOPT_HTTPGET, 1L);
     SET(CURLOPT_TIMEOUT_MS, 0L); /* a stream has no end: the idle watchdog instead */
     SET(CURLOPT_CONNECTTIMEOUT_MS,
@@ -130,10 +125,6 @@ static bool setup(struct ntm_http_stream *s, const struct ntm_http_stream_opts *
     }
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_BUFFERSIZE, o->buffer_size > 0 ? o->buffer_size : BUFFER_SIZE);
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    if (o->ca_file)
-        SET(CURLOPT_CAINFO, o->ca_file);
     if (o->user) {
         /* digest, as these cameras use; basic only where the camera offers no
          * better (curl asks first, then picks the strongest offered) */
