@@ -355,8 +355,8 @@ static int restore_state(struct ntm_daemon *d, char *err, size_t errlen)
         return -1;
     for (size_t i = 0; i < d->n_uplinks; i++)
         names[i] = ntm_uplink_name(d->uplinks[i]);
-    int rc = ntm_outbox_new(&d->outbox, d->store, cfg, &d->log, &d->clock, names, d->n_uplinks,
-                             err, errlen);
+    int rc = ntm_outbox_new(&d->outbox, d->store, cfg, &d->log, &d->clock, names, d->n_uplinks, err,
+                            errlen);
     free(names);
     if (rc != 0)
         return -1;

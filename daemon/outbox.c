@@ -37,8 +37,8 @@ void ntm_iso_local(int64_t unix_s, char *buf, size_t len)
 }
 
 int ntm_outbox_new(struct ntm_outbox **out, struct ntm_store *st, const struct ntm_config *cfg,
-                    struct ntm_log *log, struct ntm_clock *clock, const char *const *uplinks,
-                    size_t n_uplinks, char *err, size_t errlen)
+                   struct ntm_log *log, struct ntm_clock *clock, const char *const *uplinks,
+                   size_t n_uplinks, char *err, size_t errlen)
 {
     struct ntm_outbox *ob = calloc(1, sizeof *ob);
     *out = ob;

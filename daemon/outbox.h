@@ -26,8 +26,8 @@ struct ntm_health {
 /* Batch times (created_at, batches.created_ms) and clock_synced come from `clock`,
  * the daemon's one clock, which the caller refreshes. */
 int ntm_outbox_new(struct ntm_outbox **out, struct ntm_store *st, const struct ntm_config *cfg,
-                    struct ntm_log *log, struct ntm_clock *clock, const char *const *uplinks,
-                    size_t n_uplinks, char *err, size_t errlen);
+                   struct ntm_log *log, struct ntm_clock *clock, const char *const *uplinks,
+                   size_t n_uplinks, char *err, size_t errlen);
 void ntm_outbox_free(struct ntm_outbox *ob);
 
 /* aggregate sink targets: rows and alerts join the open transaction */

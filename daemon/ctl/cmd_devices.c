@@ -72,9 +72,10 @@ static void sources_of(struct ctl *c, const char *name, char *out, size_t outlen
         if (cJSON_IsNumber(since) && since->valuedouble > 0)
             snprintf(when, sizeof when, _(" since %s"),
                      ctl_time(c, (int64_t)(since->valuedouble / 1000), tb, sizeof tb));
-        int n = snprintf(out + used, outlen - used, "%s%s %s%s%s%s", used ? "; " : "",
-                         sec->string, cJSON_IsString(st) ? st->valuestring : "?", when,
-                         cJSON_IsString(err) ? ": " : "", cJSON_IsString(err) ? err->valuestring : "");
+        int n =
+            snprintf(out + used, outlen - used, "%s%s %s%s%s%s", used ? "; " : "", sec->string,
+                     cJSON_IsString(st) ? st->valuestring : "?", when,
+                     cJSON_IsString(err) ? ": " : "", cJSON_IsString(err) ? err->valuestring : "");
         if (n > 0 && (size_t)n < outlen - used)
             used += (size_t)n;
     }

@@ -692,8 +692,7 @@ static int ph_init(struct ntm_host *host, const struct ntm_host_api *api, void *
         api->log(host, NTM_PLUGIN_LOG_WARNING, NULL,
                  "%s can be read by every user (mode %03o): make it owner root, group "
                  "ntm-gateway, mode 0640",
-                 secret,
-                 (unsigned)(st.st_mode & 0777));
+                 secret, (unsigned)(st.st_mode & 0777));
     if (strncasecmp(base, "http://", 7) == 0 ||
         (ph->token_url && strncasecmp(ph->token_url, "http://", 7) == 0))
         api->log(host, NTM_PLUGIN_LOG_WARNING, NULL,

@@ -127,7 +127,6 @@ static char *replace(char *s, const char *from, const char *to)
     return s;
 }
 
-
 /* Every value of the contract file (config/gateway.yaml repeats them). */
 static void check_contract_values(const struct ntm_config *cfg, const char *path)
 {
