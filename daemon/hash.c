@@ -44,6 +44,7 @@ uint64_t ntm_hash64_words(uint64_t seed, const void *p, size_t n)
         h = fold(h, w);
     }
     uint64_t w = 0;
-    memcpy(&w, b, n);
+    if (n > 0) /* p may be NULL when n is 0 (an empty MQTT payload) */
+        memcpy(&w, b, n);
     return fold(h, w ^ ((uint64_t)n << 56));
 }

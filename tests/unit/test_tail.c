@@ -209,6 +209,9 @@ int main(void)
     uint64_t k3 = ntm_tail_delivery_key(8, topic, strlen(topic), "{\"a\":1}", 7);
     CHECK(k1 != 0 && k1 != k2 && k1 != k3);
     CHECK_INT(ntm_tail_delivery_key(0, topic, strlen(topic), "{}", 2), 0);
+    /* an empty payload comes as NULL from libmosquitto: keyed, and no UB (ASan+UBSan run) */
+    uint64_t k0 = ntm_tail_delivery_key(7, topic, strlen(topic), NULL, 0);
+    CHECK(k0 != 0 && k0 != k1);
     CHECK(!ntm_tail_seen(t, k1));
     ntm_tail_note(t, k1);
     CHECK(ntm_tail_seen(t, k1));
