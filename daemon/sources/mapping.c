@@ -23,6 +23,18 @@ void ntm_map_path_free(struct ntm_map_path *p)
     p->n = 0;
 }
 
+/* n bytes of s as a new C string; s need not be NUL-terminated (a payload, or
+ * a path inside one), which strndup would read past under ASan's checks */
+static char *dup_bytes(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
 static int path_fail(struct ntm_map_path *p, char *why, size_t whylen, const char *fmt, ...)
 {
     va_list ap;
@@ -86,7 +98,7 @@ int ntm_map_path_parse(const char *s, size_t len, struct ntm_map_path *p, char *
         }
         if (j == i)
             return path_fail(p, why, whylen, "the path has an empty key (at %zu)", i);
-        g->key = strndup(s + i, j - i);
+        g->key = dup_bytes(s + i, j - i);
         if (!g->key)
             return path_fail(p, why, whylen, "out of memory");
         p->n++;
@@ -268,7 +280,7 @@ static cJSON *eval_value(struct eval *e, const char *what, const struct ntm_map_
             fail(e->r, NTM_REJ_NOT_JSON, e->why, e->whylen, "%s: the payload has a NUL byte", what);
             return NULL;
         }
-        trimmed = strndup(e->payload + a, z - a);
+        trimmed = dup_bytes(e->payload + a, z - a);
         if (!trimmed) {
             fail(e->r, NTM_REJ_TOO_LARGE, e->why, e->whylen, "%s: out of memory", what);
             return NULL;

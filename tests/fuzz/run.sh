@@ -48,6 +48,11 @@ done
 passed=0; failed=0
 for t in "${targets[@]}"; do
   max_len=${max_lens[$t]:-4096}
+  if [ ! -d "$here/corpus/$t" ]; then
+    failed=$((failed + 1))
+    echo "FAIL $t: no seed corpus at tests/fuzz/corpus/$t; add a directory with a few valid and hostile inputs"
+    continue
+  fi
   work=$out/work/$t
   rm -rf "$work"; mkdir -p "$work"
   log=$out/$t.log

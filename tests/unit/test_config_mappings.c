@@ -189,6 +189,20 @@ static void test_frigate(void)
         NTM_MAP_REJECT);
     CHECK_INT(r, NTM_REJ_MISSING);
     CHECK_STR(why, "device: path 'after.camera' is not in the payload");
+    /* A payload is bytes with a length, not a C string: an empty one and one of
+     * only blanks, each in a buffer of exactly its length (ASan sees a read past it). */
+    static const char *const blank[] = {"", " \r\n"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(blank[i]);
+        char *p = malloc(n ? n : 1);
+        memcpy(p, blank[i], n);
+        CHECK_INT(ntm_mapping_eval(&c->mappings[0], "frigate/cam-1/status/detect", n ? p : p + 1,
+                                   n, 16384, &o, &r, why, 200),
+                  NTM_MAP_REJECT);
+        CHECK_INT(r, NTM_REJ_VALUE);
+        CHECK_STR(why, "field 'online': '' is not in its map");
+        free(p);
+    }
     CHECK(!ntm_mapping_matches(&c->mappings[0], "frigate/cam-1/status/record"));
     CHECK(!ntm_mapping_matches(&c->mappings[0], "frigate//status/detect"));
     ntm_config_free(c);
