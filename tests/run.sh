@@ -20,7 +20,9 @@ run_suite() { # build dir, "meson test" options, meson setup options...
   fi
   ninja -C "$dir" || return 1
   # shellcheck disable=SC2086
-  meson test -C "$dir" --print-errorlogs --num-processes 2 $test_opts
+  # 4 at once on 2 cores: the parallel tests mostly wait (retries, timers); the
+  # load-bound ones are is_parallel: false and run alone.
+  meson test -C "$dir" --print-errorlogs --num-processes "${NTM_TEST_JOBS:-4}" $test_opts
   local rc=$?
   read -r p f < <(python3 - "$dir/meson-logs/testlog.json" <<'PY'
 import json, sys

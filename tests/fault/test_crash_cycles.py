@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """test_crash_cycles: the daemon killed with SIGKILL at random moments under a
-steady load, 50 times; then stopped with SIGTERM 10 times; then indicators of a
-run killed many times compared with those of a run that never stopped.
+steady load, 50 times (NTM_CRASH_KILLS); then stopped with SIGTERM 10 times
+(NTM_CRASH_TERMS); then indicators of a run killed many times compared with
+those of a run that never stopped. CI runs 10 kills and 5 stops.
 
 Every message has its own ts (ntm-sim --step-ms 1000: message i has ts BASE + i),
 so the database says exactly which messages arrived, and how often.
@@ -53,7 +54,7 @@ NDEV = 9
 RATE = 500
 COMMIT_MS = 50
 KILLS = int(os.environ.get("NTM_CRASH_KILLS", "50"))
-TERMS = 10
+TERMS = int(os.environ.get("NTM_CRASH_TERMS", "10"))
 LOSS_BOUND = 1  # the message in hand
 NOW = int(time.time())
 BASE1 = NOW - 10 * 86400
