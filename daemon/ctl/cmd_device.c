@@ -87,9 +87,9 @@ static struct ntm_config *check_and_write(struct ctl *c, const char *text, size_
 static void print_credentials(const struct ntm_config *cfg, const struct ntm_device_decl *d,
                               const char *pw)
 {
-    printf(_("MQTT user:     %s\n"), d->id);
-    printf(_("MQTT password: %s\n"), pw);
-    printf(_("MQTT topics:   ntm/v1/%s/%s/%s/<state|heartbeat|event|stats>\n"),
+    printf("MQTT user:     %s\n", d->id);
+    printf("MQTT password: %s\n", pw);
+    printf("MQTT topics:   ntm/v1/%s/%s/%s/<state|heartbeat|event|stats>\n",
            cfg->villages[d->village].id, ntm_kind_name(d->kind), d->id);
 }
 
