@@ -46,11 +46,11 @@ static const struct command commands[] = {
     {"broker-files", cmd_broker_files, false, false, "DIR",
      N_("mosquitto's ACL (DIR/ntm-acl) and password file (DIR/ntm-passwd) from the inventory; "
         "prints new devices' passwords")},
-    {"device", cmd_device, false, false,
-     "add ID --kind K --village V [--ip A] | remove ID | passwd ID [--broker-dir DIR]",
-     N_("add a device to the configuration's inventory (or remove it), with its broker user "
-        "and ACL (DIR, default /etc/mosquitto when ntm-acl is there), and tell the daemon; "
-        "passwd gives it a new broker password")},
+    {"device", cmd_device, false, false, "add|remove|passwd ID [OPTIONS]",
+     N_("add ID --kind K --village V [--ip A]: a device into the configuration's inventory, "
+        "with its broker user and ACL, and tell the daemon; remove ID: the reverse; passwd ID: "
+        "a new broker password. --broker-dir DIR: the broker's files (default /etc/mosquitto "
+        "when ntm-acl is there)")},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
