@@ -129,6 +129,9 @@ static void mapping_lines(FILE *f, const struct ntm_config *cfg, const struct nt
             if (strcmp(m->device.map[k].val.text, d->id) != 0)
                 continue;
             name = m->device.map[k].key;
+            /* a name that would be a wildcard or span levels in the ACL: never granted */
+            if (name[strcspn(name, "/+#\n\r")] != '\0')
+                continue;
         } else if (id_is_key) {
             continue;
         }

@@ -138,13 +138,13 @@ char *ntm_conf_add_device(const char *text, size_t len, const char *item, size_t
         snprintf(ins, sizeof ins, "%sdevices:\n  - %s\n", nl ? "" : "\n", item);
         return text_splice(text, len, len, len, ins, out_len);
     }
-    if (b.empty_flow) { /* "devices: []  # c" -> "devices:  # c" and the item below */
+    if (b.empty_flow) { /* "devices: []  # c" -> "devices: # c" and the item below */
         size_t vend = b.value + 2;
         while (vend < b.key.end && (text[vend] == ' ' || text[vend] == '\t'))
             vend++;
         snprintf(ins, sizeof ins, "%s%.*s\n%*s- %s", vend < b.key.end ? " " : "",
                  (int)(b.key.end - vend), text + vend, b.indent, "", item);
-        return text_splice(text, len, b.value, b.key.end, ins, out_len);
+        return text_splice(text, len, b.key.start + 8, b.key.end, ins, out_len);
     }
     snprintf(ins, sizeof ins, "\n%*s- %s", b.indent, "", item);
     return text_splice(text, len, b.last_content, b.last_content, ins, out_len);
