@@ -27,7 +27,7 @@ _ntmctl() {
     local cur prev cmd="" i
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="status today devices batches indicators quarantine requeue check-config"
+    local commands="status today devices batches indicators quarantine requeue check-config broker-files device"
     local global="--config --db --state --json --wide --help"
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
@@ -49,7 +49,10 @@ _ntmctl() {
     --period)
         COMPREPLY=($(compgen -W "hour day" -- "$cur"))
         return ;;
-    --day | --uplink)
+    --broker-dir)
+        COMPREPLY=($(compgen -d -- "$cur"))
+        return ;;
+    --day | --uplink | --ip)
         return ;;
     esac
     if [ -z "$cmd" ]; then
@@ -63,10 +66,15 @@ _ntmctl() {
     devices) opts+=" --offline --village --kind" ;;
     batches) opts+=" --uplink" ;;
     indicators) opts+=" --village --kind --period" ;;
+    device) opts+=" --kind --village --ip --broker-dir" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
     elif [ "$cmd" = devices ]; then
+        COMPREPLY=($(compgen -W "$(_ntmctl_ids devices)" -- "$cur"))
+    elif [ "$cmd" = device ] && [ "$prev" = device ]; then
+        COMPREPLY=($(compgen -W "add remove passwd" -- "$cur"))
+    elif [ "$cmd" = device ] && [[ $prev == remove || $prev == passwd ]]; then
         COMPREPLY=($(compgen -W "$(_ntmctl_ids devices)" -- "$cur"))
     fi
 }

@@ -85,5 +85,6 @@ int cmd_batches(struct ctl *c);
 int cmd_requeue(struct ctl *c);
 int cmd_indicators(struct ctl *c);
 int cmd_today(struct ctl *c);
+int cmd_device(struct ctl *c);
 
 #endif

@@ -38,7 +38,7 @@ bool ctl_parse(struct ctl *c, const char *shortopts, const struct option *longop
     for (const struct option *l = longopts; l && l->name && n_all < 31; l++)
         all[n_all++] = *l;
     all[n_all] = (struct option){NULL, 0, NULL, 0};
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc then reads shortopts' ordering ('+' or not) afresh */
     opterr = 0;
     int o;
     while ((o = getopt_long(c->argc, c->argv, shortopts, all, NULL)) != -1) {

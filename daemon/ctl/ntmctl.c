@@ -46,6 +46,11 @@ static const struct command commands[] = {
     {"broker-files", cmd_broker_files, false, false, "DIR",
      N_("mosquitto's ACL (DIR/ntm-acl) and password file (DIR/ntm-passwd) from the inventory; "
         "prints new devices' passwords")},
+    {"device", cmd_device, false, false, "add|remove|passwd ID [OPTIONS]",
+     N_("add ID --kind K --village V [--ip A]: a device into the configuration's inventory, "
+        "with its broker user and ACL, and tell the daemon; remove ID: the reverse; passwd ID: "
+        "a new broker password. --broker-dir DIR: the broker's files (default /etc/mosquitto "
+        "when ntm-acl is there)")},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -10,7 +10,7 @@ PACKAGES=(
   build-essential meson ninja-build pkg-config clang-format
   libuv1-dev libmosquitto-dev libsqlite3-dev libcurl4-openssl-dev libsystemd-dev
   libyaml-dev libcjson-dev zlib1g-dev systemd libexpat1-dev
-  mosquitto mosquitto-clients sqlite3 python3 python3-jsonschema valgrind strace
+  mosquitto mosquitto-clients openssl sqlite3 python3 python3-jsonschema valgrind strace
   clang-14 libclang-rt-14-dev valgrind
   gettext locales libunistring-dev
   libmicrohttpd-dev chromium prometheus

@@ -29,4 +29,6 @@ try camera ntmctl devices --kind ca
 try day ntmctl indicators --period d
 try cam-t2-1 ntmctl --config "$cfg" devices cam-t2
 try thon-3 ntmctl --config "$cfg" today --village thon-
+try passwd ntmctl device pa
+try cam-t2-1 ntmctl --config "$cfg" device remove cam-t2
 exit $fail
