@@ -49,17 +49,23 @@ struct ntm_agg_dev *ntm_agg_dev_find(const struct ntm_agg *a, const char *id)
     return NULL;
 }
 
-static bool idx_rebuild(struct ntm_agg *a, size_t cap)
+/* Puts every device of the table in the empty index idx of cap slots. */
+static void idx_fill(const struct ntm_agg *a, uint32_t *idx, size_t cap)
 {
-    uint32_t *idx = calloc(cap, sizeof *idx);
-    if (idx == NULL)
-        return false;
     for (size_t i = 0; i < a->n_devs; i++) {
         size_t j = ntm_hash_str(a->devs[i].id) & (cap - 1);
         while (idx[j] != 0)
             j = (j + 1) & (cap - 1);
         idx[j] = (uint32_t)(i + 1);
     }
+}
+
+static bool idx_rebuild(struct ntm_agg *a, size_t cap)
+{
+    uint32_t *idx = calloc(cap, sizeof *idx);
+    if (idx == NULL)
+        return false;
+    idx_fill(a, idx, cap);
     free(a->idx);
     a->idx = idx;
     a->idx_cap = cap;
@@ -123,16 +129,22 @@ void ntm_agg_emit_alert(struct ntm_agg *a, const struct ntm_agg_dev *d, int64_t 
 
 /* ---- availability ---- */
 
-/* Adds the online seconds of [lo, hi) to the open hours holding them. */
-static void distribute(struct ntm_agg *a, size_t ai, int64_t lo, int64_t hi)
+/* Adds the online seconds of [lo, hi) to the open hours holding them (takes
+ * them back with sign -1, never below 0). The seconds it placed. */
+static int64_t distribute(struct ntm_agg *a, size_t ai, int64_t lo, int64_t hi, int sign)
 {
+    int64_t placed = 0;
     lo = ntm_agg_max64(lo, a->h_lo * NTM_AGG_HOUR_S);
     hi = ntm_agg_min64(hi, (a->h_lo + (int64_t)a->cap_h) * NTM_AGG_HOUR_S);
     while (lo < hi) {
         int64_t h = lo / NTM_AGG_HOUR_S, e = ntm_agg_min64(hi, (h + 1) * NTM_AGG_HOUR_S);
-        ntm_agg_hour_accs(a, h)[ai].online_s += e - lo;
+        struct ntm_agg_acc *w = &ntm_agg_hour_accs(a, h)[ai];
+        int64_t n = sign > 0 ? e - lo : ntm_agg_min64(e - lo, w->online_s);
+        w->online_s += sign > 0 ? n : -n;
+        placed += n;
         lo = e;
     }
+    return placed;
 }
 
 /* Adds [lo, hi) to the device's own count of online seconds today. */
@@ -155,7 +167,7 @@ void ntm_agg_credit(struct ntm_agg *a, struct ntm_agg_dev *d, int64_t upto)
     if (d->has_seg) {
         int64_t lo = ntm_agg_max64(d->credited, d->seg_start), hi = ntm_agg_min64(upto, d->seg_end);
         if (lo < hi) {
-            distribute(a, (size_t)d->village * NTM_KIND_COUNT + d->kind, lo, hi);
+            distribute(a, (size_t)d->village * NTM_KIND_COUNT + d->kind, lo, hi, 1);
             credit_day(d, lo, hi);
         }
     }
@@ -237,6 +249,59 @@ bool ntm_agg_dev_record(struct ntm_agg *a, const struct ntm_record *rec, int64_t
         sign_of_life(a, *d, rec->ts,
                      rec->channel == NTM_CH_HEARTBEAT ? rec->u.heartbeat.interval_s : 0, wm);
     return true;
+}
+
+/* ---- forgetting (ntmctl forget) ---- */
+
+/* Takes the device's credited online time back out of the open windows. Exact
+ * for the day (its day_online_s is all it put there); for the open hours, the
+ * current segment's share is known, not that of an earlier segment ending in
+ * an hour still open (a rare gap within the grace), which stays. */
+static void uncredit(struct ntm_agg *a, const struct ntm_agg_dev *d)
+{
+    size_t ai = (size_t)d->village * NTM_KIND_COUNT + d->kind;
+    int64_t in_open = 0, open_lo = a->h_lo * NTM_AGG_HOUR_S;
+    int64_t day_lo = ntm_agg_day_start(a->d_lo), day_hi = ntm_agg_day_start(a->d_lo + 1);
+    if (d->has_seg) {
+        int64_t lo = ntm_agg_max64(d->seg_start, open_lo);
+        int64_t hi = ntm_agg_min64(d->credited, d->seg_end);
+        if (lo < hi) {
+            distribute(a, ai, lo, hi, -1);
+            in_open = ntm_agg_max64(0, ntm_agg_min64(hi, day_hi) - ntm_agg_max64(lo, day_lo));
+        }
+    }
+    /* what the open day holds of it: its closed hours of that day */
+    int64_t in_day = 0;
+    if (d->today == a->d_lo) {
+        in_day = d->day_online_s - in_open;
+    } else if (d->has_seg) {
+        int64_t lo = ntm_agg_max64(d->seg_start, day_lo);
+        int64_t hi =
+            ntm_agg_min64(ntm_agg_min64(d->credited, d->seg_end), ntm_agg_min64(open_lo, day_hi));
+        in_day = hi - lo;
+    }
+    if (in_day > 0)
+        a->day[ai].online_s -= ntm_agg_min64(in_day, a->day[ai].online_s);
+}
+
+int ntm_agg_forget_device(struct ntm_agg *a, const char *device)
+{
+    struct ntm_agg_dev *d = a != NULL && device != NULL ? ntm_agg_dev_find(a, device) : NULL;
+    if (d == NULL)
+        return -1;
+    if (a->started)
+        uncredit(a, d);
+    size_t ai = (size_t)d->village * NTM_KIND_COUNT + d->kind;
+    if (a->ndev[ai] > 0)
+        a->ndev[ai]--;
+    size_t i = (size_t)(d - a->devs);
+    if (i + 1 < a->n_devs)
+        a->devs[i] = a->devs[a->n_devs - 1];
+    a->n_devs--;
+    /* the index, refilled in place at its size (it was big enough before) */
+    memset(a->idx, 0, a->idx_cap * sizeof *a->idx);
+    idx_fill(a, a->idx, a->idx_cap);
+    return 0;
 }
 
 /* ---- what `ntmctl devices` shows ---- */
