@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* cmd_forget.c: `ntmctl forget ID [ID...]`: asks the daemon to forget
+ * undeclared devices (a row each in forget_requests, then SIGHUP) and reports
+ * what it did. It must not change devices or windows itself: the daemon does,
+ * on its loop, or at its next start when it is not running. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+#include "record.h"
+
+/* How long the daemon is given to answer (it looks on SIGHUP, and at least
+ * every sync.interval_s when the signal could not be sent). */
+#define FORGET_WAIT_MS 15000
+
+static void no_opt(struct ctl *c, int o, const char *arg, void *data)
+{
+    (void)c;
+    (void)o;
+    (void)arg;
+    (void)data;
+}
+
+/* Why the device cannot be asked for, printed; false when it can. */
+static bool refused(struct ctl *c, const char *id)
+{
+    if (c->cfg && ntm_config_device(c->cfg, id)) {
+        fprintf(stderr,
+                _("ntmctl forget: %s is declared in %s: remove it from devices: there and restart "
+                  "the daemon first; nothing was changed\n"),
+                id, c->cfg->path);
+        return true;
+    }
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(c->db, "SELECT declared FROM devices WHERE name = ?", -1, &s, NULL);
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    rc = rc == SQLITE_OK ? sqlite3_step(s) : rc;
+    bool declared = rc == SQLITE_ROW && sqlite3_column_int(s, 0) != 0;
+    sqlite3_finalize(s);
+    if (rc == SQLITE_DONE) {
+        fprintf(stderr,
+                _("ntmctl forget: no device %s is known (`ntmctl devices` lists them); nothing "
+                  "was changed\n"),
+                id);
+        return true;
+    }
+    if (rc != SQLITE_ROW) {
+        fprintf(stderr, _("ntmctl forget: cannot read the devices: %s\n"), sqlite3_errmsg(c->db));
+        return true;
+    }
+    if (declared) {
+        fprintf(stderr,
+                _("ntmctl forget: %s is declared in the daemon's running configuration: remove it "
+                  "from devices: in gateway.yaml and restart the daemon first; nothing was "
+                  "changed\n"),
+                id);
+        return true;
+    }
+    return false;
+}
+
+/* One request row per id, in one transaction; their ids in req. */
+static int request(struct ctl *c, char **ids, int n, int64_t *req)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, "INSERT INTO forget_requests(device, requested_ms) VALUES(?, ?)",
+                           -1, &s, NULL) != SQLITE_OK)
+        goto fail;
+    for (int i = 0; i < n; i++) {
+        sqlite3_bind_text(s, 1, ids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, c->now_ms);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            goto fail;
+        sqlite3_reset(s);
+        req[i] = sqlite3_last_insert_rowid(c->db);
+    }
+    sqlite3_finalize(s);
+    if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    s = NULL;
+fail:
+    fprintf(stderr, _("ntmctl forget: cannot write the request in the buffer: %s\n"),
+            sqlite3_errmsg(c->db));
+    sqlite3_finalize(s);
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+/* The request's result ("forgotten", "unknown", "declared"), or NULL while not done. */
+static const char *result_of(struct ctl *c, int64_t req, char *buf, size_t len)
+{
+    sqlite3_stmt *s = NULL;
+    const char *r = NULL;
+    if (sqlite3_prepare_v2(
+            c->db, "SELECT result FROM forget_requests WHERE id = ? AND done_ms IS NOT NULL", -1,
+            &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, req);
+        if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0)) {
+            snprintf(buf, len, "%s", (const char *)sqlite3_column_text(s, 0));
+            r = buf;
+        }
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+/* SIGHUP to the running daemon: true when one runs (signalled or not). */
+static bool tell_daemon(struct ctl *c)
+{
+    ctl_load_live(c);
+    const cJSON *pid = ctl_live_get(c, "pid");
+    if (!c->live || c->live_stale || !cJSON_IsNumber(pid) || pid->valuedouble <= 1)
+        return false;
+    return kill((pid_t)pid->valuedouble, SIGHUP) == 0 || errno == EPERM;
+}
+
+static bool all_done(struct ctl *c, const int64_t *req, int n)
+{
+    char buf[32];
+    for (int i = 0; i < n; i++)
+        if (!result_of(c, req[i], buf, sizeof buf))
+            return false;
+    return true;
+}
+
+int cmd_forget(struct ctl *c)
+{
+    int first;
+    if (!ctl_parse(c, "+", NULL, no_opt, NULL, INT_MAX, &first))
+        return CTL_USAGE;
+    int n = c->argc - first;
+    if (n <= 0) {
+        ctl_usage_error("forget", _("which device? (its id, see `ntmctl devices`)"));
+        return CTL_USAGE;
+    }
+    char **ids = c->argv + first;
+    for (int i = 0; i < n; i++)
+        if (!ntm_valid_device_id(ids[i], strnlen(ids[i], NTM_DEVICE_ID_MAX + 1))) {
+            ctl_usage_error("forget", _("'%s' is not a device id"), ids[i]);
+            return CTL_USAGE;
+        }
+    if (c->parse_only)
+        return CTL_OK;
+
+    for (int i = 0; i < n; i++)
+        if (refused(c, ids[i]))
+            return CTL_FAIL;
+    int64_t *req = calloc((size_t)n, sizeof *req);
+    if (!req || request(c, ids, n, req) != 0) {
+        free(req);
+        return CTL_FAIL;
+    }
+    if (!tell_daemon(c)) {
+        printf(_("the daemon is not running: it forgets %d device(s) at its next start\n"), n);
+        free(req);
+        return CTL_OK;
+    }
+    for (int waited = 0; waited < FORGET_WAIT_MS && !all_done(c, req, n); waited += 100)
+        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000000L}, NULL);
+
+    int rc = CTL_OK;
+    char buf[32];
+    for (int i = 0; i < n; i++) {
+        const char *r = result_of(c, req[i], buf, sizeof buf);
+        if (!r) {
+            printf(_("%s: asked; the daemon has not done it yet (it looks at requests at each "
+                     "sync tick)\n"),
+                   ids[i]);
+        } else if (strcmp(r, "forgotten") == 0) {
+            printf(_("%s forgotten: it no longer counts in its village from the next closed "
+                     "window; if it speaks again it is a new undeclared device\n"),
+                   ids[i]);
+        } else {
+            fprintf(stderr, _("ntmctl forget: the daemon did not forget %s: %s\n"), ids[i],
+                    strcmp(r, "declared") == 0 ? _("it is declared in its configuration")
+                                               : _("it knows no such device"));
+            rc = CTL_FAIL;
+        }
+    }
+    free(req);
+    return rc;
+}
