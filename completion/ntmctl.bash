@@ -27,7 +27,7 @@ _ntmctl() {
     local cur prev cmd="" i
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="status today devices batches indicators quarantine requeue check-config"
+    local commands="status today devices batches indicators quarantine requeue forget check-config"
     local global="--config --db --state --json --wide --help"
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
