@@ -35,11 +35,12 @@ static bool refused(struct ctl *c, const char *id)
                 id, c->cfg->path);
         return true;
     }
+    /* the running daemon's configuration has the last word (a device removed
+     * from the file is declared until the restart): it answers "declared" */
     sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(c->db, "SELECT declared FROM devices WHERE name = ?", -1, &s, NULL);
+    int rc = sqlite3_prepare_v2(c->db, "SELECT 1 FROM devices WHERE name = ?", -1, &s, NULL);
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     rc = rc == SQLITE_OK ? sqlite3_step(s) : rc;
-    bool declared = rc == SQLITE_ROW && sqlite3_column_int(s, 0) != 0;
     sqlite3_finalize(s);
     if (rc == SQLITE_DONE) {
         fprintf(stderr,
@@ -50,14 +51,6 @@ static bool refused(struct ctl *c, const char *id)
     }
     if (rc != SQLITE_ROW) {
         fprintf(stderr, _("ntmctl forget: cannot read the devices: %s\n"), sqlite3_errmsg(c->db));
-        return true;
-    }
-    if (declared) {
-        fprintf(stderr,
-                _("ntmctl forget: %s is declared in the daemon's running configuration: remove it "
-                  "from devices: in gateway.yaml and restart the daemon first; nothing was "
-                  "changed\n"),
-                id);
         return true;
     }
     return false;
@@ -177,8 +170,10 @@ int cmd_forget(struct ctl *c)
                    ids[i]);
         } else {
             fprintf(stderr, _("ntmctl forget: the daemon did not forget %s: %s\n"), ids[i],
-                    strcmp(r, "declared") == 0 ? _("it is declared in its configuration")
-                                               : _("it knows no such device"));
+                    strcmp(r, "declared") == 0
+                        ? _("it is still declared in the daemon's running configuration: "
+                            "restart the daemon once it is removed from gateway.yaml")
+                        : _("it knows no such device"));
             rc = CTL_FAIL;
         }
     }
