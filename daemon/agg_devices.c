@@ -129,22 +129,16 @@ void ntm_agg_emit_alert(struct ntm_agg *a, const struct ntm_agg_dev *d, int64_t 
 
 /* ---- availability ---- */
 
-/* Adds the online seconds of [lo, hi) to the open hours holding them (takes
- * them back with sign -1, never below 0). The seconds it placed. */
-static int64_t distribute(struct ntm_agg *a, size_t ai, int64_t lo, int64_t hi, int sign)
+/* Adds the online seconds of [lo, hi) to the open hours holding them. */
+static void distribute(struct ntm_agg *a, size_t ai, int64_t lo, int64_t hi)
 {
-    int64_t placed = 0;
     lo = ntm_agg_max64(lo, a->h_lo * NTM_AGG_HOUR_S);
     hi = ntm_agg_min64(hi, (a->h_lo + (int64_t)a->cap_h) * NTM_AGG_HOUR_S);
     while (lo < hi) {
         int64_t h = lo / NTM_AGG_HOUR_S, e = ntm_agg_min64(hi, (h + 1) * NTM_AGG_HOUR_S);
-        struct ntm_agg_acc *w = &ntm_agg_hour_accs(a, h)[ai];
-        int64_t n = sign > 0 ? e - lo : ntm_agg_min64(e - lo, w->online_s);
-        w->online_s += sign > 0 ? n : -n;
-        placed += n;
+        ntm_agg_hour_accs(a, h)[ai].online_s += e - lo;
         lo = e;
     }
-    return placed;
 }
 
 /* Adds [lo, hi) to the device's own count of online seconds today. */
@@ -167,7 +161,7 @@ void ntm_agg_credit(struct ntm_agg *a, struct ntm_agg_dev *d, int64_t upto)
     if (d->has_seg) {
         int64_t lo = ntm_agg_max64(d->credited, d->seg_start), hi = ntm_agg_min64(upto, d->seg_end);
         if (lo < hi) {
-            distribute(a, (size_t)d->village * NTM_KIND_COUNT + d->kind, lo, hi, 1);
+            distribute(a, (size_t)d->village * NTM_KIND_COUNT + d->kind, lo, hi);
             credit_day(d, lo, hi);
         }
     }
@@ -253,32 +247,27 @@ bool ntm_agg_dev_record(struct ntm_agg *a, const struct ntm_record *rec, int64_t
 
 /* ---- forgetting (ntmctl forget) ---- */
 
-/* Takes the device's credited online time back out of the open windows. Exact
- * for the day (its day_online_s is all it put there); for the open hours, the
- * current segment's share is known, not that of an earlier segment ending in
- * an hour still open (a rare gap within the grace), which stays. */
+/* Takes the device's credited online time back out of the open day. Its
+ * current segment is credited only when an hour closes (up to the oldest open
+ * hour), so what it has in the open hours came from earlier segments ended by
+ * a gap: that share is not known per hour and stays in them, and the day gets
+ * it back when they close. The day's figure is thus exact (unless the day so
+ * far holds less than the device credited, when it is taken to 0); an open
+ * hour's may keep a few of its seconds (capped at 100 % by the row). */
 static void uncredit(struct ntm_agg *a, const struct ntm_agg_dev *d)
 {
     size_t ai = (size_t)d->village * NTM_KIND_COUNT + d->kind;
-    int64_t in_open = 0, open_lo = a->h_lo * NTM_AGG_HOUR_S;
-    int64_t day_lo = ntm_agg_day_start(a->d_lo), day_hi = ntm_agg_day_start(a->d_lo + 1);
-    if (d->has_seg) {
-        int64_t lo = ntm_agg_max64(d->seg_start, open_lo);
-        int64_t hi = ntm_agg_min64(d->credited, d->seg_end);
-        if (lo < hi) {
-            distribute(a, ai, lo, hi, -1);
-            in_open = ntm_agg_max64(0, ntm_agg_min64(hi, day_hi) - ntm_agg_max64(lo, day_lo));
-        }
-    }
-    /* what the open day holds of it: its closed hours of that day */
-    int64_t in_day = 0;
+    int64_t in_day;
     if (d->today == a->d_lo) {
-        in_day = d->day_online_s - in_open;
-    } else if (d->has_seg) {
+        in_day = d->day_online_s; /* all it credited that day */
+    } else {
+        /* it moved on to the next day: its current segment's credited part
+         * in the open day's closed hours */
+        int64_t day_lo = ntm_agg_day_start(a->d_lo), day_hi = ntm_agg_day_start(a->d_lo + 1);
         int64_t lo = ntm_agg_max64(d->seg_start, day_lo);
-        int64_t hi =
-            ntm_agg_min64(ntm_agg_min64(d->credited, d->seg_end), ntm_agg_min64(open_lo, day_hi));
-        in_day = hi - lo;
+        int64_t hi = ntm_agg_min64(ntm_agg_min64(d->credited, d->seg_end),
+                                   ntm_agg_min64(a->h_lo * NTM_AGG_HOUR_S, day_hi));
+        in_day = d->has_seg ? hi - lo : 0;
     }
     if (in_day > 0)
         a->day[ai].online_s -= ntm_agg_min64(in_day, a->day[ai].online_s);
