@@ -121,6 +121,28 @@ static bool all_done(struct ctl *c, const int64_t *req, int n)
     return true;
 }
 
+/* [{"device", "result"}]: forgotten, unknown, declared, or pending (not done
+ * yet, or at the next start when the daemon is not running). Exit 1 when one
+ * was refused. */
+static int print_json(struct ctl *c, char **ids, const int64_t *req, int n, bool running)
+{
+    cJSON *doc = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(doc, "devices");
+    cJSON_AddBoolToObject(doc, "running", running);
+    int rc = CTL_OK;
+    char buf[32];
+    for (int i = 0; i < n; i++) {
+        const char *r = result_of(c, req[i], buf, sizeof buf);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "device", ids[i]);
+        cJSON_AddStringToObject(o, "result", r ? r : "pending");
+        cJSON_AddItemToArray(arr, o);
+        if (r && strcmp(r, "forgotten") != 0)
+            rc = CTL_FAIL;
+    }
+    int prc = ctl_print_json(doc);
+    return prc != CTL_OK ? prc : rc;
+}
+
 int cmd_forget(struct ctl *c)
 {
     int first;
@@ -148,15 +170,17 @@ int cmd_forget(struct ctl *c)
         free(req);
         return CTL_FAIL;
     }
-    if (!tell_daemon(c)) {
-        printf(_("the daemon is not running: it forgets %d device(s) at its next start\n"), n);
-        free(req);
-        return CTL_OK;
-    }
-    for (int waited = 0; waited < FORGET_WAIT_MS && !all_done(c, req, n); waited += 100)
+    bool running = tell_daemon(c);
+    for (int waited = 0; running && waited < FORGET_WAIT_MS && !all_done(c, req, n); waited += 100)
         nanosleep(&(struct timespec){.tv_nsec = 100 * 1000000L}, NULL);
+    int rc = c->json ? print_json(c, ids, req, n, running) : CTL_OK;
+    if (c->json || !running) {
+        if (!running && !c->json)
+            printf(_("the daemon is not running: it forgets %d device(s) at its next start\n"), n);
+        free(req);
+        return rc;
+    }
 
-    int rc = CTL_OK;
     char buf[32];
     for (int i = 0; i < n; i++) {
         const char *r = result_of(c, req[i], buf, sizeof buf);

@@ -10,6 +10,7 @@ day's row counts the 2 declared ones, no accepted message was lost, a
 forgotten device that speaks again is a new one, and forgetting a declared or
 an unknown device fails with a clear message and changes nothing."""
 import datetime
+import json
 import os
 import sys
 import time
@@ -130,6 +131,9 @@ def main(h, t):
     r = h.query("SELECT id, declared FROM devices WHERE name = 'fake-1'")[0]
     # rows 1 to 5 were spk-1, spk-2 and the fakes: no forgotten id is given again
     t.ok(r[0] > 5 and r[1] == 0, "a new undeclared row, with a new id", r)
+    p = ctl("--json", "forget", "fake-1")
+    t.eq((p.returncode, json.loads(p.stdout_text or "{}").get("devices")),
+         (0, [{"device": "fake-1", "result": "forgotten"}]), "forgotten again, --json")
     t.eq(d.terminate(), 0, "a clean stop")
 
 
