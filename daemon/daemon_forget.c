@@ -64,16 +64,19 @@ void ntm_daemon_forget_pending(struct ntm_daemon *d)
     for (int i = 0; i < n; i++) {
         enum ntm_forget r;
         if (ntm_store_forget_device(d->store, req[i].device, &r) != 0)
-            return; /* the write failed: the recovery reloads; the request waits */
-        if (r == NTM_FORGOTTEN) {
-            ntm_agg_forget_device(d->agg, req[i].device);
+            break; /* the write failed: the request waits */
+        /* the engine may still hold one the store forgot in a run cut short */
+        if (r != NTM_FORGET_DECLARED && ntm_agg_forget_device(d->agg, req[i].device) == 0)
+            r = NTM_FORGOTTEN;
+        if (r == NTM_FORGOTTEN)
             unnote(d, req[i].device);
-        }
         if (ntm_store_forget_done(d->store, req[i].id, r, now) != 0)
-            return;
+            break;
         log_result(d, req[i].device, r);
     }
-    /* the saved state without them, in the same transaction as the forget */
+    /* the saved state without them, in the same transaction as the forget
+     * (when that cannot be, it is due still: saved at the next tick) */
+    d->snapshot_due = true;
     ntm_daemon_save_snapshot(d);
     ntm_store_commit(d->store);
 }
