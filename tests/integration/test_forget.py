@@ -75,6 +75,7 @@ def main(h, t):
     t.ok(p.stdout_text.count(" forgotten: ") == 2, "both reported forgotten", p.stdout_text)
     t.eq(names(h), ["fake-3", "spk-1", "spk-2"], "the devices table without them")
     log = d.stderr_text()
+    print("".join(x + "\n" for x in log.splitlines() if "ntmctl forget" in x))
     t.ok("forgot undeclared device fake-1" in log and "forgot undeclared device fake-2" in log,
          "one log line per forgotten device", log[-2000:])
     t.eq(h.query("SELECT count(*) FROM messages")[0][0], len(script),
