@@ -49,7 +49,7 @@ _ntmctl() {
     --period)
         COMPREPLY=($(compgen -W "hour day" -- "$cur"))
         return ;;
-    --day | --uplink)
+    --day | --uplink | --undeclared)
         return ;;
     esac
     if [ -z "$cmd" ]; then
@@ -62,6 +62,7 @@ _ntmctl() {
     today) opts+=" --village --day" ;;
     devices) opts+=" --offline --village --kind" ;;
     batches) opts+=" --uplink" ;;
+    forget) opts+=" --undeclared" ;;
     indicators) opts+=" --village --kind --period" ;;
     esac
     if [[ $cur == -* ]]; then

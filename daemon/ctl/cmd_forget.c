@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* cmd_forget.c: `ntmctl forget ID [ID...]`: asks the daemon to forget
+/* cmd_forget.c: `ntmctl forget ID...` and `ntmctl forget --undeclared DAYS`
+ * (every undeclared device silent that long): asks the daemon to forget
  * undeclared devices (a row each in forget_requests, then SIGHUP) and reports
  * what it did. It must not change devices or windows itself: the daemon does,
  * on its loop, or at its next start when it is not running. */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -17,12 +19,56 @@
  * every sync.interval_s when the signal could not be sent). */
 #define FORGET_WAIT_MS 15000
 
-static void no_opt(struct ctl *c, int o, const char *arg, void *data)
+/* --undeclared DAYS: -1 when not given, -2 when not a number of days */
+static void on_opt(struct ctl *c, int o, const char *arg, void *data)
 {
     (void)c;
-    (void)o;
-    (void)arg;
-    (void)data;
+    int *days = data;
+    char *end = NULL;
+    long v = o == 'u' ? strtol(arg, &end, 10) : -1;
+    if (o == 'u')
+        *days = end && end != arg && !*end && v >= 0 && v <= 36500 ? (int)v : -2;
+}
+
+/* The undeclared devices (by the configuration) not heard for `days` days,
+ * malloc'd (each and the array); their number in *n. NULL on error. */
+static char **silent_undeclared(struct ctl *c, int days, int *n)
+{
+    sqlite3_stmt *s = NULL;
+    char **ids = NULL;
+    int cap = 0;
+    *n = 0;
+    if (sqlite3_prepare_v2(c->db, "SELECT name FROM devices WHERE coalesce(last_seen, 0) <= ?", -1,
+                           &s, NULL) != SQLITE_OK) {
+        fprintf(stderr, _("ntmctl forget: cannot read the devices: %s\n"), sqlite3_errmsg(c->db));
+        return NULL;
+    }
+    sqlite3_bind_int64(s, 1, c->now_ms / 1000 - (int64_t)days * 86400);
+    bool ok = true;
+    while (ok && sqlite3_step(s) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(s, 0);
+        if (!name || ntm_config_device(c->cfg, name))
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **grown = realloc(ids, (size_t)cap * sizeof *ids);
+            ok = grown != NULL;
+            ids = grown ? grown : ids;
+        }
+        if (ok && (ids[*n] = strdup(name)) != NULL)
+            (*n)++;
+        else
+            ok = false;
+    }
+    sqlite3_finalize(s);
+    if (!ok) {
+        fprintf(stderr, "ntmctl forget: %s\n", _("out of memory"));
+        for (int i = 0; i < *n; i++)
+            free(ids[i]);
+        free(ids);
+        return NULL;
+    }
+    return ids ? ids : calloc(1, sizeof *ids);
 }
 
 /* Why the device cannot be asked for, printed; false when it can. */
@@ -143,14 +189,23 @@ static int print_json(struct ctl *c, char **ids, const int64_t *req, int n, bool
     return prc != CTL_OK ? prc : rc;
 }
 
+static int forget_ids(struct ctl *c, char **ids, int n);
+
 int cmd_forget(struct ctl *c)
 {
-    int first;
-    if (!ctl_parse(c, "+", NULL, no_opt, NULL, INT_MAX, &first))
+    static const struct option opts[] = {{"undeclared", required_argument, NULL, 'u'},
+                                         {NULL, 0, NULL, 0}};
+    int first, days = -1;
+    if (!ctl_parse(c, "+", opts, on_opt, &days, INT_MAX, &first))
         return CTL_USAGE;
     int n = c->argc - first;
-    if (n <= 0) {
-        ctl_usage_error("forget", _("which device? (its id, see `ntmctl devices`)"));
+    if (days == -2) {
+        ctl_usage_error("forget", _("--undeclared needs a number of days"));
+        return CTL_USAGE;
+    }
+    if ((n <= 0) == (days < 0)) {
+        ctl_usage_error("forget", n <= 0 ? _("which device? (its id, see `ntmctl devices`)")
+                                         : _("either device ids or --undeclared DAYS, not both"));
         return CTL_USAGE;
     }
     char **ids = c->argv + first;
@@ -161,7 +216,30 @@ int cmd_forget(struct ctl *c)
         }
     if (c->parse_only)
         return CTL_OK;
+    if (days < 0)
+        return forget_ids(c, ids, n);
+    if (!c->cfg) {
+        fprintf(stderr, _("ntmctl forget: --undeclared needs the configuration (--config)\n"));
+        return CTL_FAIL;
+    }
+    ids = silent_undeclared(c, days, &n);
+    if (!ids)
+        return CTL_FAIL;
+    int rc = CTL_OK;
+    if (n == 0 && !c->json)
+        printf(_("no undeclared device has been silent for %d days: nothing to forget\n"), days);
+    else if (n > 0)
+        rc = forget_ids(c, ids, n);
+    else
+        rc = ctl_print_json(cJSON_Parse("{\"devices\":[]}"));
+    for (int i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    return rc;
+}
 
+static int forget_ids(struct ctl *c, char **ids, int n)
+{
     for (int i = 0; i < n; i++)
         if (refused(c, ids[i]))
             return CTL_FAIL;

@@ -8,7 +8,8 @@ without them, the hour closed before is unchanged. fake-3 is forgotten while the
 daemon is stopped: done at its start. After the restart none comes back, the
 day's row counts the 2 declared ones, no accepted message was lost, a
 forgotten device that speaks again is a new one, and forgetting a declared or
-an unknown device fails with a clear message and changes nothing."""
+an unknown device fails with a clear message and changes nothing.
+`--undeclared DAYS` forgets every undeclared device silent that long."""
 import datetime
 import json
 import os
@@ -135,6 +136,23 @@ def main(h, t):
     p = ctl("--json", "forget", "fake-1")
     t.eq((p.returncode, json.loads(p.stdout_text or "{}").get("devices")),
          (0, [{"device": "fake-1", "result": "forgotten"}]), "forgotten again, --json")
+
+    # ---- --undeclared DAYS: every undeclared device silent that long
+    p = ctl("forget", "--undeclared", "1")
+    t.ok(p.returncode == 0 and "nothing to forget" in p.stdout_text,
+         "none silent for a day: nothing to forget", p.stdout_text + p.stderr_text)
+    S.publish_script(port, beats(S.ts(day, 24, 7), ["fake-8", "fake-9"], 60),
+                     client_id="forget-5")
+    S.wait_for(lambda: "fake-9" in names(h), 10, "fake-8, fake-9 known", daemon=d)
+    time.sleep(1.1)  # heard more than 0 s ago
+    p = ctl("forget", "--undeclared", "0")
+    print(p.stdout_text + p.stderr_text)
+    t.ok(p.returncode == 0 and p.stdout_text.count(" forgotten: ") == 2,
+         "forget --undeclared 0: both", p.stdout_text + p.stderr_text)
+    t.eq(names(h), ["spk-1", "spk-2"], "only the declared devices are left")
+    t.eq(ctl("forget", "--undeclared", "x").returncode, 2, "--undeclared x: usage error")
+    t.eq(ctl("forget", "--undeclared", "1", "fake-8").returncode, 2,
+         "--undeclared with ids: usage error")
     t.eq(d.terminate(), 0, "a clean stop")
 
 
