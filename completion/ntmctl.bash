@@ -27,7 +27,7 @@ _ntmctl() {
     local cur prev cmd="" i
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="status today devices batches indicators quarantine requeue check-config broker-files device"
+    local commands="status today devices batches indicators quarantine requeue forget check-config broker-files device"
     local global="--config --db --state --json --wide --help"
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
@@ -52,7 +52,7 @@ _ntmctl() {
     --broker-dir)
         COMPREPLY=($(compgen -d -- "$cur"))
         return ;;
-    --day | --uplink | --ip)
+    --day | --uplink | --ip | --undeclared)
         return ;;
     esac
     if [ -z "$cmd" ]; then
@@ -65,6 +65,7 @@ _ntmctl() {
     today) opts+=" --village --day" ;;
     devices) opts+=" --offline --village --kind" ;;
     batches) opts+=" --uplink" ;;
+    forget) opts+=" --undeclared" ;;
     indicators) opts+=" --village --kind --period" ;;
     device) opts+=" --kind --village --ip --broker-dir" ;;
     esac

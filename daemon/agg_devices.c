@@ -49,17 +49,23 @@ struct ntm_agg_dev *ntm_agg_dev_find(const struct ntm_agg *a, const char *id)
     return NULL;
 }
 
-static bool idx_rebuild(struct ntm_agg *a, size_t cap)
+/* Puts every device of the table in the empty index idx of cap slots. */
+static void idx_fill(const struct ntm_agg *a, uint32_t *idx, size_t cap)
 {
-    uint32_t *idx = calloc(cap, sizeof *idx);
-    if (idx == NULL)
-        return false;
     for (size_t i = 0; i < a->n_devs; i++) {
         size_t j = ntm_hash_str(a->devs[i].id) & (cap - 1);
         while (idx[j] != 0)
             j = (j + 1) & (cap - 1);
         idx[j] = (uint32_t)(i + 1);
     }
+}
+
+static bool idx_rebuild(struct ntm_agg *a, size_t cap)
+{
+    uint32_t *idx = calloc(cap, sizeof *idx);
+    if (idx == NULL)
+        return false;
+    idx_fill(a, idx, cap);
     free(a->idx);
     a->idx = idx;
     a->idx_cap = cap;
@@ -237,6 +243,54 @@ bool ntm_agg_dev_record(struct ntm_agg *a, const struct ntm_record *rec, int64_t
         sign_of_life(a, *d, rec->ts,
                      rec->channel == NTM_CH_HEARTBEAT ? rec->u.heartbeat.interval_s : 0, wm);
     return true;
+}
+
+/* ---- forgetting (ntmctl forget) ---- */
+
+/* Takes the device's credited online time back out of the open day. Its
+ * current segment is credited only when an hour closes (up to the oldest open
+ * hour), so what it has in the open hours came from earlier segments ended by
+ * a gap: that share is not known per hour and stays in them, and the day gets
+ * it back when they close. The day's figure is thus exact (unless the day so
+ * far holds less than the device credited, when it is taken to 0); an open
+ * hour's may keep a few of its seconds (capped at 100 % by the row). */
+static void uncredit(struct ntm_agg *a, const struct ntm_agg_dev *d)
+{
+    size_t ai = (size_t)d->village * NTM_KIND_COUNT + d->kind;
+    int64_t in_day;
+    if (d->today == a->d_lo) {
+        in_day = d->day_online_s; /* all it credited that day */
+    } else {
+        /* it moved on to the next day: its current segment's credited part
+         * in the open day's closed hours */
+        int64_t day_lo = ntm_agg_day_start(a->d_lo), day_hi = ntm_agg_day_start(a->d_lo + 1);
+        int64_t lo = ntm_agg_max64(d->seg_start, day_lo);
+        int64_t hi = ntm_agg_min64(ntm_agg_min64(d->credited, d->seg_end),
+                                   ntm_agg_min64(a->h_lo * NTM_AGG_HOUR_S, day_hi));
+        in_day = d->has_seg ? hi - lo : 0;
+    }
+    if (in_day > 0)
+        a->day[ai].online_s -= ntm_agg_min64(in_day, a->day[ai].online_s);
+}
+
+int ntm_agg_forget_device(struct ntm_agg *a, const char *device)
+{
+    struct ntm_agg_dev *d = a != NULL && device != NULL ? ntm_agg_dev_find(a, device) : NULL;
+    if (d == NULL)
+        return -1;
+    if (a->started)
+        uncredit(a, d);
+    size_t ai = (size_t)d->village * NTM_KIND_COUNT + d->kind;
+    if (a->ndev[ai] > 0)
+        a->ndev[ai]--;
+    size_t i = (size_t)(d - a->devs);
+    if (i + 1 < a->n_devs)
+        a->devs[i] = a->devs[a->n_devs - 1];
+    a->n_devs--;
+    /* the index, refilled in place at its size (it was big enough before) */
+    memset(a->idx, 0, a->idx_cap * sizeof *a->idx);
+    idx_fill(a, a->idx, a->idx_cap);
+    return 0;
 }
 
 /* ---- what `ntmctl devices` shows ---- */

@@ -72,6 +72,13 @@ void ntm_agg_free(struct ntm_agg *a);
  * added by ntm_agg_add() itself. */
 int ntm_agg_add_device(struct ntm_agg *a, const char *device, uint16_t village, uint8_t kind);
 
+/* Forgets a device (ntmctl forget): it leaves the table and its village's
+ * `devices` figure, and its online time leaves the open day (an open hour may
+ * keep the seconds of a segment it ended before, see agg_devices.c; the event
+ * counts keep what it sent). Rows already formed are not changed. A record of
+ * it folded later makes it a new device. 0, or -1 when it is not known. */
+int ntm_agg_forget_device(struct ntm_agg *a, const char *device);
+
 /* Folds one accepted record that arrived at monotonic time mono_ms. Returns
  * true when the record is late (its hour window had closed): it is then only
  * counted (ntm_agg_late_total) and not used at all. May emit alerts, and rows

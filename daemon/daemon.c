@@ -80,6 +80,7 @@ static void on_sync_timer(uv_timer_t *t)
     struct ntm_daemon *d = t->data;
     if (d->snapshot_due)
         ntm_daemon_save_snapshot(d);
+    ntm_daemon_forget_pending(d);
     if (ntm_outbox_waiting(d->outbox) > 0) {
         struct ntm_health h;
         health(d, &h);
@@ -288,6 +289,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (signum == SIGHUP) {
         ntm_notify_reloading(&d->notify);
         reload(d);
+        ntm_daemon_forget_pending(d); /* ntmctl forget signals too */
         char buf[384];
         status_line(d, buf, sizeof buf, 0);
         ntm_notify_reloaded(&d->notify, buf);
@@ -483,6 +485,7 @@ int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, siz
     size_t n_kept = 0;
     struct ntm_record **kept = ntm_store_take_kept(d->store, &n_kept);
     feed_kept(d, kept, n_kept);
+    ntm_daemon_forget_pending(d); /* asked while the daemon was stopped */
     /* the event-time estimate starts at the gateway clock, or at the saved
      * watermark when that is later (a clock that lost time in a power cut) */
     {

@@ -127,6 +127,10 @@ void ntm_daemon_not_stored(struct ntm_daemon *d, const struct ntm_record *rec, i
 void ntm_daemon_log_reject_summary(struct ntm_daemon *d, enum ntm_reject r, uint64_t held);
 void ntm_daemon_save_snapshot(struct ntm_daemon *d);
 
+/* The operator's pending `ntmctl forget` requests, applied (daemon_forget.c):
+ * at start, on SIGHUP and at each sync tick. */
+void ntm_daemon_forget_pending(struct ntm_daemon *d);
+
 /* Sets everything up; on failure prints why (and returns non-zero). */
 int ntm_daemon_init(struct ntm_daemon *d, struct ntm_config *cfg, char *err, size_t errlen);
 /* Runs the loop until SIGTERM/SIGINT; returns the exit code. */

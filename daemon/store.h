@@ -31,7 +31,7 @@
 #include "log.h"
 #include "record.h"
 
-#define NTM_SCHEMA_VERSION 5 /* the tables of each version: store_schema.c */
+#define NTM_SCHEMA_VERSION 6 /* the tables of each version: store_schema.c */
 
 struct ntm_store;
 
@@ -136,6 +136,7 @@ enum ntm_meta {
     NTM_META_LAST_SEQ,        /* outbox.c: the seq of the last batch formed */
     NTM_META_CLOSED_DAY_UPTO, /* outbox.c: the end of the last local day closed */
     NTM_META_RELEASED_UPTO,   /* sync.c: the closed_upto of the last release */
+    NTM_META_DEVICE_ID_FLOOR, /* the store, at each forget: the highest device row id then */
     NTM_META_COUNT
 };
 /* The key's name in the table ("last_seq"), NULL when out of range. */
@@ -176,6 +177,24 @@ int64_t ntm_store_release(struct ntm_store *st, int64_t msg_hi, int64_t ts_befor
 /* A device's availability as the aggregation sees it (online -1 = unknown,
  * uptime_today < 0 = unknown), for ntmctl devices. */
 int ntm_store_device_state(struct ntm_store *st, const char *name, int online, double uptime_today);
+/* ---- forgetting devices (ntmctl forget) ---- */
+enum ntm_forget { NTM_FORGOTTEN, NTM_FORGET_UNKNOWN, NTM_FORGET_DECLARED, NTM_FORGET_COUNT };
+/* "forgotten", "unknown", "declared": the result column of forget_requests. */
+const char *ntm_forget_name(enum ntm_forget r);
+struct ntm_forget_request {
+    int64_t id;
+    char device[NTM_DEVICE_ID_MAX + 1];
+};
+/* The oldest (at most max) requests not done yet, in out; their number, or -1. */
+int ntm_store_forget_pending(struct ntm_store *st, struct ntm_forget_request *out, int max);
+/* Forgets an undeclared device in the open transaction: its row leaves the
+ * devices table and the cache (its messages stay, tied to a row id never given
+ * again), so it no longer counts against storage.max_undeclared_devices and a
+ * later message makes it new. Declared or unknown ones are left alone.
+ * -1 when the write failed. */
+int ntm_store_forget_device(struct ntm_store *st, const char *name, enum ntm_forget *result);
+/* Marks the request done, with its result, in the open transaction. 0 or -1. */
+int ntm_store_forget_done(struct ntm_store *st, int64_t id, enum ntm_forget r, int64_t now_ms);
 /* A new storage.sync_ms (reload). */
 void ntm_store_set_sync_ms(struct ntm_store *st, int sync_ms);
 

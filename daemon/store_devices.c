@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* store_devices.c: the devices table and its cache in memory (village, kind,
- * first/last seen, messages), their availability, and the persisted counters.
- * It must not decide what a message is, or when to commit. */
+ * first/last seen, messages), their availability, forgetting one (ntmctl
+ * forget), and the persisted counters. It must not decide what a message is,
+ * or when to commit. */
 #include "store_impl.h"
 
 #include <stdio.h>
@@ -14,7 +15,11 @@ int ntm_st_devices_prepare(struct ntm_store *st, char *err, size_t errlen)
 {
     static const struct ntm_st_sql sql[] = {
         {ST_COUNTER, "INSERT OR REPLACE INTO counters(name, value) VALUES(?,?)"},
-        {ST_DEV_INSERT, "INSERT INTO devices(name, village, kind, declared) VALUES(?,?,?,?)"},
+        /* never an id a forgotten device had: its messages stay behind it */
+        {ST_DEV_INSERT,
+         "INSERT INTO devices(id, name, village, kind, declared) VALUES("
+         "max(coalesce((SELECT max(id) FROM devices), 0),"
+         " coalesce((SELECT value FROM meta WHERE key = 'device_id_floor'), 0)) + 1, ?,?,?,?)"},
         {ST_DEV_UPDATE,
          "UPDATE devices SET first_seen = coalesce(first_seen, ?1), last_seen = ?1,"
          " last_ts = max(coalesce(last_ts, 0), ?2), messages = messages + ?3 WHERE id = ?4"},
@@ -281,4 +286,87 @@ int ntm_store_device_state(struct ntm_store *st, const char *name, int online, d
     sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
     st->pending++;
     return ntm_st_step_done(s) == SQLITE_OK ? 0 : -1;
+}
+
+/* ---- forgetting (ntmctl forget) ------------------------------------------------- */
+
+const char *ntm_forget_name(enum ntm_forget r)
+{
+    static const char *const names[NTM_FORGET_COUNT] = {"forgotten", "unknown", "declared"};
+    return (unsigned)r < NTM_FORGET_COUNT ? names[r] : "unknown";
+}
+
+int ntm_store_forget_pending(struct ntm_store *st, struct ntm_forget_request *out, int max)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT id, device FROM forget_requests WHERE done_ms IS NULL"
+                           " ORDER BY id LIMIT ?",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int(s, 1, max);
+    int n = 0, rc;
+    while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        out[n].id = sqlite3_column_int64(s, 0);
+        const char *dev = (const char *)sqlite3_column_text(s, 1);
+        snprintf(out[n].device, sizeof out[n].device, "%s", dev ? dev : "");
+        n++;
+    }
+    sqlite3_finalize(s);
+    return n;
+}
+
+/* Takes the device out of the cache; the entries after it in its probe run
+ * are put back where a lookup finds them. */
+static void dev_remove(struct ntm_store *st, struct ntm_st_device *d)
+{
+    size_t mask = st->devs_cap - 1, i = (size_t)(d - st->devs);
+    memset(d, 0, sizeof *d);
+    st->devs_len--;
+    for (i = (i + 1) & mask; st->devs[i].name[0]; i = (i + 1) & mask) {
+        struct ntm_st_device e = st->devs[i];
+        memset(&st->devs[i], 0, sizeof st->devs[i]);
+        *dev_slot(st, e.name) = e;
+    }
+}
+
+int ntm_store_forget_device(struct ntm_store *st, const char *name, enum ntm_forget *result)
+{
+    struct ntm_st_device *d = st->devs_cap ? dev_slot(st, name) : NULL;
+    if (ntm_config_device(st->cfg, name) != NULL) {
+        *result = NTM_FORGET_DECLARED;
+        return 0;
+    }
+    if (d == NULL || d->name[0] == '\0') {
+        *result = NTM_FORGET_UNKNOWN;
+        return 0;
+    }
+    if (st->failed || ntm_st_begin(st) != SQLITE_OK)
+        return -1;
+    int64_t floor = ntm_store_meta_get(st, NTM_META_DEVICE_ID_FLOOR, 0);
+    if (d->rowid > floor && ntm_store_meta_set(st, NTM_META_DEVICE_ID_FLOOR, d->rowid) != 0)
+        return -1;
+    if (d->rowid != 0 && ntm_store_run(st, "DELETE FROM devices WHERE id = ?1", d->rowid) < 0)
+        return -1;
+    dev_remove(st, d);
+    *result = NTM_FORGOTTEN;
+    return 0;
+}
+
+int ntm_store_forget_done(struct ntm_store *st, int64_t id, enum ntm_forget r, int64_t now_ms)
+{
+    if (st->failed || ntm_st_begin(st) != SQLITE_OK)
+        return -1;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "UPDATE forget_requests SET done_ms = ?, result = ? WHERE id = ?", -1,
+                           &s, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_text(s, 2, ntm_forget_name(r), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, id);
+    int rc = ntm_st_step_done(s);
+    sqlite3_finalize(s);
+    st->pending++;
+    return rc == SQLITE_OK ? 0 : -1;
 }

@@ -51,7 +51,11 @@
  *        agg_state.msg_id), so ids are still never reused. Alerts rows are
  *        deleted in the transaction that puts them in a batch (the batch body
  *        holds them); the alerts_pending index is gone, the batch column stays
- *        NULL. */
+ *        NULL.
+ * Version 5 adds history_rows and alert_log (the status page's 7 days).
+ * Version 6 adds forget_requests(id, device, requested_ms, done_ms, result):
+ *        written by `ntmctl forget`, done by the daemon with result forgotten,
+ *        unknown or declared; and meta device_id_floor. */
 
 /* migrations[i] takes a database from user_version i to i + 1, and ends by
  * saying so (PRAGMA user_version). Never edit a released step: add a new one
@@ -139,6 +143,14 @@ static const char *const migrations[NTM_SCHEMA_VERSION] = {
     " kind TEXT NOT NULL, device TEXT NOT NULL, type TEXT NOT NULL, detail TEXT);"
     "CREATE INDEX alert_log_ts ON alert_log(ts);"
     "PRAGMA user_version=5;",
+    /* 5 -> 6: `ntmctl forget` asks the daemon to forget undeclared devices
+     * (store_devices.c applies them, daemon_forget.c says when); a device row's
+     * id is never given again once forgotten (meta device_id_floor), so that
+     * the messages it leaves behind never join a newcomer */
+    "CREATE TABLE forget_requests(id INTEGER PRIMARY KEY, device TEXT NOT NULL,"
+    " requested_ms INTEGER NOT NULL, done_ms INTEGER, result TEXT);"
+    "CREATE INDEX forget_requests_pending ON forget_requests(id) WHERE done_ms IS NULL;"
+    "PRAGMA user_version=6;",
 };
 
 /* The meta keys, by enum ntm_meta (store.h says what each holds and who writes it). */
@@ -146,6 +158,7 @@ static const char *const meta_names[NTM_META_COUNT] = {
     [NTM_META_SCHEMA_VERSION] = "schema_version",   [NTM_META_CREATED_AT] = "created_at",
     [NTM_META_MSG_ID_FLOOR] = "msg_id_floor",       [NTM_META_LAST_SEQ] = "last_seq",
     [NTM_META_CLOSED_DAY_UPTO] = "closed_day_upto", [NTM_META_RELEASED_UPTO] = "released_upto",
+    [NTM_META_DEVICE_ID_FLOOR] = "device_id_floor",
 };
 
 const char *ntm_st_migration(int version)

@@ -83,6 +83,7 @@ int cmd_devices(struct ctl *c);
 int cmd_quarantine(struct ctl *c);
 int cmd_batches(struct ctl *c);
 int cmd_requeue(struct ctl *c);
+int cmd_forget(struct ctl *c);
 int cmd_indicators(struct ctl *c);
 int cmd_today(struct ctl *c);
 int cmd_device(struct ctl *c);

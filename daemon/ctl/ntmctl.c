@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* ntmctl.c: the operator's command line: global options, the command table
  * and its help, the configuration and the buffer opened (read-only but for
- * requeue). Each command is in a cmd_*.c file; `check-config` runs the
+ * requeue and forget). Each command is in a cmd_*.c file; `check-config` runs the
  * daemon's own check (ntm-gatewayd --check-config), so both say the same. */
 #include <errno.h>
 #include <getopt.h>
@@ -41,6 +41,10 @@ static const struct command commands[] = {
      N_("rejected messages and refused batches, with their reasons")},
     {"requeue", cmd_requeue, true, true, "BATCH",
      N_("send a refused (quarantined) batch again (seq or batch id)")},
+    {"forget", cmd_forget, true, true, "ID... | --undeclared DAYS",
+     N_("forget undeclared devices (a sprayed or retired id), or all those silent for DAYS "
+        "days: they leave their village's figures; declared ones are removed from gateway.yaml "
+        "instead")},
     {"check-config", cmd_check_config, false, false, "",
      N_("check the configuration exactly as the daemon's start does")},
     {"broker-files", cmd_broker_files, false, false, "DIR",

@@ -67,7 +67,7 @@ def main(h, t):
     cfg = h.write_config(["thon-1"], [("loa-1", "speaker", "thon-1")])
     d = h.start_daemon(cfg)
     log = d.stderr_text()
-    t.ok("schema migrated to version 5" in log, "the log says the schema was migrated",
+    t.ok("schema migrated to version 6" in log, "the log says the schema was migrated",
          log[-800:])
     subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(h.port), "-q", "1",
                     "-t", "ntm/v1/thon-1/speaker/loa-1/heartbeat", "-m",
@@ -75,7 +75,7 @@ def main(h, t):
     d.wait_counts(accepted=1, timeout=20)
     t.eq(d.terminate(), 0, "SIGTERM exits 0")
 
-    t.eq(h.query("PRAGMA user_version")[0][0], 5, "schema version 5")
+    t.eq(h.query("PRAGMA user_version")[0][0], 6, "schema version 6")
     after = h.query("SELECT * FROM messages WHERE id <= 300 ORDER BY id")
     t.eq(after, before, "messages 201 to 250 kept with their ids and values")
     new = h.query("SELECT id, uptime_s FROM messages WHERE id > 300")

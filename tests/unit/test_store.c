@@ -204,6 +204,67 @@ static void test_run(void)
     env_free(&e);
 }
 
+/* ntm_store_forget_device: undeclared devices leave the cache (the others are
+ * still found past the holes it leaves) and the table; declared and unknown
+ * ones are left; a forgotten id is never given again, so its messages stay out
+ * of the replay even when it comes back. */
+static void test_forget(void)
+{
+    struct env e;
+    struct ntm_store *st = start(&e, "forget.db", (struct opts){0});
+    if (!st)
+        return;
+    enum { N = 150 };
+    struct ntm_record r;
+    for (int i = 0; i < N; i++) {
+        sample_record(&r, 0); /* a speaker's broadcast */
+        snprintf(r.device, sizeof r.device, "u-%03d", i);
+        CHECK_INT(ntm_store_append(st, &r), 0);
+    }
+    CHECK_INT(ntm_store_commit(st), 0);
+    int64_t max_id = peek(e.path, "SELECT max(id) FROM devices", -1);
+    enum ntm_forget res;
+    /* every third, and the last one made (the highest id) */
+    for (int i = 0; i <= N; i += 3) {
+        snprintf(r.device, sizeof r.device, "u-%03d", i < N ? i : N - 1);
+        CHECK_INT(ntm_store_forget_device(st, r.device, &res), 0);
+        CHECK_INT(res, NTM_FORGOTTEN);
+    }
+    enum { KEPT = N - N / 3 - 1 };
+    CHECK_INT(ntm_store_forget_device(st, "u-000", &res), 0);
+    CHECK_INT(res, NTM_FORGET_UNKNOWN);
+    CHECK_INT(ntm_store_forget_device(st, "nobody", &res), 0);
+    CHECK_INT(res, NTM_FORGET_UNKNOWN);
+    CHECK_INT(ntm_store_forget_device(st, "spk-1", &res), 0);
+    CHECK_INT(res, NTM_FORGET_DECLARED);
+    CHECK_INT(ntm_store_commit(st), 0);
+    CHECK_INT(peek(e.path, "SELECT count(*) FROM devices", -1), 2 + KEPT);
+    CHECK_INT(peek(e.path, "SELECT count(*) FROM messages", -1), N); /* the record stays */
+    /* the cache: each kept device still known (a conflict under another village) */
+    sample_record(&r, 0);
+    r.village = 1;
+    int known = 0, forgotten_known = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(r.device, sizeof r.device, "u-%03d", i);
+        if (ntm_store_device_conflict(st, &r))
+            *(i % 3 && i != N - 1 ? &known : &forgotten_known) += 1;
+    }
+    CHECK_INT(known, KEPT);
+    CHECK_INT(forgotten_known, 0);
+    CHECK_INT(replay(st, 0)->n, KEPT);
+
+    /* one comes back: a new row, above every id ever given, and only its new message replays */
+    sample_record(&r, 0);
+    snprintf(r.device, sizeof r.device, "u-%03d", N - 1);
+    CHECK_INT(ntm_store_append(st, &r), 0);
+    CHECK_INT(ntm_store_commit(st), 0);
+    CHECK_INT(peek(e.path, "SELECT id FROM devices WHERE name = 'u-149'", -1), max_id + 1);
+    CHECK_INT(replay(st, 0)->n, KEPT + 1);
+    CHECK_INT(peek(e.path, "SELECT value FROM meta WHERE key = 'device_id_floor'", -1), max_id);
+    ntm_store_close(st);
+    env_free(&e);
+}
+
 /* What is at the path but is not an ntm-gateway buffer is moved aside, every
  * byte kept, and a fresh buffer is made. */
 static void check_moved_aside(const char *name, const char *content, size_t len, const char *sql)
@@ -293,6 +354,7 @@ int main(void)
     test_migrations();
     test_meta();
     test_run();
+    test_forget();
     test_bad_files();
     test_newer_schema();
     return store_env_end("store");
