@@ -64,23 +64,35 @@ static void reload_daemon(struct ctl *c)
            (int)p);
 }
 
-/* Re-parses the edited text with the daemon's parser, then replaces the file. */
-static struct ntm_config *check_and_write(struct ctl *c, const char *text, size_t len)
+typedef char *conf_edit_fn(const char *text, size_t len, const char *arg, size_t *out_len,
+                           char *why, size_t whylen);
+
+/* Reads the configuration file, edits it by `edit` with `arg`, re-parses the
+ * result with the daemon's parser, then replaces the file; NULL (after saying
+ * why) leaves the file as it was. */
+static struct ntm_config *edit_config(struct ctl *c, conf_edit_fn *edit, const char *arg)
 {
     char err[4096];
-    struct ntm_config *n = ntm_config_parse(c->config_path, text, len, err, sizeof err);
+    size_t len, nlen;
+    char *text = ntm_conf_read(c->config_path, &len, err, sizeof err);
+    char *edited = text ? edit(text, len, arg, &nlen, err, sizeof err) : NULL;
+    free(text);
+    if (!edited) {
+        fprintf(stderr, "ntmctl device: %s\n", err);
+        return NULL;
+    }
+    struct ntm_config *n = ntm_config_parse(c->config_path, edited, nlen, err, sizeof err);
     if (!n) {
         fprintf(stderr,
                 _("ntmctl device: the edited configuration would not load, so %s is "
                   "unchanged:\n%s\n"),
                 c->config_path, err);
-        return NULL;
-    }
-    if (ntm_conf_replace(c->config_path, text, len, err, sizeof err) != 0) {
+    } else if (ntm_conf_replace(c->config_path, edited, nlen, err, sizeof err) != 0) {
         fprintf(stderr, "ntmctl device: %s\n", err);
         ntm_config_free(n);
-        return NULL;
+        n = NULL;
     }
+    free(edited);
     return n;
 }
 
@@ -104,19 +116,10 @@ static int device_add(struct ctl *c, const char *id, const struct dev_opts *o)
         fprintf(stderr, _("ntmctl device: device %s is already in %s.\n"), id, c->config_path);
         return CTL_FAIL;
     }
-    char item[512], why[512];
+    char item[512];
     snprintf(item, sizeof item, "{id: %s, kind: %s, village: %s%s%s%s}", id, o->kind, o->village,
              o->ip ? ", ip: \"" : "", o->ip ? o->ip : "", o->ip ? "\"" : "");
-    size_t len, nlen;
-    char *text = ntm_conf_read(c->config_path, &len, why, sizeof why);
-    char *edited = text ? ntm_conf_add_device(text, len, item, &nlen, why, sizeof why) : NULL;
-    free(text);
-    if (!edited) {
-        fprintf(stderr, "ntmctl device: %s\n", why);
-        return CTL_FAIL;
-    }
-    struct ntm_config *n = check_and_write(c, edited, nlen);
-    free(edited);
+    struct ntm_config *n = edit_config(c, ntm_conf_add_device, item);
     if (!n)
         return CTL_FAIL;
     const struct ntm_device_decl *d = ntm_config_device(n, id);
@@ -149,17 +152,7 @@ static int device_remove(struct ctl *c, const char *id, const struct dev_opts *o
         fprintf(stderr, _("ntmctl device: there is no device %s in %s.\n"), id, c->config_path);
         return CTL_FAIL;
     }
-    char why[512];
-    size_t len, nlen;
-    char *text = ntm_conf_read(c->config_path, &len, why, sizeof why);
-    char *edited = text ? ntm_conf_remove_device(text, len, id, &nlen, why, sizeof why) : NULL;
-    free(text);
-    if (!edited) {
-        fprintf(stderr, "ntmctl device: %s\n", why);
-        return CTL_FAIL;
-    }
-    struct ntm_config *n = check_and_write(c, edited, nlen);
-    free(edited);
+    struct ntm_config *n = edit_config(c, ntm_conf_remove_device, id);
     if (!n)
         return CTL_FAIL;
     printf(_("Device %s removed from %s.\n"), id, c->config_path);

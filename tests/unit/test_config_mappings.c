@@ -196,8 +196,8 @@ static void test_frigate(void)
         size_t n = strlen(blank[i]);
         char *p = malloc(n ? n : 1);
         memcpy(p, blank[i], n);
-        CHECK_INT(ntm_mapping_eval(&c->mappings[0], "frigate/cam-1/status/detect", n ? p : p + 1,
-                                   n, 16384, &o, &r, why, 200),
+        CHECK_INT(ntm_mapping_eval(&c->mappings[0], "frigate/cam-1/status/detect", n ? p : p + 1, n,
+                                   16384, &o, &r, why, 200),
                   NTM_MAP_REJECT);
         CHECK_INT(r, NTM_REJ_VALUE);
         CHECK_STR(why, "field 'online': '' is not in its map");
