@@ -199,7 +199,8 @@ for f in /usr/sbin/ntm-gatewayd /usr/bin/ntmctl \
     /usr/share/doc/ntm-gateway/copyright /usr/lib/sysctl.d/50-ntm-gateway-ping.conf \
     /usr/share/ntm-gateway/mappings/frigate.yaml \
     /usr/sbin/ntm-gateway-web /lib/systemd/system/ntm-gateway-web.service \
-    /lib/systemd/system/ntm-gateway-web.socket /usr/share/man/man8/ntm-gateway-web.8.gz; do
+    /lib/systemd/system/ntm-gateway-web.socket /usr/share/man/man8/ntm-gateway-web.8.gz \
+    /usr/sbin/ntm-gateway-tls /usr/share/man/man8/ntm-gateway-tls.8.gz; do
     check "the .deb holds $f" grep -qx "$f" "$WORK/contents.txt"
 done
 dpkg-deb -f "$DEB" Depends Recommends >"$WORK/fields.txt"
@@ -268,7 +269,7 @@ else
     check "man page ntmctl(1) installed" test -f /usr/share/man/man1/ntmctl.1.gz
     check "man pages render without groff warnings" bash -c \
         "for m in /usr/share/man/man8/ntm-gatewayd.8.gz /usr/share/man/man1/ntmctl.1.gz \
-            /usr/share/man/man8/ntm-gateway-web.8.gz; do
+            /usr/share/man/man8/ntm-gateway-web.8.gz /usr/share/man/man8/ntm-gateway-tls.8.gz; do
             zcat \$m | groff -man -Tutf8 -ww -z 2>&1 | grep . && exit 1; done; exit 0"
 fi
 PW=$(getent passwd ntm-gateway)
